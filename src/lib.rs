@@ -1,0 +1,11 @@
+//! helpdesk-sla-exporter: a Prometheus exporter for helpdesk SLAs.
+//!
+//! # Layout
+//! Data flows one way: `providers` (vendor JSON -> [`model::Item`]) -> `store`
+//! -> `sla` (pure evaluation, `now` is a parameter) -> snapshot -> `metrics`,
+//! `report` and `http`. `app` wires the parts; `main.rs` only parses flags.
+
+pub mod model;
+pub mod providers;
+pub mod secret;
+pub mod sla;

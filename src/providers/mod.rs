@@ -1,0 +1,1 @@
+//! Providers: pull items from helpdesk APIs and map vendor JSON to the neutral model.
