@@ -5,6 +5,12 @@
 //! -> `sla` (pure evaluation, `now` is a parameter) -> snapshot -> `metrics`,
 //! `report` and `http`. `app` wires the parts; `main.rs` only parses flags.
 
+pub mod app;
+pub mod config;
+pub mod demo;
+pub mod http;
+pub mod logging;
+pub mod metrics;
 pub mod model;
 pub mod providers;
 pub mod secret;

@@ -1,0 +1,165 @@
+//! The binary: parse flags, set up logging, load config, bind, run. Everything
+//! else lives in the library so tests can run the real exporter in-process.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use helpdesk_sla_exporter::app::{App, ConfigSource, Options};
+use helpdesk_sla_exporter::logging;
+
+/// The default port: 9100-9999 of the Prometheus default port allocations are
+/// all taken, so the exporter uses one above them.
+const DEFAULT_LISTEN: &str = ":10042";
+
+#[derive(Debug, Parser)]
+#[command(name = "helpdesk-sla-exporter", version = version(), about = "Prometheus exporter for helpdesk SLAs")]
+struct Flags {
+    /// Path to the configuration file.
+    #[arg(long = "config.file", value_name = "FILE")]
+    config_file: Option<PathBuf>,
+    /// Validate the configuration file, print every problem, and exit.
+    #[arg(long = "config.check", requires = "config_file")]
+    config_check: bool,
+    /// Run against the built-in demo helpdesk (no credentials needed).
+    #[arg(long, conflicts_with = "config_file")]
+    demo: bool,
+    /// Address to listen on for the web interface and telemetry.
+    #[arg(long = "web.listen-address", value_name = "ADDR", default_value = DEFAULT_LISTEN)]
+    listen_address: String,
+    /// Path under which to expose metrics.
+    #[arg(
+        long = "web.telemetry-path",
+        value_name = "PATH",
+        default_value = "/metrics"
+    )]
+    telemetry_path: String,
+    /// Directory for the embedded state store.
+    #[arg(long = "storage.path", value_name = "DIR", default_value = "data")]
+    storage_path: PathBuf,
+    /// Only log messages with the given severity or above.
+    #[arg(long = "log.level", value_enum, default_value = "info")]
+    log_level: logging::Level,
+    /// Output format of log messages.
+    #[arg(long = "log.format", value_enum, default_value = "logfmt")]
+    log_format: logging::Format,
+}
+
+fn version() -> &'static str {
+    concat!(
+        env!("CARGO_PKG_VERSION"),
+        " (revision ",
+        env!("HSE_GIT_REVISION"),
+        ", rustc ",
+        env!("HSE_RUSTC_VERSION"),
+        ")"
+    )
+}
+
+fn main() -> ExitCode {
+    let flags = Flags::parse();
+    if flags.config_check {
+        return check_config(flags.config_file.as_deref().expect("clap requires it"));
+    }
+    logging::init(flags.log_level, flags.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(flags)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "exiting");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `--config.check`: every problem on its own line to stderr; exit 0 or 1.
+fn check_config(path: &std::path::Path) -> ExitCode {
+    match helpdesk_sla_exporter::config::load(path) {
+        Ok(config) => {
+            println!(
+                "{}: OK ({} sources, {} policies)",
+                path.display(),
+                config.sources.len(),
+                config.policies.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(flags: Flags) -> anyhow::Result<()> {
+    let source = match (&flags.config_file, flags.demo) {
+        (Some(path), _) => ConfigSource::File(path.clone()),
+        (None, true) => helpdesk_sla_exporter::demo::start().await?,
+        (None, false) => anyhow::bail!(
+            "no --config.file given; run with --demo to try the built-in demo helpdesk"
+        ),
+    };
+    let config = source.load().map_err(|e| {
+        for p in &e.problems {
+            tracing::error!(file = %e.file.display(), key = %p.key, reason = %p.reason, "invalid configuration");
+        }
+        anyhow::anyhow!("invalid configuration in {}", e.file.display())
+    })?;
+    let addr = parse_listen_address(&flags.listen_address)?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+    let app = App::new(
+        Options {
+            config: source,
+            telemetry_path: flags.telemetry_path,
+            storage_path: flags.storage_path,
+        },
+        config,
+    );
+    let handle = app.handle();
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            tracing::info!("SIGHUP received; reloading configuration");
+            let _ = handle.reload().await;
+        }
+    });
+    app.run(listener, shutdown_signal()).await
+}
+
+/// `:10042` means every interface, as in Go exporters.
+fn parse_listen_address(text: &str) -> anyhow::Result<SocketAddr> {
+    let full = if text.starts_with(':') {
+        format!("0.0.0.0{text}")
+    } else {
+        text.to_owned()
+    };
+    full.parse().map_err(|_| {
+        anyhow::anyhow!(
+            "--web.listen-address: invalid address {text:?} (expected host:port or :port)"
+        )
+    })
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => tracing::info!(signal = "SIGTERM", "shutting down"),
+        _ = tokio::signal::ctrl_c() => tracing::info!(signal = "SIGINT", "shutting down"),
+    }
+}
