@@ -145,10 +145,14 @@ pub fn parse(
         Err(e) => {
             let key = e.path().to_string();
             let key = if key == "." { "(root)".into() } else { key };
-            return Err(fail(vec![Problem {
-                key,
-                reason: e.into_inner().to_string(),
-            }]));
+            // The YAML error repeats (part of) the path; keep only the reason.
+            let mut reason = e.into_inner().to_string();
+            if let Some((prefix, rest)) = reason.split_once(": ") {
+                if key.starts_with(prefix) {
+                    reason = rest.to_owned();
+                }
+            }
+            return Err(fail(vec![Problem { key, reason }]));
         }
     };
 
@@ -372,9 +376,14 @@ fn read_secret(
             match std::fs::read_to_string(&path) {
                 Ok(text) => text,
                 Err(e) => {
+                    let why = match e.kind() {
+                        std::io::ErrorKind::NotFound => "no such file".to_owned(),
+                        std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+                        _ => e.to_string(),
+                    };
                     problems.add(
                         format!("{key}.api_key_file"),
-                        format!("cannot read {}: {}", path.display(), e.kind()),
+                        format!("cannot read {file:?}: {why}"),
                     );
                     return None;
                 }

@@ -1,0 +1,107 @@
+//! The real binary as operators run it: signals, reloads, shutdown, and the
+//! promise that a secret never leaks into logs, metrics, pages or errors.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Exporter, get};
+
+const SECRET: &str = "s3cr3t-api-key-0a9b8c7d";
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("hse-bin-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn config(extra_policy: &str) -> String {
+    format!(
+        "sources:\n  - name: support\n    type: liveagent\n    base_url: http://127.0.0.1:9/api/v3\n    api_key_file: key.txt\n    timeout: 1s\npolicies:\n  - name: default\n    targets:\n      pickup: {{within: 60s, objective: 0.9{extra_policy}}}\n"
+    )
+}
+
+/// Polls `/metrics` (bounded) until `line` appears: a readiness probe, not a sleep.
+fn wait_for_metric(exporter: &Exporter, line: &str) -> String {
+    for _ in 0..200 {
+        let (_, _, body) = get(&exporter.url("/metrics"));
+        if body.lines().any(|l| l == line) {
+            return body;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("{line} never appeared");
+}
+
+#[test]
+fn sighup_reloads_and_sigterm_exits_zero_without_leaking_the_secret() {
+    let dir = scratch("signals");
+    std::fs::write(dir.join("key.txt"), format!("{SECRET}\n")).unwrap();
+    let path = dir.join("config.yml");
+    std::fs::write(&path, config("")).unwrap();
+    let mut exporter = Exporter::start(
+        &[
+            "--config.file",
+            path.to_str().unwrap(),
+            "--log.level",
+            "debug",
+            "--storage.path",
+            dir.join("data").to_str().unwrap(),
+        ],
+        &[],
+        &dir,
+    );
+
+    let mut seen = Vec::new();
+    for p in ["/metrics", "/", "/-/ready", "/-/healthy"] {
+        seen.push(get(&exporter.url(p)).2);
+    }
+
+    // A bad config on SIGHUP is rejected and the failure shows in the metrics.
+    std::fs::write(&path, config(", at_risk: always")).unwrap();
+    exporter.signal("HUP");
+    seen.push(wait_for_metric(
+        &exporter,
+        "helpdesk_sla_exporter_config_last_reload_successful 0",
+    ));
+    // A good one on the next SIGHUP is applied.
+    std::fs::write(&path, config(", at_risk: 10s")).unwrap();
+    exporter.signal("HUP");
+    seen.push(wait_for_metric(
+        &exporter,
+        "helpdesk_sla_exporter_config_last_reload_successful 1",
+    ));
+
+    exporter.signal("TERM");
+    assert_eq!(
+        exporter.wait_exit(Duration::from_secs(5)),
+        Some(0),
+        "log: {}",
+        exporter.log_text()
+    );
+
+    let log = exporter.log_text();
+    assert!(log.contains("configuration reload failed"), "{log}");
+    assert!(
+        log.contains("\"key\":\"policies[0].targets.pickup.at_risk\""),
+        "{log}"
+    );
+    assert!(log.contains("\"signal\":\"SIGTERM\""), "{log}");
+    for text in seen.iter().chain([&log]) {
+        assert!(!text.contains(SECRET), "secret leaked into: {text}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn no_config_and_no_demo_is_a_clear_error() {
+    let out = std::process::Command::new(common::BIN).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("no --config.file given; run with --demo to try the built-in demo helpdesk"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -1,0 +1,236 @@
+//! The real HTTP server, in-process on 127.0.0.1:0: every endpoint's status,
+//! content type and body, and config reloads through `POST /-/reload`.
+
+use std::path::{Path, PathBuf};
+
+use helpdesk_sla_exporter::app::{App, ConfigSource, Handle, Options};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+const NO_SOURCES: &str =
+    "policies:\n  - name: default\n    targets:\n      pickup: {within: 60s, objective: 0.9}\n";
+
+struct Running {
+    base: String,
+    handle: Handle,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    async fn stop(mut self) {
+        self.stop.take().unwrap().send(()).unwrap();
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+async fn start(config_path: &Path) -> Running {
+    let source = ConfigSource::File(config_path.to_owned());
+    let config = source.load().expect("valid config");
+    let app = App::new(
+        Options {
+            config: source,
+            telemetry_path: "/metrics".into(),
+            storage_path: PathBuf::from("unused"),
+        },
+        config,
+    );
+    let handle = app.handle();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(app.run(listener, async {
+        let _ = rx.await;
+    }));
+    Running {
+        base,
+        handle,
+        stop: Some(tx),
+        task,
+    }
+}
+
+fn write_config(dir: &tempdir::Dir, text: &str) -> PathBuf {
+    let path = dir.path().join("config.yml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+async fn get(url: &str) -> (u16, String, String) {
+    let r = reqwest::get(url).await.unwrap();
+    let status = r.status().as_u16();
+    let ct = r.headers()["content-type"].to_str().unwrap().to_owned();
+    (status, ct, r.text().await.unwrap())
+}
+
+async fn post(url: &str) -> (u16, String) {
+    let r = reqwest::Client::new().post(url).send().await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+fn metric_value(body: &str, name: &str) -> f64 {
+    body.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+        .and_then(|l| l.rsplit(' ').next())
+        .unwrap_or_else(|| panic!("{name} not in metrics"))
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn endpoints_answer_with_status_type_and_body() {
+    let dir = tempdir::Dir::new();
+    let app = start(&write_config(&dir, NO_SOURCES)).await;
+
+    let (status, ct, body) = get(&format!("{}/metrics", app.base)).await;
+    assert_eq!(status, 200);
+    assert_eq!(ct, "text/plain; version=0.0.4; charset=utf-8");
+    assert!(body.contains("# TYPE helpdesk_sla_exporter_build_info gauge"));
+    assert!(body.contains(&format!("version=\"{}\"", env!("CARGO_PKG_VERSION"))));
+    assert_eq!(
+        metric_value(&body, "helpdesk_sla_exporter_config_last_reload_successful"),
+        1.0
+    );
+    assert!(body.contains("process_resident_memory_bytes"));
+
+    let (status, ct, body) = get(&format!("{}/", app.base)).await;
+    assert_eq!((status, ct.as_str()), (200, "text/html; charset=utf-8"));
+    assert!(body.contains("<h1>Helpdesk SLA Exporter</h1>"));
+    assert!(body.contains("href=\"/metrics\""));
+    assert!(body.contains("No sources configured."));
+
+    let (status, ct, body) = get(&format!("{}/-/healthy", app.base)).await;
+    assert_eq!(
+        (status, ct.as_str(), body.as_str()),
+        (200, "text/plain; charset=utf-8", "Healthy.\n")
+    );
+
+    // No sources: nothing to wait for.
+    let (status, _, body) = get(&format!("{}/-/ready", app.base)).await;
+    assert_eq!((status, body.as_str()), (200, "Ready.\n"));
+
+    let (status, _, _) = get(&format!("{}/nope", app.base)).await;
+    assert_eq!(status, 404);
+    let (status, _, body) = get(&format!("{}/-/reload", app.base)).await;
+    assert_eq!((status, body.as_str()), (405, "Use POST to reload.\n"));
+    let (status, _) = post(&format!("{}/metrics", app.base)).await;
+    assert_eq!(status, 405);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn ready_waits_for_the_first_sync_of_every_source() {
+    let dir = tempdir::Dir::new();
+    std::fs::write(dir.path().join("key"), "k").unwrap();
+    let config = format!(
+        "sources:\n  - {{name: support, type: liveagent, base_url: 'http://127.0.0.1:9', api_key_file: key}}\n{NO_SOURCES}"
+    );
+    let app = start(&write_config(&dir, &config)).await;
+    let (status, _, body) = get(&format!("{}/-/ready", app.base)).await;
+    assert_eq!(status, 503);
+    assert_eq!(body, "Not ready: waiting for the first sync of support.\n");
+    let (_, _, page) = get(&format!("{}/", app.base)).await;
+    assert!(
+        page.contains("<td>support</td><td>liveagent</td>"),
+        "{page}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn reload_applies_a_good_config_and_keeps_the_old_one_on_a_bad_one() {
+    let dir = tempdir::Dir::new();
+    let path = write_config(&dir, NO_SOURCES);
+    let app = start(&path).await;
+    assert_eq!(app.handle.config().policies.len(), 1);
+
+    // A good config with a second policy is applied.
+    let two = format!(
+        "{NO_SOURCES}  - name: other\n    targets:\n      answer: {{within: 30s, objective: 0.9}}\n"
+    );
+    let two = two.replacen(
+        "  - name: default\n",
+        "  - name: first\n    match: {channels: [chat]}\n",
+        1,
+    );
+    std::fs::write(&path, &two).unwrap();
+    let (status, body) = post(&format!("{}/-/reload", app.base)).await;
+    assert_eq!((status, body.as_str()), (200, "Configuration reloaded.\n"));
+    assert_eq!(app.handle.config().policies.len(), 2);
+    let (_, _, metrics) = get(&format!("{}/metrics", app.base)).await;
+    assert_eq!(
+        metric_value(
+            &metrics,
+            "helpdesk_sla_exporter_config_last_reload_successful"
+        ),
+        1.0
+    );
+    let good_at = metric_value(
+        &metrics,
+        "helpdesk_sla_exporter_config_last_reload_success_timestamp_seconds",
+    );
+
+    // A bad one is rejected with its reason; the two-policy config stays.
+    std::fs::write(
+        &path,
+        "policies: [{name: x, targets: {pickup: {within: soon, objective: 0.9}}}]\n",
+    )
+    .unwrap();
+    let (status, body) = post(&format!("{}/-/reload", app.base)).await;
+    assert_eq!(status, 500);
+    assert!(
+        body.ends_with(&format!(
+            "{}: policies[0].targets.pickup.within: invalid duration \"soon\" (expected e.g. 30s, 5m, 1h30m, 2d)\n",
+            path.display()
+        )),
+        "{body}"
+    );
+    assert_eq!(app.handle.config().policies.len(), 2);
+    let (_, _, metrics) = get(&format!("{}/metrics", app.base)).await;
+    assert_eq!(
+        metric_value(
+            &metrics,
+            "helpdesk_sla_exporter_config_last_reload_successful"
+        ),
+        0.0
+    );
+    assert_eq!(
+        metric_value(
+            &metrics,
+            "helpdesk_sla_exporter_config_last_reload_success_timestamp_seconds"
+        ),
+        good_at
+    );
+    app.stop().await;
+}
+
+/// A throwaway directory removed on drop (std only, no extra crate).
+mod tempdir {
+    use std::path::{Path, PathBuf};
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    pub struct Dir(PathBuf);
+
+    impl Dir {
+        pub fn new() -> Dir {
+            static NEXT: AtomicU32 = AtomicU32::new(0);
+            let path = std::env::temp_dir().join(format!(
+                "hse-test-{}-{}",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            ));
+            std::fs::create_dir_all(&path).unwrap();
+            Dir(path)
+        }
+
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
