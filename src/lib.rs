@@ -15,3 +15,4 @@ pub mod model;
 pub mod providers;
 pub mod secret;
 pub mod sla;
+pub mod store;

@@ -1,0 +1,319 @@
+//! The embedded state store: SQLite (bundled, WAL) under `--storage.path`.
+//!
+//! It keeps the items, the sync cursors per source and endpoint, which
+//! (item, target, cycle) outcomes were already counted, the outcome counters, and
+//! the label values admitted under the cardinality caps. It is what lets a
+//! restart resume without a full re-pull and without counting a breach twice.
+//!
+//! Invariants:
+//! - A page of items and the cursor after it are written in one transaction, so
+//!   a crash never advances a cursor past items that were not stored.
+//! - An outcome is counted by inserting its key into `counted` and bumping its
+//!   counter in the same transaction; the key's primary key makes a second
+//!   insert a no-op, so no outcome is counted twice and no counter goes down.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::model::Item;
+
+/// The schema version this build writes. Migrations run from the stored
+/// `user_version` up to it; a newer store is refused rather than damaged.
+const SCHEMA_VERSION: i64 = 1;
+
+const MIGRATIONS: [&str; 1] = [
+    // 1: the initial schema.
+    "CREATE TABLE items (
+        source TEXT NOT NULL,
+        id TEXT NOT NULL,
+        updated_at INTEGER NOT NULL,
+        data BLOB NOT NULL,
+        PRIMARY KEY (source, id)
+    ) WITHOUT ROWID;
+    CREATE TABLE cursors (
+        source TEXT NOT NULL,
+        endpoint TEXT NOT NULL,
+        cursor TEXT NOT NULL,
+        PRIMARY KEY (source, endpoint)
+    ) WITHOUT ROWID;
+    CREATE TABLE counted (
+        source TEXT NOT NULL,
+        item_id TEXT NOT NULL,
+        target TEXT NOT NULL,
+        cycle INTEGER NOT NULL,
+        series TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        PRIMARY KEY (source, item_id, target, cycle)
+    ) WITHOUT ROWID;
+    CREATE INDEX counted_at ON counted (at);
+    CREATE TABLE counters (
+        series TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        value INTEGER NOT NULL,
+        PRIMARY KEY (series, outcome)
+    ) WITHOUT ROWID;
+    CREATE TABLE label_values (
+        source TEXT NOT NULL,
+        label TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (source, label, value)
+    ) WITHOUT ROWID;",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "store {path}: {reason}. Move the directory aside (or delete it) to start with an empty store; the exporter then re-pulls the initial lookback"
+    )]
+    Unusable { path: PathBuf, reason: String },
+    #[error("store: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("store: cannot decode item {source_name}/{id}: {reason}")]
+    Decode {
+        source_name: String,
+        id: String,
+        reason: String,
+    },
+}
+
+/// An outcome ready to be counted: its identity, the label series it counts
+/// under (an opaque, stable string such as `source|channel|team|…`), whether it
+/// was met or breached, and when (seconds since the epoch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CountedOutcome {
+    pub source: String,
+    pub item_id: String,
+    pub target: String,
+    pub cycle: u32,
+    pub series: String,
+    pub outcome: &'static str,
+    pub at: i64,
+}
+
+pub struct Store {
+    conn: Mutex<Connection>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in directory `dir` and migrates it.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        let unusable = |reason: String| StoreError::Unusable {
+            path: dir.to_owned(),
+            reason,
+        };
+        std::fs::create_dir_all(dir)
+            .map_err(|e| unusable(format!("cannot create directory: {e}")))?;
+        let conn = Connection::open(dir.join("state.sqlite"))
+            .map_err(|e| unusable(format!("cannot open: {e}")))?;
+        Store::init(conn, dir).map_err(|e| match e {
+            StoreError::Sqlite(e) => unusable(e.to_string()),
+            other => other,
+        })
+    }
+
+    /// A throwaway in-memory store, for tests and `report` without `--from-store`.
+    pub fn in_memory() -> Result<Store, StoreError> {
+        Store::init(Connection::open_in_memory()?, Path::new(":memory:"))
+    }
+
+    fn init(conn: Connection, path: &Path) -> Result<Store, StoreError> {
+        // WAL lets /metrics-side reads proceed during a sync's write; NORMAL
+        // sync is durable across process crashes, which is what we guard against.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let check: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
+        if check != "ok" {
+            return Err(StoreError::Unusable {
+                path: path.to_owned(),
+                reason: format!("integrity check failed: {check}"),
+            });
+        }
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::Unusable {
+                path: path.to_owned(),
+                reason: format!(
+                    "schema version {version} is newer than this exporter's {SCHEMA_VERSION} (downgrade?)"
+                ),
+            });
+        }
+        for (i, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = conn.unchecked_transaction()?;
+            tx.execute_batch(migration)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            tx.commit()?;
+        }
+        Ok(Store {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite inconsistent (the
+        // transaction rolls back), so a poisoned lock is still safe to use.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn cursor(&self, source: &str, endpoint: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT cursor FROM cursors WHERE source = ?1 AND endpoint = ?2",
+                params![source, endpoint],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Stores a page of items and the cursor after it, atomically.
+    pub fn apply_page(
+        &self,
+        source: &str,
+        endpoint: &str,
+        items: &[Item],
+        cursor: &str,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        {
+            let mut put = tx.prepare_cached(
+                "INSERT INTO items (source, id, updated_at, data) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (source, id) DO UPDATE SET updated_at = excluded.updated_at, data = excluded.data",
+            )?;
+            for item in items {
+                let data = serde_json::to_vec(item).expect("items always serialize");
+                put.execute(params![source, item.id, item.updated_at.as_second(), data])?;
+            }
+            tx.execute(
+                "INSERT INTO cursors (source, endpoint, cursor) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (source, endpoint) DO UPDATE SET cursor = excluded.cursor",
+                params![source, endpoint, cursor],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Every stored item of `source`.
+    pub fn items(&self, source: &str) -> Result<Vec<Item>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT id, data FROM items WHERE source = ?1 ORDER BY id")?;
+        let rows = stmt.query_map(params![source], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, data) = row?;
+            let item = serde_json::from_slice(&data).map_err(|e| StoreError::Decode {
+                source_name: source.to_owned(),
+                id,
+                reason: e.to_string(),
+            })?;
+            out.push(item);
+        }
+        Ok(out)
+    }
+
+    /// Counts the outcomes not counted before, in one transaction, and returns
+    /// how many were new.
+    pub fn count_outcomes(&self, outcomes: &[CountedOutcome]) -> Result<usize, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let mut new = 0;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT OR IGNORE INTO counted (source, item_id, target, cycle, series, outcome, at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            let mut bump = tx.prepare_cached(
+                "INSERT INTO counters (series, outcome, value) VALUES (?1, ?2, 1)
+                 ON CONFLICT (series, outcome) DO UPDATE SET value = value + 1",
+            )?;
+            for o in outcomes {
+                let inserted = insert.execute(params![
+                    o.source, o.item_id, o.target, o.cycle, o.series, o.outcome, o.at
+                ])?;
+                if inserted == 1 {
+                    bump.execute(params![o.series, o.outcome])?;
+                    new += 1;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(new)
+    }
+
+    /// Every counter as `(series, outcome, value)`.
+    pub fn counters(&self) -> Result<Vec<(String, String, u64)>, StoreError> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare("SELECT series, outcome, value FROM counters ORDER BY series, outcome")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Counted outcomes at or after `since` (seconds), as `(series, outcome, at)`,
+    /// for compliance windows.
+    pub fn outcomes_since(&self, since: i64) -> Result<Vec<(String, String, i64)>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT series, outcome, at FROM counted WHERE at >= ?1")?;
+        let rows = stmt.query_map(params![since], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The label values admitted so far for `(source, label)`.
+    pub fn label_values(&self, source: &str, label: &str) -> Result<Vec<String>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT value FROM label_values WHERE source = ?1 AND label = ?2 ORDER BY value",
+        )?;
+        let rows = stmt.query_map(params![source, label], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn admit_label_value(
+        &self,
+        source: &str,
+        label: &str,
+        value: &str,
+    ) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT OR IGNORE INTO label_values (source, label, value) VALUES (?1, ?2, ?3)",
+            params![source, label, value],
+        )?;
+        Ok(())
+    }
+
+    /// Forgets items last changed before `horizon` (seconds) whose outcomes are
+    /// all final, and counted keys older than the horizon. Counters are kept.
+    pub fn prune(
+        &self,
+        source: &str,
+        horizon: i64,
+        done_ids: &[String],
+    ) -> Result<usize, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let mut removed = 0;
+        {
+            let mut del = tx.prepare_cached(
+                "DELETE FROM items WHERE source = ?1 AND id = ?2 AND updated_at < ?3",
+            )?;
+            for id in done_ids {
+                removed += del.execute(params![source, id, horizon])?;
+            }
+            tx.execute(
+                "DELETE FROM counted WHERE source = ?1 AND at < ?2",
+                params![source, horizon],
+            )?;
+        }
+        tx.commit()?;
+        Ok(removed)
+    }
+}

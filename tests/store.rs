@@ -1,0 +1,140 @@
+//! The embedded store: atomic pages, exactly-once counting across reopen, and
+//! clear errors for a corrupt or newer store.
+
+use std::path::PathBuf;
+
+use helpdesk_sla_exporter::model::{Channel, Item};
+use helpdesk_sla_exporter::store::{CountedOutcome, Store, StoreError};
+
+fn dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("hse-store-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn item(id: &str) -> Item {
+    Item::new(
+        "support",
+        id,
+        Channel::Ticket,
+        "2026-11-02T09:00:00Z".parse().unwrap(),
+    )
+}
+
+fn outcome(id: &str, cycle: u32, outcome: &'static str) -> CountedOutcome {
+    CountedOutcome {
+        source: "support".into(),
+        item_id: id.into(),
+        target: "first_response".into(),
+        cycle,
+        series: "support|ticket|billing|none|default|first_response".into(),
+        outcome,
+        at: 1_793_000_000,
+    }
+}
+
+#[test]
+fn pages_cursors_and_counters_survive_a_reopen_and_count_once() {
+    let path = dir("reopen");
+    {
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.cursor("support", "tickets").unwrap(), None);
+        store
+            .apply_page("support", "tickets", &[item("a"), item("b")], "page-2")
+            .unwrap();
+        assert_eq!(
+            store
+                .count_outcomes(&[outcome("a", 0, "met"), outcome("b", 0, "breached")])
+                .unwrap(),
+            2
+        );
+        // The same outcome again (a re-evaluation) is not counted again.
+        assert_eq!(store.count_outcomes(&[outcome("a", 0, "met")]).unwrap(), 0);
+    }
+    let store = Store::open(&path).unwrap();
+    assert_eq!(
+        store.cursor("support", "tickets").unwrap().as_deref(),
+        Some("page-2")
+    );
+    let ids: Vec<_> = store
+        .items("support")
+        .unwrap()
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(ids, ["a", "b"]);
+    assert_eq!(store.items("support").unwrap()[0], item("a"));
+    // After the restart, a re-evaluation of the same items counts nothing new;
+    // a new cycle does.
+    assert_eq!(
+        store
+            .count_outcomes(&[
+                outcome("a", 0, "met"),
+                outcome("b", 0, "breached"),
+                outcome("a", 1, "met")
+            ])
+            .unwrap(),
+        1
+    );
+    let series = "support|ticket|billing|none|default|first_response".to_owned();
+    assert_eq!(
+        store.counters().unwrap(),
+        [
+            (series.clone(), "breached".to_owned(), 1),
+            (series, "met".to_owned(), 2)
+        ]
+    );
+    let _ = std::fs::remove_dir_all(&path);
+}
+
+#[test]
+fn an_updated_item_replaces_the_stored_one() {
+    let store = Store::in_memory().unwrap();
+    store
+        .apply_page("support", "tickets", &[item("a")], "1")
+        .unwrap();
+    let mut changed = item("a");
+    changed.team = Some("Billing".into());
+    store
+        .apply_page("support", "tickets", &[changed.clone()], "2")
+        .unwrap();
+    assert_eq!(store.items("support").unwrap(), [changed]);
+}
+
+#[test]
+fn a_corrupt_store_is_a_clear_error_naming_the_way_out() {
+    let path = dir("corrupt");
+    std::fs::create_dir_all(&path).unwrap();
+    std::fs::write(
+        path.join("state.sqlite"),
+        b"this is not a database, just text that is long enough",
+    )
+    .unwrap();
+    let err = match Store::open(&path) {
+        Err(e @ StoreError::Unusable { .. }) => e.to_string(),
+        Err(other) => panic!("wrong error: {other}"),
+        Ok(_) => panic!("a corrupt store opened"),
+    };
+    assert!(
+        err.starts_with(&format!("store {}: ", path.display())),
+        "{err}"
+    );
+    assert!(err.contains("file is not a database"), "{err}");
+    assert!(err.ends_with("Move the directory aside (or delete it) to start with an empty store; the exporter then re-pulls the initial lookback"), "{err}");
+    let _ = std::fs::remove_dir_all(&path);
+}
+
+#[test]
+fn a_store_from_a_newer_exporter_is_refused() {
+    let path = dir("newer");
+    drop(Store::open(&path).unwrap());
+    let conn = rusqlite::Connection::open(path.join("state.sqlite")).unwrap();
+    conn.pragma_update(None, "user_version", 99).unwrap();
+    drop(conn);
+    let err = Store::open(&path).err().expect("refused").to_string();
+    assert!(
+        err.contains("schema version 99 is newer than this exporter's 1 (downgrade?)"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&path);
+}
