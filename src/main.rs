@@ -90,7 +90,7 @@ fn check_config(path: &std::path::Path) -> ExitCode {
                 "{}: OK ({} sources, {} policies)",
                 path.display(),
                 config.sources.len(),
-                config.policies.len()
+                config.policies.policies().len()
             );
             ExitCode::SUCCESS
         }

@@ -142,7 +142,7 @@ async fn reload_applies_a_good_config_and_keeps_the_old_one_on_a_bad_one() {
     let dir = tempdir::Dir::new();
     let path = write_config(&dir, NO_SOURCES);
     let app = start(&path).await;
-    assert_eq!(app.handle.config().policies.len(), 1);
+    assert_eq!(app.handle.config().policies.policies().len(), 1);
 
     // A good config with a second policy is applied.
     let two = format!(
@@ -156,7 +156,7 @@ async fn reload_applies_a_good_config_and_keeps_the_old_one_on_a_bad_one() {
     std::fs::write(&path, &two).unwrap();
     let (status, body) = post(&format!("{}/-/reload", app.base)).await;
     assert_eq!((status, body.as_str()), (200, "Configuration reloaded.\n"));
-    assert_eq!(app.handle.config().policies.len(), 2);
+    assert_eq!(app.handle.config().policies.policies().len(), 2);
     let (_, _, metrics) = get(&format!("{}/metrics", app.base)).await;
     assert_eq!(
         metric_value(
@@ -185,7 +185,7 @@ async fn reload_applies_a_good_config_and_keeps_the_old_one_on_a_bad_one() {
         )),
         "{body}"
     );
-    assert_eq!(app.handle.config().policies.len(), 2);
+    assert_eq!(app.handle.config().policies.policies().len(), 2);
     let (_, _, metrics) = get(&format!("{}/metrics", app.base)).await;
     assert_eq!(
         metric_value(
