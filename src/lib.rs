@@ -15,4 +15,5 @@ pub mod model;
 pub mod providers;
 pub mod secret;
 pub mod sla;
+pub mod snapshot;
 pub mod store;

@@ -46,14 +46,15 @@ const MIGRATIONS: [&str; 1] = [
         series TEXT NOT NULL,
         outcome TEXT NOT NULL,
         at INTEGER NOT NULL,
+        completed INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (source, item_id, target, cycle)
     ) WITHOUT ROWID;
     CREATE INDEX counted_at ON counted (at);
     CREATE TABLE counters (
         series TEXT NOT NULL,
-        outcome TEXT NOT NULL,
+        name TEXT NOT NULL,
         value INTEGER NOT NULL,
-        PRIMARY KEY (series, outcome)
+        PRIMARY KEY (series, name)
     ) WITHOUT ROWID;
     CREATE TABLE label_values (
         source TEXT NOT NULL,
@@ -80,8 +81,9 @@ pub enum StoreError {
 }
 
 /// An outcome ready to be counted: its identity, the label series it counts
-/// under (an opaque, stable string such as `source|channel|team|…`), whether it
-/// was met or breached, and when (seconds since the epoch).
+/// under (an opaque, stable string), whether it was met or breached, when
+/// (seconds since the epoch), and, once the cycle completed, the business
+/// seconds it took (observed once into the completion histogram).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CountedOutcome {
     pub source: String,
@@ -91,6 +93,14 @@ pub struct CountedOutcome {
     pub series: String,
     pub outcome: &'static str,
     pub at: i64,
+    pub completed_elapsed: Option<i64>,
+}
+
+/// Counter names in the `counters` table besides `met` and `breached`: the
+/// completion histogram as non-cumulative bucket counts `b0`..`bN` (N = +Inf)
+/// and `sum` in business seconds.
+pub fn bucket_counter(i: usize) -> String {
+    format!("b{i}")
 }
 
 pub struct Store {
@@ -169,12 +179,14 @@ impl Store {
             .optional()?)
     }
 
-    /// Stores a page of items and the cursor after it, atomically.
+    /// Stores a page of items, forgets the `removed` ids, and stores the cursor
+    /// after the page, atomically.
     pub fn apply_page(
         &self,
         source: &str,
         endpoint: &str,
         items: &[Item],
+        removed: &[String],
         cursor: &str,
     ) -> Result<(), StoreError> {
         let mut conn = self.conn();
@@ -187,6 +199,10 @@ impl Store {
             for item in items {
                 let data = serde_json::to_vec(item).expect("items always serialize");
                 put.execute(params![source, item.id, item.updated_at.as_second(), data])?;
+            }
+            let mut del = tx.prepare_cached("DELETE FROM items WHERE source = ?1 AND id = ?2")?;
+            for id in removed {
+                del.execute(params![source, id])?;
             }
             tx.execute(
                 "INSERT INTO cursors (source, endpoint, cursor) VALUES (?1, ?2, ?3)
@@ -218,9 +234,14 @@ impl Store {
         Ok(out)
     }
 
-    /// Counts the outcomes not counted before, in one transaction, and returns
-    /// how many were new.
-    pub fn count_outcomes(&self, outcomes: &[CountedOutcome]) -> Result<usize, StoreError> {
+    /// Counts the outcomes not counted before, and observes completions not
+    /// observed before, in one transaction. Returns how many outcomes were new.
+    /// `bucket_of` maps elapsed seconds to a completion histogram bucket.
+    pub fn count_outcomes(
+        &self,
+        outcomes: &[CountedOutcome],
+        bucket_of: impl Fn(i64) -> usize,
+    ) -> Result<usize, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let mut new = 0;
@@ -229,17 +250,28 @@ impl Store {
                 "INSERT OR IGNORE INTO counted (source, item_id, target, cycle, series, outcome, at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
+            let mut complete = tx.prepare_cached(
+                "UPDATE counted SET completed = 1
+                 WHERE source = ?1 AND item_id = ?2 AND target = ?3 AND cycle = ?4 AND completed = 0",
+            )?;
             let mut bump = tx.prepare_cached(
-                "INSERT INTO counters (series, outcome, value) VALUES (?1, ?2, 1)
-                 ON CONFLICT (series, outcome) DO UPDATE SET value = value + 1",
+                "INSERT INTO counters (series, name, value) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (series, name) DO UPDATE SET value = value + excluded.value",
             )?;
             for o in outcomes {
+                let key = params![o.source, o.item_id, o.target, o.cycle];
                 let inserted = insert.execute(params![
                     o.source, o.item_id, o.target, o.cycle, o.series, o.outcome, o.at
                 ])?;
                 if inserted == 1 {
-                    bump.execute(params![o.series, o.outcome])?;
+                    bump.execute(params![o.series, o.outcome, 1])?;
                     new += 1;
+                }
+                if let Some(elapsed) = o.completed_elapsed {
+                    if complete.execute(key)? == 1 {
+                        bump.execute(params![o.series, bucket_counter(bucket_of(elapsed)), 1])?;
+                        bump.execute(params![o.series, "sum", elapsed])?;
+                    }
                 }
             }
         }
@@ -247,11 +279,11 @@ impl Store {
         Ok(new)
     }
 
-    /// Every counter as `(series, outcome, value)`.
+    /// Every counter as `(series, name, value)`.
     pub fn counters(&self) -> Result<Vec<(String, String, u64)>, StoreError> {
         let conn = self.conn();
         let mut stmt =
-            conn.prepare("SELECT series, outcome, value FROM counters ORDER BY series, outcome")?;
+            conn.prepare("SELECT series, name, value FROM counters ORDER BY series, name")?;
         let rows = stmt.query_map([], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64))
         })?;

@@ -30,6 +30,7 @@ fn outcome(id: &str, cycle: u32, outcome: &'static str) -> CountedOutcome {
         series: "support|ticket|billing|none|default|first_response".into(),
         outcome,
         at: 1_793_000_000,
+        completed_elapsed: None,
     }
 }
 
@@ -40,16 +41,24 @@ fn pages_cursors_and_counters_survive_a_reopen_and_count_once() {
         let store = Store::open(&path).unwrap();
         assert_eq!(store.cursor("support", "tickets").unwrap(), None);
         store
-            .apply_page("support", "tickets", &[item("a"), item("b")], "page-2")
+            .apply_page("support", "tickets", &[item("a"), item("b")], &[], "page-2")
             .unwrap();
         assert_eq!(
             store
-                .count_outcomes(&[outcome("a", 0, "met"), outcome("b", 0, "breached")])
+                .count_outcomes(
+                    &[outcome("a", 0, "met"), outcome("b", 0, "breached")],
+                    |_| 0
+                )
                 .unwrap(),
             2
         );
         // The same outcome again (a re-evaluation) is not counted again.
-        assert_eq!(store.count_outcomes(&[outcome("a", 0, "met")]).unwrap(), 0);
+        assert_eq!(
+            store
+                .count_outcomes(&[outcome("a", 0, "met")], |_| 0)
+                .unwrap(),
+            0
+        );
     }
     let store = Store::open(&path).unwrap();
     assert_eq!(
@@ -68,11 +77,14 @@ fn pages_cursors_and_counters_survive_a_reopen_and_count_once() {
     // a new cycle does.
     assert_eq!(
         store
-            .count_outcomes(&[
-                outcome("a", 0, "met"),
-                outcome("b", 0, "breached"),
-                outcome("a", 1, "met")
-            ])
+            .count_outcomes(
+                &[
+                    outcome("a", 0, "met"),
+                    outcome("b", 0, "breached"),
+                    outcome("a", 1, "met")
+                ],
+                |_| 0
+            )
             .unwrap(),
         1
     );
@@ -91,12 +103,12 @@ fn pages_cursors_and_counters_survive_a_reopen_and_count_once() {
 fn an_updated_item_replaces_the_stored_one() {
     let store = Store::in_memory().unwrap();
     store
-        .apply_page("support", "tickets", &[item("a")], "1")
+        .apply_page("support", "tickets", &[item("a")], &[], "1")
         .unwrap();
     let mut changed = item("a");
     changed.team = Some("Billing".into());
     store
-        .apply_page("support", "tickets", &[changed.clone()], "2")
+        .apply_page("support", "tickets", &[changed.clone()], &[], "2")
         .unwrap();
     assert_eq!(store.items("support").unwrap(), [changed]);
 }
@@ -137,4 +149,39 @@ fn a_store_from_a_newer_exporter_is_refused() {
         "{err}"
     );
     let _ = std::fs::remove_dir_all(&path);
+}
+
+#[test]
+fn a_completion_is_observed_once_even_when_the_breach_was_counted_earlier() {
+    let store = Store::in_memory().unwrap();
+    let bucket = |secs: i64| if secs <= 60 { 0 } else { 1 };
+    // Breached while still open: counted, nothing observed yet.
+    store
+        .count_outcomes(&[outcome("a", 1, "breached")], bucket)
+        .unwrap();
+    // Completed late: observed once into bucket 1, however often re-evaluated.
+    let mut done = outcome("a", 1, "breached");
+    done.completed_elapsed = Some(90);
+    for _ in 0..3 {
+        assert_eq!(
+            store
+                .count_outcomes(std::slice::from_ref(&done), bucket)
+                .unwrap(),
+            0
+        );
+    }
+    let names: Vec<(String, u64)> = store
+        .counters()
+        .unwrap()
+        .into_iter()
+        .map(|(_, n, v)| (n, v))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("b1".to_owned(), 1),
+            ("breached".to_owned(), 1),
+            ("sum".to_owned(), 90)
+        ]
+    );
 }

@@ -1,0 +1,227 @@
+//! The snapshot: every tracked item evaluated at one instant, folded into the
+//! aggregates `/metrics` serves. Pure: items, policies, `now` and the label caps
+//! in; gauges, histograms and the outcomes to count out. Counting itself (which
+//! needs the store's memory of what was counted) happens in [`crate::sync`].
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use jiff::Timestamp;
+
+use crate::model::Item;
+use crate::sla::{Outcome, PolicySet, State, evaluate_into};
+
+/// Upper bounds (seconds) of the time-to-breach and completion histograms: a
+/// minute to a week, dense where alerts and dashboards look (under 1 h).
+pub const BUCKETS: [f64; 11] = [
+    60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 86400.0, 172800.0, 604800.0,
+];
+
+/// The SLA label set: source, channel, team, priority, policy, target.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Series {
+    pub source: String,
+    pub channel: &'static str,
+    pub team: String,
+    pub priority: String,
+    pub policy: String,
+    pub target: &'static str,
+}
+
+/// Separates label values in [`Series::key`]; a control character no helpdesk
+/// name contains.
+const SEP: char = '\u{1f}';
+
+impl Series {
+    pub const LABELS: [&'static str; 6] =
+        ["source", "channel", "team", "priority", "policy", "target"];
+
+    pub fn values(&self) -> [&str; 6] {
+        [
+            &self.source,
+            self.channel,
+            &self.team,
+            &self.priority,
+            &self.policy,
+            self.target,
+        ]
+    }
+
+    /// A stable string form for the store.
+    pub fn key(&self) -> String {
+        self.values().join(&SEP.to_string())
+    }
+
+    /// Labels of a stored key, in [`Series::LABELS`] order.
+    pub fn split_key(key: &str) -> Option<[&str; 6]> {
+        let mut it = key.split(SEP);
+        let out = [
+            it.next()?,
+            it.next()?,
+            it.next()?,
+            it.next()?,
+            it.next()?,
+            it.next()?,
+        ];
+        it.next().is_none().then_some(out)
+    }
+}
+
+/// Open items by exclusive state: `breached` before `at_risk` before `paused`
+/// before `running`, so the states of one series add up to its open items.
+pub const OPEN_STATES: [&str; 4] = ["running", "paused", "at_risk", "breached"];
+
+/// A histogram with [`BUCKETS`], non-cumulative counts plus +Inf.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Histogram {
+    pub counts: [u64; BUCKETS.len() + 1],
+    pub sum: f64,
+}
+
+impl Histogram {
+    pub fn observe(&mut self, v: f64) {
+        let i = BUCKETS
+            .iter()
+            .position(|b| v <= *b)
+            .unwrap_or(BUCKETS.len());
+        self.counts[i] += 1;
+        self.sum += v;
+    }
+
+    pub fn cumulative(&self) -> [u64; BUCKETS.len() + 1] {
+        let mut out = self.counts;
+        for i in 1..out.len() {
+            out[i] += out[i - 1];
+        }
+        out
+    }
+}
+
+/// A final outcome the evaluation produced; counted once by the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Final {
+    pub series: Series,
+    pub item_id: String,
+    pub outcome: Outcome,
+}
+
+/// Caps on distinct team and priority values per source; values past the cap
+/// fold into `other`. Admitted values stay admitted (the store keeps them) so
+/// a label never changes meaning between scrapes or restarts.
+#[derive(Debug, Default)]
+pub struct LabelCaps {
+    pub team_limit: usize,
+    pub priority_limit: usize,
+    /// (source, label) -> admitted values.
+    pub admitted: HashMap<(String, &'static str), BTreeSet<String>>,
+    /// Distinct values folded since start, per label.
+    pub folded: BTreeMap<&'static str, BTreeSet<(String, String)>>,
+    /// Values admitted during the last evaluation, for the store to persist.
+    pub newly_admitted: Vec<(String, &'static str, String)>,
+}
+
+impl LabelCaps {
+    fn label(&mut self, source: &str, label: &'static str, value: Option<&str>) -> String {
+        let Some(value) = value.filter(|v| !v.is_empty()) else {
+            return "none".to_owned();
+        };
+        let limit = if label == "team" {
+            self.team_limit
+        } else {
+            self.priority_limit
+        };
+        let set = self.admitted.entry((source.to_owned(), label)).or_default();
+        if set.contains(value) {
+            return value.to_owned();
+        }
+        if set.len() < limit {
+            set.insert(value.to_owned());
+            self.newly_admitted
+                .push((source.to_owned(), label, value.to_owned()));
+            return value.to_owned();
+        }
+        self.folded
+            .entry(label)
+            .or_default()
+            .insert((source.to_owned(), value.to_owned()));
+        "other".to_owned()
+    }
+}
+
+/// Everything one evaluation yields.
+#[derive(Debug, Default)]
+pub struct Evaluation {
+    /// `(series, state)` -> open items in that state.
+    pub open: BTreeMap<(Series, &'static str), u64>,
+    /// Remaining business seconds of open, not yet breached cycles.
+    pub time_to_breach: BTreeMap<Series, Histogram>,
+    /// Met and breached cycles, for the store to count once.
+    pub finals: Vec<Final>,
+    /// Ids of items with no open cycle, candidates for pruning.
+    pub done: HashMap<String, Vec<String>>,
+}
+
+/// Evaluates every item at `now`. Items no policy selects are not measured.
+pub fn evaluate_all<'a>(
+    items: impl IntoIterator<Item = &'a Item>,
+    policies: &PolicySet,
+    now: Timestamp,
+    caps: &mut LabelCaps,
+) -> Evaluation {
+    let mut eval = Evaluation::default();
+    let mut outcomes = Vec::new();
+    for item in items {
+        let Some(policy) = policies.select(item) else {
+            continue;
+        };
+        outcomes.clear();
+        evaluate_into(item, policy, now, &mut outcomes);
+        if outcomes.is_empty() {
+            continue;
+        }
+        let team = caps.label(&item.source, "team", item.team.as_deref());
+        let priority = caps.label(&item.source, "priority", item.priority.as_deref());
+        let mut open = false;
+        for o in outcomes.drain(..) {
+            let series = Series {
+                source: item.source.clone(),
+                channel: item.channel.as_str(),
+                team: team.clone(),
+                priority: priority.clone(),
+                policy: policy.name.clone(),
+                target: o.target.as_str(),
+            };
+            let still_open = o.completed_at.is_none() && o.state != State::NotApplicable;
+            open |= still_open;
+            let state = match o.state {
+                State::Breached if still_open => Some("breached"),
+                State::Running if o.at_risk => Some("at_risk"),
+                State::Running => Some("running"),
+                State::Paused => Some("paused"),
+                _ => None,
+            };
+            if let Some(state) = state {
+                *eval.open.entry((series.clone(), state)).or_default() += 1;
+            }
+            if matches!(o.state, State::Running | State::Paused) {
+                eval.time_to_breach
+                    .entry(series.clone())
+                    .or_default()
+                    .observe(o.remaining_seconds.max(0) as f64);
+            }
+            if matches!(o.state, State::Met | State::Breached) {
+                eval.finals.push(Final {
+                    series,
+                    item_id: item.id.clone(),
+                    outcome: o,
+                });
+            }
+        }
+        if !open {
+            eval.done
+                .entry(item.source.clone())
+                .or_default()
+                .push(item.id.clone());
+        }
+    }
+    eval
+}
