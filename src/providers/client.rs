@@ -1,0 +1,548 @@
+//! The one HTTP client every provider uses: auth, user agent, timeouts, a body
+//! size limit, retries with backoff and jitter, `Retry-After`, a client-side
+//! request budget, and the source API self-metrics.
+//!
+//! All waits use `tokio::time`, so tests with a paused clock run instantly and
+//! can assert exact waits with `tokio::time::Instant`.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use prometheus::{CounterVec, IntCounterVec, Opts, Registry};
+use reqwest::Url;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use super::ProviderError;
+use crate::secret::Secret;
+
+/// How to authenticate; chosen per vendor.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    /// A header carrying the key as is (LiveAgent: `apikey`).
+    Header {
+        name: &'static str,
+        value: Secret,
+    },
+    /// HTTP Basic (Zendesk `email/token:tok`, Freshdesk `key:X`, JSM).
+    Basic {
+        user: String,
+        password: Secret,
+    },
+    Bearer(Secret),
+}
+
+/// Retry and wait limits. Defaults keep one request's worst case to a few
+/// minutes so a sync never hangs on a sick vendor.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt, for 5xx, connection errors, timeouts and 429.
+    pub max_retries: u32,
+    /// The first backoff; doubled per retry, then jittered down to 50-100%.
+    pub base_backoff: Duration,
+    pub max_backoff: Duration,
+    /// The sum of backoff waits (not 429 waits) one request may spend.
+    pub max_total_backoff: Duration,
+    /// A longer `Retry-After` is surfaced as `RateLimited` instead of slept.
+    pub max_retry_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> RetryPolicy {
+        RetryPolicy {
+            max_retries: 3,
+            base_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(30),
+            max_total_backoff: Duration::from_secs(60),
+            max_retry_after: Duration::from_secs(600),
+        }
+    }
+}
+
+/// Everything that shapes one source's client.
+#[derive(Debug, Clone)]
+pub struct ClientSettings {
+    pub source: String,
+    /// The vendor API root, e.g. `https://acme.ladesk.com/api/v3`.
+    pub base_url: String,
+    pub auth: Auth,
+    /// Headers sent on every request (LiveAgent: `Timezone-Offset: 0`).
+    pub headers: Vec<(&'static str, String)>,
+    /// The whole-request deadline, body included. `None` only in paused-clock
+    /// tests: a paused tokio clock jumps to the next pending timer while a
+    /// request waits on real IO, which would fire any timeout at once.
+    pub timeout: Option<Duration>,
+    pub connect_timeout: Option<Duration>,
+    /// Client-side budget; LiveAgent allows 180/min per key.
+    pub requests_per_minute: u32,
+    /// Responses larger than this fail with `BodyTooLarge` (a page of 500
+    /// tickets is well under 2 MiB).
+    pub body_limit: usize,
+    pub retry: RetryPolicy,
+}
+
+impl ClientSettings {
+    /// Production defaults: 10s connect timeout, 16 MiB body limit, default retries.
+    pub fn new(source: &str, base_url: &str, auth: Auth, timeout: Duration, rpm: u32) -> Self {
+        ClientSettings {
+            source: source.to_owned(),
+            base_url: base_url.to_owned(),
+            auth,
+            headers: Vec::new(),
+            timeout: Some(timeout),
+            connect_timeout: Some(Duration::from_secs(10).min(timeout)),
+            requests_per_minute: rpm,
+            body_limit: 16 << 20,
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// No timers besides the ones the client sleeps on itself, for tests that
+    /// run on a paused tokio clock (see [`ClientSettings::timeout`]).
+    pub fn without_io_timers(mut self) -> Self {
+        self.timeout = None;
+        self.connect_timeout = None;
+        self
+    }
+}
+
+/// The source API self-metrics. Cheap to clone; all clones share the counters.
+#[derive(Clone)]
+pub struct ClientMetrics {
+    requests: IntCounterVec,
+    waits: IntCounterVec,
+    wait_seconds: CounterVec,
+}
+
+impl ClientMetrics {
+    /// Register the three counters in `registry`. Registering twice in the same
+    /// registry is an error, not a panic.
+    pub fn new(registry: &Registry) -> Result<ClientMetrics, prometheus::Error> {
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "helpdesk_sla_source_api_requests_total",
+                "HTTP requests sent to the helpdesk API, by endpoint and status class.",
+            ),
+            &["source", "endpoint", "status_class"],
+        )?;
+        let waits = IntCounterVec::new(
+            Opts::new(
+                "helpdesk_sla_source_rate_limit_waits_total",
+                "Times a request waited for the client-side budget or a vendor Retry-After.",
+            ),
+            &["source"],
+        )?;
+        let wait_seconds = CounterVec::new(
+            Opts::new(
+                "helpdesk_sla_source_rate_limit_wait_seconds_total",
+                "Seconds spent waiting for the client-side budget or a vendor Retry-After.",
+            ),
+            &["source"],
+        )?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(waits.clone()))?;
+        registry.register(Box::new(wait_seconds.clone()))?;
+        Ok(ClientMetrics {
+            requests,
+            waits,
+            wait_seconds,
+        })
+    }
+
+    fn request(&self, source: &str, endpoint: &str, class: &str) {
+        self.requests
+            .with_label_values(&[source, endpoint, class])
+            .inc();
+    }
+
+    fn wait(&self, source: &str, waited: Duration) {
+        self.waits.with_label_values(&[source]).inc();
+        self.wait_seconds
+            .with_label_values(&[source])
+            .inc_by(waited.as_secs_f64());
+    }
+}
+
+/// A successful (2xx) response, fully read.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// One source's client. Share it by reference; it holds a connection pool and
+/// the request budget.
+pub struct HttpClient {
+    inner: reqwest::Client,
+    base: String,
+    source: String,
+    body_limit: usize,
+    retry: RetryPolicy,
+    budget: Budget,
+    metrics: ClientMetrics,
+}
+
+impl std::fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpClient")
+            .field("source", &self.source)
+            .field("base", &self.base)
+            .finish()
+    }
+}
+
+impl HttpClient {
+    pub fn new(settings: ClientSettings, metrics: ClientMetrics) -> Result<HttpClient, String> {
+        Url::parse(&settings.base_url).map_err(|e| e.to_string())?;
+        let mut headers = HeaderMap::new();
+        let auth_value = match &settings.auth {
+            Auth::Header { value, .. } => value.expose().to_owned(),
+            Auth::Basic { user, password } => basic(user, password.expose()),
+            Auth::Bearer(token) => format!("Bearer {}", token.expose()),
+        };
+        let auth_name = match &settings.auth {
+            Auth::Header { name, .. } => HeaderName::from_static(name),
+            _ => reqwest::header::AUTHORIZATION,
+        };
+        // An invalid key must not echo itself in the error.
+        let mut value = HeaderValue::from_str(&auth_value)
+            .map_err(|_| "the API key contains characters not allowed in a header".to_owned())?;
+        value.set_sensitive(true);
+        headers.insert(auth_name, value);
+        for (name, value) in &settings.headers {
+            let value = HeaderValue::from_str(value).map_err(|e| e.to_string())?;
+            headers.insert(HeaderName::from_static(name), value);
+        }
+        let mut builder = reqwest::Client::builder()
+            .user_agent(concat!("helpdesk-sla-exporter/", env!("CARGO_PKG_VERSION")))
+            .default_headers(headers);
+        if let Some(t) = settings.timeout {
+            builder = builder.timeout(t);
+        } else {
+            // The pool's idle reaper is a timer too; see `ClientSettings::timeout`.
+            builder = builder.pool_max_idle_per_host(0);
+        }
+        if let Some(t) = settings.connect_timeout {
+            builder = builder.connect_timeout(t);
+        }
+        let inner = builder.build().map_err(|e| e.without_url().to_string())?;
+        Ok(HttpClient {
+            inner,
+            base: settings.base_url.trim_end_matches('/').to_owned(),
+            source: settings.source,
+            body_limit: settings.body_limit,
+            retry: settings.retry,
+            budget: Budget::new(settings.requests_per_minute),
+            metrics,
+        })
+    }
+
+    /// GET `base_url + endpoint` with `query`, retrying as the policy allows.
+    /// `endpoint` is the path template used as the metric label.
+    pub async fn get(
+        &self,
+        endpoint: &str,
+        query: &[(&str, String)],
+    ) -> Result<Response, ProviderError> {
+        let mut url = Url::parse(&format!("{}{}", self.base, endpoint)).map_err(|e| {
+            ProviderError::Connect {
+                endpoint: endpoint.to_owned(),
+                reason: e.to_string(),
+            }
+        })?;
+        if !query.is_empty() {
+            url.query_pairs_mut()
+                .extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
+        }
+        let mut retries = 0;
+        let mut backoff_spent = Duration::ZERO;
+        loop {
+            let waited = self.budget.acquire().await;
+            if !waited.is_zero() {
+                self.metrics.wait(&self.source, waited);
+            }
+            let err = match self.attempt(endpoint, url.clone()).await {
+                Ok(response) => return Ok(response),
+                Err(Attempt::Fatal(err)) => return Err(err),
+                Err(Attempt::RateLimited(retry_after)) => {
+                    let wait = retry_after.unwrap_or_else(|| self.backoff(retries));
+                    let err = ProviderError::RateLimited {
+                        endpoint: endpoint.to_owned(),
+                        retry_after: wait,
+                    };
+                    if wait > self.retry.max_retry_after || retries >= self.retry.max_retries {
+                        return Err(err);
+                    }
+                    tracing::debug!(source = %self.source, endpoint, wait_s = wait.as_secs_f64(), "429, waiting");
+                    tokio::time::sleep(wait).await;
+                    self.metrics.wait(&self.source, wait);
+                    retries += 1;
+                    continue;
+                }
+                Err(Attempt::Retryable(err)) => err,
+            };
+            let wait = self.backoff(retries);
+            if retries >= self.retry.max_retries
+                || backoff_spent + wait > self.retry.max_total_backoff
+            {
+                return Err(err);
+            }
+            tracing::debug!(source = %self.source, endpoint, error = %err, "retrying");
+            tokio::time::sleep(wait).await;
+            backoff_spent += wait;
+            retries += 1;
+        }
+    }
+
+    async fn attempt(&self, endpoint: &str, url: Url) -> Result<Response, Attempt> {
+        let result = self.inner.get(url).send().await;
+        let mut response = match result {
+            Ok(r) => r,
+            Err(e) => {
+                self.metrics.request(&self.source, endpoint, "error");
+                return Err(Attempt::Retryable(transport_error(endpoint, e)));
+            }
+        };
+        let code = response.status().as_u16();
+        self.metrics
+            .request(&self.source, endpoint, status_class(code));
+        let endpoint_owned = || endpoint.to_owned();
+        match code {
+            200..=299 => {}
+            429 => {
+                let retry_after = response
+                    .headers()
+                    .get(RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| parse_retry_after(v, Timestamp::now()));
+                return Err(Attempt::RateLimited(retry_after));
+            }
+            401 | 403 => {
+                return Err(Attempt::Fatal(ProviderError::Auth {
+                    endpoint: endpoint_owned(),
+                    code,
+                }));
+            }
+            500..=599 => {
+                return Err(Attempt::Retryable(ProviderError::Status {
+                    endpoint: endpoint_owned(),
+                    code,
+                }));
+            }
+            _ => {
+                return Err(Attempt::Fatal(ProviderError::Status {
+                    endpoint: endpoint_owned(),
+                    code,
+                }));
+            }
+        }
+        let too_large = || {
+            Attempt::Fatal(ProviderError::BodyTooLarge {
+                endpoint: endpoint_owned(),
+                limit: self.body_limit,
+            })
+        };
+        if response
+            .content_length()
+            .is_some_and(|n| n > self.body_limit as u64)
+        {
+            return Err(too_large());
+        }
+        let headers = response.headers().clone();
+        let mut body = Vec::new();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    if body.len() + chunk.len() > self.body_limit {
+                        return Err(too_large());
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(e) => return Err(Attempt::Retryable(transport_error(endpoint, e))),
+            }
+        }
+        Ok(Response {
+            status: code,
+            headers,
+            body,
+        })
+    }
+
+    /// Exponential backoff with jitter: 50-100% of `base * 2^retry`, capped.
+    fn backoff(&self, retry: u32) -> Duration {
+        let full = self
+            .retry
+            .base_backoff
+            .saturating_mul(1 << retry.min(16))
+            .min(self.retry.max_backoff);
+        full.mul_f64(0.5 + 0.5 * fastrand::f64())
+    }
+}
+
+enum Attempt {
+    Retryable(ProviderError),
+    RateLimited(Option<Duration>),
+    Fatal(ProviderError),
+}
+
+fn transport_error(endpoint: &str, e: reqwest::Error) -> ProviderError {
+    if e.is_timeout() {
+        return ProviderError::Timeout {
+            endpoint: endpoint.to_owned(),
+        };
+    }
+    // The innermost cause is the useful part ("connection refused"); the URL
+    // is dropped to keep the line short.
+    let mut reason = None;
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        reason = Some(s.to_string());
+        source = s.source();
+    }
+    let reason = reason.unwrap_or_else(|| e.without_url().to_string());
+    ProviderError::Connect {
+        endpoint: endpoint.to_owned(),
+        reason,
+    }
+}
+
+fn status_class(code: u16) -> &'static str {
+    match code {
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        500..=599 => "5xx",
+        _ => "error",
+    }
+}
+
+fn basic(user: &str, password: &str) -> String {
+    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let input = format!("{user}:{password}");
+    let mut out = String::from("Basic ");
+    for chunk in input.as_bytes().chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(TABLE[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Parse a `Retry-After` value: delta seconds or an HTTP date (RFC 9110, which
+/// jiff reads as RFC 2822). A date in the past means "now".
+pub fn parse_retry_after(value: &str, now: Timestamp) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = jiff::fmt::rfc2822::DateTimeParser::new()
+        .parse_timestamp(value)
+        .ok()?;
+    let delta = at.duration_since(now);
+    Some(Duration::try_from(delta).unwrap_or(Duration::ZERO))
+}
+
+/// A token bucket in GCRA form: requests are spaced `60s / rpm` apart with a
+/// burst of a tenth of the budget. Any 60-second window then sees at most
+/// 1.1 × rpm requests, so 150/min stays under LiveAgent's 180/min.
+pub struct Budget {
+    interval: Duration,
+    tolerance: Duration,
+    /// The theoretical arrival time of the next request.
+    tat: Mutex<Option<Instant>>,
+}
+
+impl Budget {
+    pub fn new(requests_per_minute: u32) -> Budget {
+        let rpm = requests_per_minute.max(1);
+        let interval = Duration::from_secs(60) / rpm;
+        let burst = (rpm / 10).max(1);
+        Budget {
+            interval,
+            tolerance: interval * (burst - 1),
+            tat: Mutex::new(None),
+        }
+    }
+
+    /// Wait for a slot and return how long we waited. Waiters queue on the
+    /// mutex, so concurrent callers are served in order.
+    pub async fn acquire(&self) -> Duration {
+        let mut tat = self.tat.lock().await;
+        let now = Instant::now();
+        let current = tat.map_or(now, |t| t.max(now));
+        let allowed_at = current
+            .checked_sub(self.tolerance)
+            .map_or(now, |t| t.max(now));
+        if allowed_at > now {
+            tokio::time::sleep_until(allowed_at).await;
+        }
+        *tat = Some(current + self.interval);
+        allowed_at - now
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_forms() {
+        let now: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
+        assert_eq!(
+            parse_retry_after("Thu, 01 Jan 2026 00:02:00 GMT", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 31 Dec 2025 00:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn basic_auth_encoding() {
+        assert_eq!(
+            basic("Aladdin", "open sesame"),
+            "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+        );
+        assert_eq!(basic("a", "b"), "Basic YTpi");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn budget_spaces_requests_after_the_burst() {
+        let budget = Budget::new(60);
+        let start = Instant::now();
+        let waits: Vec<_> = futures_wait(&budget, 8).await;
+        assert_eq!(waits[..6], [Duration::ZERO; 6]);
+        assert_eq!(waits[6..], [Duration::from_secs(1); 2]);
+        assert_eq!(start.elapsed(), Duration::from_secs(2));
+    }
+
+    async fn futures_wait(budget: &Budget, n: usize) -> Vec<Duration> {
+        let mut out = Vec::new();
+        for _ in 0..n {
+            out.push(budget.acquire().await);
+        }
+        out
+    }
+}

@@ -1,0 +1,483 @@
+//! LiveAgent v3: the IO half. Pages through `/tickets` (+ `/tickets/history`),
+//! `/chats` and `/calls`, keeps department names fresh, and hands the JSON to
+//! the pure [`liveagent_map`](super::liveagent_map).
+//!
+//! A sync visits the enabled streams in the order tickets, chats, calls; each
+//! `fetch_page` call fetches one page of one stream and returns a cursor that
+//! says which stream and where, so a restart resumes mid-sync.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::client::{Auth, ClientMetrics, ClientSettings, HttpClient};
+use super::liveagent_map::{
+    self as map, Departments, RawCall, RawChat, RawHistoryRow, RawTicket, TicketOutcome,
+};
+use super::{
+    BoxFuture, BuildError, Cursor, Page, Provider, ProviderError, SourceSpec, VendorSlaLevel,
+};
+use crate::model::{Channel, Item};
+use crate::secret::Secret;
+
+/// How often department names are re-read: they change rarely, and a stale
+/// name only affects a label until the next refresh.
+const DEPARTMENTS_TTL: SignedDuration = SignedDuration::from_hours(1);
+
+/// Ticket ids per `/tickets/history` request, to keep the `IN` filter's URL
+/// well under common 8 KiB limits.
+const HISTORY_IDS_PER_REQUEST: usize = 100;
+
+/// Chats and calls that are still running keep the next sync's window open at
+/// their creation, but no longer than this: a stuck item must not pin it forever.
+const OPEN_HORIZON: SignedDuration = SignedDuration::from_hours(24);
+
+/// A guard against a server that keeps sending the same `next_page_cursor`.
+const MAX_CURSOR_PAGES: usize = 10_000;
+
+/// One LiveAgent source, as the lead builds it from the config.
+#[derive(Debug, Clone)]
+pub struct LiveAgentSettings {
+    pub source: String,
+    /// e.g. `https://acme.ladesk.com/api/v3`
+    pub base_url: String,
+    pub api_key: Secret,
+    pub channels: Vec<Channel>,
+    pub page_size: u32,
+    /// How far back the first sync reaches.
+    pub initial_lookback: SignedDuration,
+    pub requests_per_minute: u32,
+    pub timeout: Duration,
+}
+
+impl LiveAgentSettings {
+    /// The shared client's settings: the `apikey` header, `Timezone-Offset: 0`
+    /// so every time comes back in UTC, and the source's budget and timeout.
+    pub fn client_settings(&self) -> ClientSettings {
+        let auth = Auth::Header {
+            name: "apikey",
+            value: self.api_key.clone(),
+        };
+        let mut s = ClientSettings::new(
+            &self.source,
+            &self.base_url,
+            auth,
+            self.timeout,
+            self.requests_per_minute,
+        );
+        s.headers.push(("timezone-offset", "0".to_owned()));
+        s
+    }
+}
+
+/// The sync position. Public so tests and `docs/providers.md` can show it;
+/// callers treat [`Cursor`] as opaque.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LiveAgentCursor {
+    /// The stream being synced; `None` between syncs.
+    pub active: Option<Channel>,
+    pub tickets: TicketCursor,
+    pub chats: ScanCursor,
+    pub calls: ScanCursor,
+}
+
+/// Keyset paging on `date_changed`: everything changed at or after `since`,
+/// minus the ids already taken at exactly `since` (the vendor's resolution is
+/// one second, so the boundary second is read again and de-duplicated).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TicketCursor {
+    pub since: Option<Timestamp>,
+    pub seen: Vec<String>,
+    /// Above 1 only while more than a page of tickets share the second `since`.
+    pub page: u32,
+}
+
+/// Chats and calls have no change date: a sync reads everything created since
+/// `since`, and the next sync starts at the oldest item still running.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ScanCursor {
+    pub since: Option<Timestamp>,
+    /// Chats: the `_page` in this sync.
+    pub page: u32,
+    /// Calls: the `next_page_cursor` to send as `_cursor`.
+    pub cursor: Option<String>,
+    pub oldest_running: Option<Timestamp>,
+    pub newest: Option<Timestamp>,
+}
+
+/// An injected clock so tests (and the demo) fix "now".
+pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
+
+pub struct LiveAgentProvider {
+    settings: LiveAgentSettings,
+    client: HttpClient,
+    clock: Clock,
+    departments: Mutex<(Departments, Option<Timestamp>)>,
+}
+
+/// The `liveagent` entry of [`super::SOURCE_TYPES`].
+pub fn build(spec: &SourceSpec, metrics: &ClientMetrics) -> Result<Arc<dyn Provider>, BuildError> {
+    let settings = LiveAgentSettings {
+        source: spec.name.clone(),
+        base_url: spec.base_url.clone(),
+        api_key: spec.api_key.clone(),
+        channels: spec.channels.clone(),
+        page_size: spec.page_size,
+        initial_lookback: spec.initial_lookback,
+        requests_per_minute: spec.requests_per_minute,
+        timeout: spec.timeout,
+    };
+    Ok(Arc::new(LiveAgentProvider::new(settings, metrics.clone())?))
+}
+
+impl LiveAgentProvider {
+    pub fn new(settings: LiveAgentSettings, metrics: ClientMetrics) -> Result<Self, BuildError> {
+        let client_settings = settings.client_settings();
+        Self::with_client_settings(settings, client_settings, metrics)
+    }
+
+    /// Like [`LiveAgentProvider::new`] with adjusted client settings (tests: no
+    /// IO timers on a paused clock, a short retry policy).
+    pub fn with_client_settings(
+        settings: LiveAgentSettings,
+        client: ClientSettings,
+        metrics: ClientMetrics,
+    ) -> Result<Self, BuildError> {
+        let url = settings.base_url.clone();
+        let client = HttpClient::new(client, metrics)
+            .map_err(|reason| BuildError::BaseUrl { url, reason })?;
+        Ok(LiveAgentProvider {
+            settings,
+            client,
+            clock: Arc::new(Timestamp::now),
+            departments: Mutex::new((Departments::new(), None)),
+        })
+    }
+
+    pub fn with_clock(mut self, clock: impl Fn() -> Timestamp + Send + Sync + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    fn streams(&self) -> Vec<Channel> {
+        Channel::ALL
+            .into_iter()
+            .filter(|c| self.settings.channels.contains(c))
+            .collect()
+    }
+
+    fn per_page(&self) -> String {
+        self.settings.page_size.max(1).to_string()
+    }
+
+    async fn page(&self, raw: &Cursor) -> Result<Page, ProviderError> {
+        let mut cur: LiveAgentCursor = serde_json::from_value(raw.0.clone()).unwrap_or_else(|e| {
+            if !raw.is_initial() {
+                tracing::warn!(source = %self.settings.source, error = %e, "unreadable cursor, starting over");
+            }
+            LiveAgentCursor::default()
+        });
+        let streams = self.streams();
+        let Some(stream) = cur.active.or_else(|| streams.first().copied()) else {
+            return Ok(Page {
+                items: vec![],
+                removed: vec![],
+                next: raw.clone(),
+                done: true,
+            });
+        };
+        let departments = self.departments().await?;
+        let now = (self.clock)();
+        let start = now - self.settings.initial_lookback;
+        let (items, removed, stream_done) = match stream {
+            Channel::Ticket => {
+                self.tickets_page(&mut cur.tickets, start, &departments)
+                    .await?
+            }
+            Channel::Chat => {
+                self.chats_page(&mut cur.chats, start, now, &departments)
+                    .await?
+            }
+            Channel::Call => self.calls_page(&mut cur.calls, start, now).await?,
+        };
+        let mut done = false;
+        if stream_done {
+            cur.active = streams.iter().skip_while(|s| **s != stream).nth(1).copied();
+            done = cur.active.is_none();
+        } else {
+            cur.active = Some(stream);
+        }
+        let next = Cursor(serde_json::to_value(&cur).expect("cursor serializes"));
+        Ok(Page {
+            items,
+            removed,
+            next,
+            done,
+        })
+    }
+
+    async fn tickets_page(
+        &self,
+        c: &mut TicketCursor,
+        start: Timestamp,
+        departments: &Departments,
+    ) -> Result<(Vec<Item>, Vec<String>, bool), ProviderError> {
+        let since = *c.since.get_or_insert(start);
+        let page = c.page.max(1);
+        let filters = json!([["date_changed", "D>=", map::format_time(since)]]).to_string();
+        let query = [
+            ("_filters", filters),
+            ("_sortField", "date_changed".to_owned()),
+            ("_sortDir", "ASC".to_owned()),
+            ("_page", page.to_string()),
+            ("_perPage", self.per_page()),
+        ];
+        let response = self.client.get("/tickets", &query).await?;
+        let tickets: Vec<RawTicket> = map::decode("/tickets", &response.body)?;
+        let changed = |t: &RawTicket| t.date_changed.unwrap_or(t.date_created);
+        let seen: HashSet<&str> = c.seen.iter().map(String::as_str).collect();
+        let fresh: Vec<&RawTicket> = tickets
+            .iter()
+            .filter(|t| !(changed(t) == since && seen.contains(t.id.as_str())))
+            .collect();
+        let ids: Vec<String> = fresh
+            .iter()
+            .filter(|t| map::status(&t.status).is_some())
+            .map(|t| t.id.clone())
+            .collect();
+        let history = self.history(&ids).await?;
+
+        let mut items = Vec::new();
+        let mut removed = Vec::new();
+        for t in fresh {
+            match map::ticket_item(&self.settings.source, t, &history, departments) {
+                TicketOutcome::Item(item) => items.push(*item),
+                TicketOutcome::Removed(id) => removed.push(id),
+            }
+        }
+        let short = tickets.len() < self.settings.page_size.max(1) as usize;
+        match tickets.iter().map(changed).max() {
+            Some(max) if max > since => {
+                c.since = Some(max);
+                c.seen = tickets
+                    .iter()
+                    .filter(|t| changed(t) == max)
+                    .map(|t| t.id.clone())
+                    .collect();
+                c.page = 1;
+            }
+            Some(_) if !short => {
+                c.seen.extend(tickets.iter().map(|t| t.id.clone()));
+                c.page = page + 1;
+            }
+            _ => c.page = 1,
+        }
+        if short {
+            c.page = 1;
+        }
+        Ok((items, removed, short))
+    }
+
+    /// Status history for `ids`, joined later by `conversation_id`.
+    async fn history(&self, ids: &[String]) -> Result<Vec<RawHistoryRow>, ProviderError> {
+        let mut rows = Vec::new();
+        for chunk in ids.chunks(HISTORY_IDS_PER_REQUEST) {
+            let filters = json!([["conversation_id", "IN", chunk.join(",")]]).to_string();
+            let mut query = vec![
+                ("_filters", filters),
+                ("_sortField", "date_from".to_owned()),
+                ("_sortDir", "ASC".to_owned()),
+                ("_perPage", self.per_page()),
+            ];
+            let mut pages = 0;
+            loop {
+                let response = self.client.get("/tickets/history", &query).await?;
+                let page: Vec<RawHistoryRow> = map::decode("/tickets/history", &response.body)?;
+                let empty = page.is_empty();
+                rows.extend(page);
+                pages += 1;
+                match next_cursor(&response) {
+                    Some(next) if !empty && pages < MAX_CURSOR_PAGES => {
+                        set_cursor(&mut query, next)
+                    }
+                    _ => break,
+                }
+            }
+        }
+        Ok(rows)
+    }
+
+    async fn chats_page(
+        &self,
+        c: &mut ScanCursor,
+        start: Timestamp,
+        now: Timestamp,
+        departments: &Departments,
+    ) -> Result<(Vec<Item>, Vec<String>, bool), ProviderError> {
+        let since = *c.since.get_or_insert(start);
+        let page = c.page.max(1);
+        let filters = json!([["date_created", "D>=", map::format_time(since)]]).to_string();
+        let query = [
+            ("_filters", filters),
+            ("_sortField", "date_created".to_owned()),
+            ("_sortDir", "ASC".to_owned()),
+            ("_page", page.to_string()),
+            ("_perPage", self.per_page()),
+        ];
+        let response = self.client.get("/chats", &query).await?;
+        let chats: Vec<RawChat> = map::decode("/chats", &response.body)?;
+        let items: Vec<Item> = chats
+            .iter()
+            .map(|ch| map::chat_item(&self.settings.source, ch, departments))
+            .collect();
+        track(
+            c,
+            items.iter().map(|i| (i.created_at, i.ended_at.is_none())),
+        );
+        let short = chats.len() < self.settings.page_size.max(1) as usize;
+        if short {
+            finish_scan(c, now);
+        } else {
+            c.page = page + 1;
+        }
+        Ok((items, Vec::new(), short))
+    }
+
+    async fn calls_page(
+        &self,
+        c: &mut ScanCursor,
+        start: Timestamp,
+        now: Timestamp,
+    ) -> Result<(Vec<Item>, Vec<String>, bool), ProviderError> {
+        let since = *c.since.get_or_insert(start);
+        let filters = json!([["dateCreated", "D>=", map::format_time(since)]]).to_string();
+        let mut query = vec![
+            ("_filters", filters),
+            ("_sortField", "dateCreated".to_owned()),
+            ("_sortDir", "ASC".to_owned()),
+            ("_perPage", self.per_page()),
+        ];
+        if let Some(cursor) = c.cursor.clone() {
+            set_cursor(&mut query, cursor);
+        }
+        let response = self.client.get("/calls", &query).await?;
+        let calls: Vec<RawCall> = map::decode("/calls", &response.body)?;
+        track(
+            c,
+            calls
+                .iter()
+                .map(|call| (call.date_created, call.date_finished.is_none())),
+        );
+        let items = calls
+            .iter()
+            .filter_map(|call| map::call_item(&self.settings.source, call))
+            .collect();
+        let next = next_cursor(&response).filter(|_| !calls.is_empty());
+        let done = next.is_none();
+        if done {
+            finish_scan(c, now);
+        } else {
+            c.cursor = next;
+        }
+        Ok((items, Vec::new(), done))
+    }
+
+    /// Department names, re-read every [`DEPARTMENTS_TTL`].
+    async fn departments(&self) -> Result<Departments, ProviderError> {
+        let now = (self.clock)();
+        {
+            let cache = self.departments.lock().expect("department cache lock");
+            if cache
+                .1
+                .is_some_and(|at| now.duration_since(at) < DEPARTMENTS_TTL)
+            {
+                return Ok(cache.0.clone());
+            }
+        }
+        let rows: Vec<map::RawDepartment> = self.all_pages("/departments").await?;
+        let names: Departments = rows
+            .into_iter()
+            .filter_map(|d| d.name.map(|n| (d.department_id, n)))
+            .collect();
+        *self.departments.lock().expect("department cache lock") = (names.clone(), Some(now));
+        Ok(names)
+    }
+
+    /// Every page of a small page-style list (`/departments`, `/slas`).
+    async fn all_pages<T: serde::de::DeserializeOwned>(
+        &self,
+        endpoint: &str,
+    ) -> Result<Vec<T>, ProviderError> {
+        let mut out = Vec::new();
+        for page in 1.. {
+            let query = [("_page", page.to_string()), ("_perPage", self.per_page())];
+            let response = self.client.get(endpoint, &query).await?;
+            let rows: Vec<T> = map::decode(endpoint, &response.body)?;
+            let short = rows.len() < self.settings.page_size.max(1) as usize;
+            out.extend(rows);
+            if short || page >= MAX_CURSOR_PAGES {
+                break;
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Provider for LiveAgentProvider {
+    fn source(&self) -> &str {
+        &self.settings.source
+    }
+
+    fn fetch_page<'a>(&'a self, cursor: &'a Cursor) -> BoxFuture<'a, Result<Page, ProviderError>> {
+        Box::pin(self.page(cursor))
+    }
+
+    fn sla_levels(&self) -> BoxFuture<'_, Result<Vec<VendorSlaLevel>, ProviderError>> {
+        Box::pin(async {
+            let raw: Vec<map::RawSlaLevel> = self.all_pages("/slas").await?;
+            Ok(raw.iter().map(map::sla_level).collect())
+        })
+    }
+}
+
+fn next_cursor(response: &super::client::Response) -> Option<String> {
+    response
+        .header("next_page_cursor")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned)
+}
+
+fn set_cursor(query: &mut Vec<(&'static str, String)>, cursor: String) {
+    query.retain(|(k, _)| *k != "_cursor");
+    query.push(("_cursor", cursor));
+}
+
+fn track(c: &mut ScanCursor, rows: impl Iterator<Item = (Timestamp, bool)>) {
+    for (created, running) in rows {
+        c.newest = c.newest.max(Some(created));
+        if running {
+            c.oldest_running = Some(c.oldest_running.map_or(created, |o| o.min(created)));
+        }
+    }
+}
+
+/// End of a chats/calls sync: the next one starts at the oldest item still
+/// running (bounded by [`OPEN_HORIZON`]), else at the newest item seen, whose
+/// second is read again on purpose (the store replaces by id).
+fn finish_scan(c: &mut ScanCursor, now: Timestamp) {
+    let since = c.since.unwrap_or(now);
+    let next = match c.oldest_running {
+        Some(t) => t.max(now - OPEN_HORIZON),
+        None => c.newest.unwrap_or(since),
+    };
+    *c = ScanCursor {
+        since: Some(next.max(since)),
+        page: 1,
+        ..ScanCursor::default()
+    };
+}

@@ -1,0 +1,475 @@
+//! Pure mapping of LiveAgent v3 JSON to the neutral model: no IO, no clock.
+//!
+//! Field names follow the vendor's OpenAPI `attribute_map` exactly, mixed casing
+//! included: tickets say `departmentid`, history rows `department_id`, chats
+//! `departmentId`, calls are all camelCase. Times are `YYYY-MM-DD HH:MM:SS` in
+//! UTC because the client always sends `Timezone-Offset: 0`.
+//!
+//! History rows join tickets by `conversation_id == ticket.id`. A ticket's
+//! timeline is rebuilt from its rows alone: each status change is an event
+//! (see [`ticket_item`]), so the item is complete and the store can replace it.
+
+use std::collections::HashMap;
+
+use jiff::Timestamp;
+use jiff::civil::{DateTime, Weekday};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
+
+use super::{ProviderError, VendorBusinessHours, VendorSlaLevel};
+use crate::model::{Channel, Item, Status, StatusInterval, Target, VendorDue};
+
+/// `department_id -> name`, for readable team labels.
+pub type Departments = HashMap<String, String>;
+
+/// A `/tickets` row: only the fields the SLA engine needs.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RawTicket {
+    #[serde(deserialize_with = "id")]
+    pub id: String,
+    #[serde(default, deserialize_with = "opt_id")]
+    pub departmentid: Option<String>,
+    #[serde(default, deserialize_with = "opt_id")]
+    pub agentid: Option<String>,
+    pub status: String,
+    #[serde(default, deserialize_with = "tags")]
+    pub tags: Vec<String>,
+    #[serde(deserialize_with = "time")]
+    pub date_created: Timestamp,
+    #[serde(default, deserialize_with = "opt_time")]
+    pub date_changed: Option<Timestamp>,
+    #[serde(default, deserialize_with = "opt_time")]
+    pub date_resolved: Option<Timestamp>,
+    #[serde(default, deserialize_with = "opt_time")]
+    pub date_due: Option<Timestamp>,
+    #[serde(default, deserialize_with = "opt_time")]
+    pub date_deleted: Option<Timestamp>,
+}
+
+/// A `/tickets/history` row: one stretch of one status.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RawHistoryRow {
+    #[serde(default, deserialize_with = "opt_id")]
+    pub id: Option<String>,
+    #[serde(deserialize_with = "id")]
+    pub conversation_id: String,
+    #[serde(default, deserialize_with = "opt_id")]
+    pub agent_id: Option<String>,
+    pub status: String,
+    #[serde(deserialize_with = "time")]
+    pub date_from: Timestamp,
+    #[serde(default, deserialize_with = "opt_time")]
+    pub date_to: Option<Timestamp>,
+}
+
+/// A `/chats` row (`ChatInformation`); note `departmentId`/`agentId`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RawChat {
+    #[serde(deserialize_with = "id")]
+    pub id: String,
+    #[serde(deserialize_with = "time")]
+    pub date_created: Timestamp,
+    #[serde(default, deserialize_with = "opt_time")]
+    pub status_date_started: Option<Timestamp>,
+    #[serde(default)]
+    pub rstatus: Option<String>,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(rename = "departmentId", default, deserialize_with = "opt_id")]
+    pub department_id: Option<String>,
+    #[serde(default, deserialize_with = "tags")]
+    pub tags: Vec<String>,
+}
+
+/// A `/calls` row (`CallListItem`), all camelCase.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RawCall {
+    #[serde(deserialize_with = "id")]
+    pub id: String,
+    /// `I` inbound, `O` outbound, `T` internal.
+    #[serde(rename = "type", default)]
+    pub kind: Option<String>,
+    #[serde(deserialize_with = "time")]
+    pub date_created: Timestamp,
+    #[serde(default, deserialize_with = "opt_time")]
+    pub date_answered: Option<Timestamp>,
+    #[serde(default, deserialize_with = "opt_time")]
+    pub date_finished: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RawDepartment {
+    #[serde(deserialize_with = "id")]
+    pub department_id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RawSlaLevel {
+    #[serde(deserialize_with = "id")]
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub values: Option<HashMap<String, Option<i64>>>,
+    #[serde(default)]
+    pub business_hours: Option<RawBusinessHours>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RawBusinessHours {
+    #[serde(default)]
+    pub timezone: Option<String>,
+    #[serde(default)]
+    pub exclude_holidays: Option<Vec<String>>,
+    #[serde(flatten)]
+    pub days: HashMap<String, serde_json::Value>,
+}
+
+/// What a `/tickets` row becomes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TicketOutcome {
+    Item(Box<Item>),
+    /// Deleted (`X`) or spam (`B`): the store should forget the id.
+    Removed(String),
+}
+
+/// Decode a JSON body, naming the JSON path of the first problem.
+pub fn decode<T: DeserializeOwned>(endpoint: &str, body: &[u8]) -> Result<T, ProviderError> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        ProviderError::Decode {
+            endpoint: endpoint.to_owned(),
+            reason: format!("at {path}: {}", e.into_inner()),
+        }
+    })
+}
+
+/// LiveAgent status letters. `X` (deleted) and `B` (spam) have no neutral
+/// meaning: `None`, and the caller drops the item or the history row.
+pub fn status(letter: &str) -> Option<Status> {
+    Some(match letter {
+        "I" | "N" => Status::New,
+        "C" | "T" | "P" => Status::Open,
+        "A" => Status::Answered,
+        "W" => Status::Postponed,
+        "R" => Status::Resolved,
+        "L" => Status::Closed,
+        "X" | "B" => return None,
+        _ => Status::Other,
+    })
+}
+
+/// Map a ticket and its history rows (any order, other tickets' rows ignored).
+///
+/// Events are status changes: `->Answered` is an agent reply, `Answered->Open`
+/// and `Resolved/Closed->Open` are customer messages (creation is the first),
+/// `->Resolved/Closed` is a resolution, leaving Resolved/Closed a reopening,
+/// and the first row with an `agent_id` is the first assignment. Without
+/// history the current status is all we know (see `docs/providers.md`).
+/// `date_due` is LiveAgent's next due date: a first-response due while no agent
+/// has answered, a next-response due while the ticket is open after an answer.
+pub fn ticket_item(
+    source: &str,
+    t: &RawTicket,
+    history: &[RawHistoryRow],
+    departments: &Departments,
+) -> TicketOutcome {
+    let Some(current) = status(&t.status).filter(|_| t.date_deleted.is_none()) else {
+        return TicketOutcome::Removed(t.id.clone());
+    };
+    let mut item = Item::new(source, &t.id, Channel::Ticket, t.date_created);
+    item.team = t
+        .departmentid
+        .as_ref()
+        .map(|d| departments.get(d).cloned().unwrap_or_else(|| d.clone()));
+    item.tags = t.tags.clone();
+    item.updated_at = t.date_changed.unwrap_or(t.date_created);
+    item.customer_messages.push(t.date_created);
+
+    let mut rows: Vec<&RawHistoryRow> = history
+        .iter()
+        .filter(|r| r.conversation_id == t.id)
+        .collect();
+    rows.sort_by(|a, b| a.date_from.cmp(&b.date_from).then_with(|| a.id.cmp(&b.id)));
+    item.first_assigned_at = rows
+        .iter()
+        .find(|r| r.agent_id.is_some())
+        .map(|r| r.date_from);
+    item.statuses = intervals(&rows, current);
+    if item.statuses.is_empty() {
+        item.statuses = fallback_intervals(t, current);
+    }
+
+    let mut prev: Option<Status> = None;
+    for s in &item.statuses {
+        let done = |x: Option<Status>| x.is_some_and(Status::is_done);
+        if s.status == Status::Answered && prev != Some(Status::Answered) {
+            item.agent_replies.push(s.start);
+        }
+        if s.status == Status::Open
+            && matches!(
+                prev,
+                Some(Status::Answered | Status::Resolved | Status::Closed)
+            )
+        {
+            item.customer_messages.push(s.start);
+        }
+        if s.status.is_done() && !done(prev) {
+            item.resolutions.push(s.start);
+        }
+        if !s.status.is_done() && done(prev) {
+            item.reopenings.push(s.start);
+        }
+        prev = Some(s.status);
+    }
+
+    if let Some(due_at) = t.date_due.filter(|_| !current.is_done()) {
+        let target = if item.agent_replies.is_empty() {
+            Some(Target::FirstResponse)
+        } else if current == Status::Open {
+            Some(Target::NextResponse)
+        } else {
+            None
+        };
+        if let Some(target) = target {
+            item.vendor_due.push(VendorDue {
+                target,
+                due_at,
+                completed_at: None,
+            });
+        }
+    }
+    TicketOutcome::Item(Box::new(item))
+}
+
+/// Contiguous intervals from sorted rows: deleted/spam rows are skipped, a
+/// row without `date_to` ends where the next begins, and rows that only
+/// change the agent or department merge into one interval.
+fn intervals(rows: &[&RawHistoryRow], current: Status) -> Vec<StatusInterval> {
+    let mut out: Vec<StatusInterval> = Vec::new();
+    for (i, row) in rows.iter().enumerate() {
+        let Some(s) = status(&row.status) else {
+            continue;
+        };
+        let end = row.date_to.or_else(|| rows.get(i + 1).map(|n| n.date_from));
+        match out.last_mut() {
+            Some(last) if last.status == s => last.end = end,
+            Some(last) => {
+                last.end = Some(row.date_from);
+                out.push(StatusInterval {
+                    status: s,
+                    start: row.date_from,
+                    end,
+                });
+            }
+            None => out.push(StatusInterval {
+                status: s,
+                start: row.date_from,
+                end,
+            }),
+        }
+    }
+    // History can lag the ticket: a closed last row means the ticket moved on.
+    if let Some(last) = out.last().cloned()
+        && let Some(end) = last.end
+    {
+        if last.status == current {
+            out.last_mut().expect("non-empty").end = None;
+        } else {
+            out.push(StatusInterval {
+                status: current,
+                start: end,
+                end: None,
+            });
+        }
+    }
+    out
+}
+
+fn fallback_intervals(t: &RawTicket, current: Status) -> Vec<StatusInterval> {
+    match t.date_resolved.or(t.date_changed) {
+        Some(at) if current.is_done() && at > t.date_created => vec![
+            StatusInterval {
+                status: Status::Open,
+                start: t.date_created,
+                end: Some(at),
+            },
+            StatusInterval {
+                status: current,
+                start: at,
+                end: None,
+            },
+        ],
+        _ => vec![StatusInterval {
+            status: current,
+            start: t.date_created,
+            end: None,
+        }],
+    }
+}
+
+/// Map a chat. Pickup is `status_date_started`. LiveAgent gives no end time,
+/// so a finished chat (`rstatus` R or `status` T) ends at its last known
+/// instant: the pickup, or creation for a missed chat.
+pub fn chat_item(source: &str, c: &RawChat, departments: &Departments) -> Item {
+    let mut item = Item::new(source, &c.id, Channel::Chat, c.date_created);
+    item.team = c
+        .department_id
+        .as_ref()
+        .map(|d| departments.get(d).cloned().unwrap_or_else(|| d.clone()));
+    item.tags = c.tags.clone();
+    item.answered_at = c.status_date_started;
+    let finished = c.rstatus.as_deref() == Some("R") || c.status.as_deref() == Some("T");
+    if finished {
+        item.ended_at = Some(c.status_date_started.unwrap_or(c.date_created));
+    }
+    item.updated_at = c.status_date_started.unwrap_or(c.date_created);
+    item
+}
+
+/// Map a call; only inbound calls (`type` I, or absent) have an answer SLA,
+/// so outbound and internal calls give `None`.
+pub fn call_item(source: &str, c: &RawCall) -> Option<Item> {
+    if c.kind.as_deref().is_some_and(|k| k != "I") {
+        return None;
+    }
+    let mut item = Item::new(source, &c.id, Channel::Call, c.date_created);
+    item.answered_at = c.date_answered;
+    item.ended_at = c.date_finished;
+    item.updated_at = c
+        .date_finished
+        .or(c.date_answered)
+        .unwrap_or(c.date_created);
+    Some(item)
+}
+
+/// Map an SLA level. `values` are taken as seconds (the vendor does not say;
+/// the UI's defaults only make sense as seconds).
+pub fn sla_level(raw: &RawSlaLevel) -> VendorSlaLevel {
+    const KEYS: [(&str, Target); 6] = [
+        ("first_answer", Target::FirstResponse),
+        ("next_answer", Target::NextResponse),
+        ("first_resolve", Target::Resolution),
+        ("first_assign", Target::Assignment),
+        ("chat_answer", Target::Pickup),
+        ("call_answer", Target::Answer),
+    ];
+    let values = raw.values.clone().unwrap_or_default();
+    let targets = KEYS
+        .iter()
+        .filter_map(|(key, target)| match values.get(*key) {
+            Some(Some(v)) if *v > 0 => Some((*target, *v as u64)),
+            _ => None,
+        })
+        .collect();
+    VendorSlaLevel {
+        id: raw.id.clone(),
+        name: raw.name.clone(),
+        targets,
+        business_hours: raw.business_hours.as_ref().map(business_hours),
+    }
+}
+
+fn business_hours(raw: &RawBusinessHours) -> VendorBusinessHours {
+    const DAYS: [(&str, Weekday); 7] = [
+        ("monday", Weekday::Monday),
+        ("tuesday", Weekday::Tuesday),
+        ("wednesday", Weekday::Wednesday),
+        ("thursday", Weekday::Thursday),
+        ("friday", Weekday::Friday),
+        ("saturday", Weekday::Saturday),
+        ("sunday", Weekday::Sunday),
+    ];
+    let hhmm = |v: &serde_json::Value| v.as_str().map(|s| s.chars().take(5).collect::<String>());
+    let windows = DAYS
+        .iter()
+        .filter_map(|(key, day)| {
+            let d = raw.days.get(*key)?;
+            Some((*day, hhmm(d.get("start")?)?, hhmm(d.get("end")?)?))
+        })
+        .collect();
+    VendorBusinessHours {
+        time_zone: raw.timezone.clone().unwrap_or_else(|| "UTC".to_owned()),
+        windows,
+        holidays: raw.exclude_holidays.clone().unwrap_or_default(),
+    }
+}
+
+/// Parse `YYYY-MM-DD HH:MM:SS` (also ISO `T`) as UTC.
+pub fn parse_time(s: &str) -> Option<Timestamp> {
+    let dt: DateTime = s.trim().replacen(' ', "T", 1).parse().ok()?;
+    jiff::tz::TimeZone::UTC.to_timestamp(dt).ok()
+}
+
+/// Format for `_filters` values.
+pub fn format_time(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+fn time<'de, D: Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_time(&s).ok_or_else(|| {
+        serde::de::Error::custom(format!("invalid time {s:?}, want YYYY-MM-DD HH:MM:SS"))
+    })
+}
+
+/// Null, empty and the all-zero date mean "not set".
+fn opt_time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Timestamp>, D::Error> {
+    match Option::<String>::deserialize(d)? {
+        None => Ok(None),
+        Some(s) if s.is_empty() || s.starts_with("0000-00-00") => Ok(None),
+        Some(s) => parse_time(&s).map(Some).ok_or_else(|| {
+            serde::de::Error::custom(format!("invalid time {s:?}, want YYYY-MM-DD HH:MM:SS"))
+        }),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum IdValue {
+    S(String),
+    N(serde_json::Number),
+}
+
+/// Ids are strings, but some endpoints have been seen to send numbers.
+fn id<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    opt_id(d)?.ok_or_else(|| serde::de::Error::custom("missing id"))
+}
+
+fn opt_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match Option::<IdValue>::deserialize(d)? {
+        None => None,
+        Some(IdValue::S(s)) if s.is_empty() => None,
+        Some(IdValue::S(s)) => Some(s),
+        Some(IdValue::N(n)) => Some(n.to_string()),
+    })
+}
+
+fn tags<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Ok(Option::<Vec<String>>::deserialize(d)?.unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_utc() {
+        let t = parse_time("2025-01-02 09:15:00").unwrap();
+        assert_eq!(t.to_string(), "2025-01-02T09:15:00Z");
+        assert_eq!(format_time(t), "2025-01-02 09:15:00");
+        assert_eq!(parse_time("2025-13-02 09:15:00"), None);
+    }
+
+    #[test]
+    fn status_letters() {
+        assert_eq!(status("N"), Some(Status::New));
+        assert_eq!(status("T"), Some(Status::Open));
+        assert_eq!(status("W"), Some(Status::Postponed));
+        assert_eq!(status("B"), None);
+        assert_eq!(status("?"), Some(Status::Other));
+    }
+}
