@@ -9,10 +9,15 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
-use crate::config::{self, Config, ConfigError};
+use crate::config::{self, Config, ConfigError, SourceConfig};
 use crate::http;
 use crate::metrics::SelfMetrics;
+use crate::metrics::source::SourceMetrics;
+use crate::providers::{self, ClientMetrics, SourceSpec};
+use crate::store::Store;
+use crate::sync::{self, Clock, Engine};
 
 /// Where the configuration comes from, so a reload knows what to re-read.
 #[derive(Debug, Clone)]
@@ -51,6 +56,9 @@ pub struct Options {
     pub telemetry_path: String,
     /// Directory of the embedded store (`--storage.path`).
     pub storage_path: PathBuf,
+    /// Evaluate as of this fixed instant instead of the wall clock (golden
+    /// tests and reproducible demos).
+    pub fixed_time: Option<jiff::Timestamp>,
 }
 
 /// What the landing page and `/-/ready` know about one configured source.
@@ -70,6 +78,10 @@ pub(crate) struct Shared {
     pub(crate) config: RwLock<Arc<Config>>,
     pub(crate) self_metrics: SelfMetrics,
     pub(crate) sources: RwLock<Vec<SourceStatus>>,
+    pub(crate) engine: Arc<Engine>,
+    client_metrics: ClientMetrics,
+    /// Cancels the pollers of the config in force; replaced on every reload.
+    pollers: std::sync::Mutex<CancellationToken>,
     /// Serialises reloads so two concurrent ones cannot interleave.
     reload_lock: tokio::sync::Mutex<()>,
 }
@@ -83,38 +95,83 @@ pub struct App {
 }
 
 impl App {
-    /// Builds the exporter around an already validated config.
-    pub fn new(options: Options, config: Config) -> App {
+    /// Builds the exporter around an already validated config: opens the store
+    /// and loads what it holds. Nothing runs until [`App::run`].
+    pub fn new(options: Options, config: Config) -> anyhow::Result<App> {
         let self_metrics = SelfMetrics::new();
         self_metrics.record_reload(true, now_seconds());
+        let client_metrics = ClientMetrics::new(&self_metrics.registry)?;
+        let source_metrics = SourceMetrics::new(&self_metrics.registry)?;
+        let store = Store::open(&options.storage_path)?;
+        let clock: Clock = match options.fixed_time {
+            Some(t) => Arc::new(move || t),
+            None => Arc::new(jiff::Timestamp::now),
+        };
+        let engine = Arc::new(Engine::new(store, source_metrics, clock));
+        engine.load(&config)?;
         let sources = source_statuses(&config);
-        App {
+        Ok(App {
             shared: Arc::new(Shared {
                 options,
                 config: RwLock::new(Arc::new(config)),
                 self_metrics,
                 sources: RwLock::new(sources),
+                engine,
+                client_metrics,
+                pollers: std::sync::Mutex::new(CancellationToken::new()),
                 reload_lock: tokio::sync::Mutex::new(()),
             }),
-        }
+        })
     }
 
     pub fn handle(&self) -> Handle {
         Handle(self.shared.clone())
     }
 
-    /// Serves until `shutdown` completes, then stops accepting, lets requests in
-    /// flight finish, and returns.
+    /// Serves until `shutdown` completes, then stops the pollers (a page being
+    /// written finishes its transaction), lets requests in flight finish, and
+    /// returns.
     pub async fn run(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send,
     ) -> anyhow::Result<()> {
         let addr = listener.local_addr()?;
+        let handle = self.handle();
+        let stop = CancellationToken::new();
+        let evaluator = tokio::spawn(evaluate_loop(handle.clone(), stop.clone()));
+        handle.start_pollers();
         tracing::info!(address = %addr, telemetry_path = %self.shared.options.telemetry_path, "listening");
-        http::serve(listener, self.handle(), shutdown).await;
+        http::serve(listener, handle.clone(), shutdown).await;
+        stop.cancel();
+        handle.0.pollers.lock().expect("lock poisoned").cancel();
+        let _ = evaluator.await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Re-evaluates after every sync and every [`sync::EVALUATION_INTERVAL`].
+async fn evaluate_loop(handle: Handle, stop: CancellationToken) {
+    loop {
+        let config = handle.config();
+        let engine = handle.0.engine.clone();
+        let started = std::time::Instant::now();
+        match tokio::task::spawn_blocking(move || engine.evaluate(&config)).await {
+            Ok(Ok(())) => tracing::debug!(
+                duration_seconds = started.elapsed().as_secs_f64(),
+                "evaluated"
+            ),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "evaluation failed; serving the previous snapshot")
+            }
+            Err(e) => tracing::error!(error = %e, "evaluation task failed"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(sync::EVALUATION_INTERVAL) => {}
+            () = handle.0.engine.evaluate_now.notified() => {}
+            () = stop.cancelled() => return,
+        }
     }
 }
 
@@ -142,7 +199,19 @@ impl Handle {
                         .collect();
                     *current = merged;
                 }
+                let names: Vec<String> = config.sources.iter().map(|s| s.name.clone()).collect();
+                for old in self
+                    .config()
+                    .sources
+                    .iter()
+                    .filter(|s| !names.contains(&s.name))
+                {
+                    self.0.engine.source_metrics.forget_source(&old.name);
+                }
+                self.0.engine.retain_sources(&names);
                 *self.0.config.write().expect("lock poisoned") = Arc::new(config);
+                self.start_pollers();
+                self.0.engine.evaluate_now.notify_one();
                 self.0.self_metrics.record_reload(true, now_seconds());
                 tracing::info!(file = %source.describe(), "configuration reloaded");
                 Ok(())
@@ -155,6 +224,56 @@ impl Handle {
                 Err(e)
             }
         }
+    }
+
+    /// Stops the running pollers and starts one per configured source. They
+    /// resume from the stored cursors, so a restart costs no re-pull.
+    fn start_pollers(&self) {
+        let config = self.config();
+        let token = CancellationToken::new();
+        let old = std::mem::replace(
+            &mut *self.0.pollers.lock().expect("lock poisoned"),
+            token.clone(),
+        );
+        old.cancel();
+        if let Err(e) = self.0.engine.load(&config) {
+            tracing::error!(error = %e, "cannot load stored items");
+        }
+        for source in &config.sources {
+            self.0.engine.source_metrics.register_source(&source.name);
+            let provider = match providers::build(&source_spec(source), &self.0.client_metrics) {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::error!(source = %source.name, error = %e, "cannot start the source");
+                    self.mark_synced(&source.name, Err(e.to_string()));
+                    continue;
+                }
+            };
+            let handle = self.clone();
+            let on_sync: sync::OnSync =
+                Arc::new(move |name, result| handle.mark_synced(name, result));
+            tokio::spawn(sync::run_source(
+                self.0.engine.clone(),
+                provider,
+                source.clone(),
+                token.clone(),
+                on_sync,
+            ));
+        }
+    }
+
+    fn mark_synced(&self, name: &str, result: Result<(), String>) {
+        let mut sources = self.0.sources.write().expect("lock poisoned");
+        if let Some(s) = sources.iter_mut().find(|s| s.name == name) {
+            s.first_sync_done = true;
+            s.up = result.is_ok();
+            s.last_error = result.err();
+        }
+    }
+
+    /// The SLA families of the latest evaluation.
+    pub fn rendered_sla(&self) -> Arc<String> {
+        self.0.engine.rendered()
     }
 
     /// The configuration currently in force.
@@ -184,6 +303,20 @@ fn source_statuses(config: &Config) -> Vec<SourceStatus> {
             last_error: None,
         })
         .collect()
+}
+
+fn source_spec(s: &SourceConfig) -> SourceSpec {
+    SourceSpec {
+        name: s.name.clone(),
+        kind: s.kind.as_str().to_owned(),
+        base_url: s.base_url.clone(),
+        api_key: s.api_key.clone(),
+        channels: s.channels.clone(),
+        page_size: s.page_size,
+        initial_lookback: s.initial_lookback,
+        requests_per_minute: s.requests_per_minute,
+        timeout: s.timeout,
+    }
 }
 
 pub(crate) fn now_seconds() -> f64 {

@@ -77,6 +77,7 @@ async fn route(handle: &Handle, req: Request<Incoming>) -> Response<Full<Bytes>>
         (&Method::GET | &Method::HEAD, p) if p == telemetry => {
             let mut body = Vec::with_capacity(16 * 1024);
             handle.0.self_metrics.render(&mut body);
+            body.extend_from_slice(handle.rendered_sla().as_bytes());
             respond(StatusCode::OK, METRICS_CONTENT_TYPE, body)
         }
         (&Method::GET | &Method::HEAD, "/") => respond(

@@ -17,3 +17,4 @@ pub mod secret;
 pub mod sla;
 pub mod snapshot;
 pub mod store;
+pub mod sync;

@@ -44,6 +44,10 @@ struct Flags {
     /// Output format of log messages.
     #[arg(long = "log.format", value_enum, default_value = "logfmt")]
     log_format: logging::Format,
+    /// Evaluate SLAs as of this fixed RFC 3339 instant instead of the wall clock
+    /// (for golden tests and reproducible demos).
+    #[arg(long = "debug.fixed-time", value_name = "RFC3339", hide = true)]
+    fixed_time: Option<jiff::Timestamp>,
 }
 
 fn version() -> &'static str {
@@ -124,9 +128,10 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
             config: source,
             telemetry_path: flags.telemetry_path,
             storage_path: flags.storage_path,
+            fixed_time: flags.fixed_time,
         },
         config,
-    );
+    )?;
     let handle = app.handle();
     tokio::spawn(async move {
         let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())

@@ -31,10 +31,12 @@ async fn start(config_path: &Path) -> Running {
         Options {
             config: source,
             telemetry_path: "/metrics".into(),
-            storage_path: PathBuf::from("unused"),
+            storage_path: config_path.parent().unwrap().join("data"),
+            fixed_time: None,
         },
         config,
-    );
+    )
+    .unwrap();
     let handle = app.handle();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

@@ -4,6 +4,8 @@
 //! `/metrics` only ever reads what is already in memory; it never waits on a
 //! vendor API.
 
+pub mod sla;
+pub mod source;
 pub mod text;
 
 use prometheus::{Encoder, Gauge, GaugeVec, Opts, Registry, TextEncoder};

@@ -189,6 +189,14 @@ impl Calendar {
         &self.name
     }
 
+    /// The calendar's time zone; UTC for the always-open calendar. Reports use
+    /// it for calendar-month windows.
+    pub fn time_zone(&self) -> TimeZone {
+        self.zoned
+            .as_ref()
+            .map_or(TimeZone::UTC, |z| z.rules.tz.clone())
+    }
+
     /// Business seconds in `[a, b)`; negative when `b` is before `a`.
     pub fn business_seconds_between(&self, a: Timestamp, b: Timestamp) -> i64 {
         self.between_secs(a.as_second(), b.as_second())

@@ -60,9 +60,13 @@ impl Exporter {
                 sink.lock().unwrap().push(line);
             }
         });
-        let addr = rx
-            .recv_timeout(std::time::Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("exporter did not start; log: {:?}", log.lock().unwrap()));
+        let addr = match rx.recv_timeout(std::time::Duration::from_secs(30)) {
+            Ok(addr) => addr,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("exporter did not start; log: {:?}", log.lock().unwrap());
+            }
+        };
         Exporter { child, addr, log }
     }
 

@@ -1,0 +1,430 @@
+//! The sync loop and the evaluation cycle: one tokio task per source pulls pages
+//! into the store and the in-memory item set; one evaluator task turns the item
+//! set into the snapshot text `/metrics` serves.
+//!
+//! A failed sync logs one line, marks the source down and leaves everything
+//! else as it was: the previous items keep being evaluated and served.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use jiff::{SignedDuration, Timestamp};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, SourceConfig};
+use crate::metrics::sla::{Inputs, Tally, render};
+use crate::metrics::source::SourceMetrics;
+use crate::model::{Channel, Item};
+use crate::providers::{Cursor, Provider};
+use crate::snapshot::{BUCKETS, LabelCaps, Series, evaluate_all};
+use crate::store::{CountedOutcome, Store, StoreError};
+
+/// The store's endpoint name for a provider's whole-source cursor.
+const CURSOR: &str = "sync";
+
+/// How often open items are re-evaluated between syncs, so time to breach
+/// and new breaches move by the minute even when nothing is synced.
+pub const EVALUATION_INTERVAL: Duration = Duration::from_secs(15);
+
+/// Where "now" comes from: the wall clock, or a fixed instant for golden tests.
+pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
+
+/// The state the pollers and the evaluator share.
+pub struct Engine {
+    pub store: Arc<Store>,
+    items: RwLock<HashMap<String, HashMap<String, Item>>>,
+    caps: Mutex<LabelCaps>,
+    /// The rendered SLA families; swapped whole after each evaluation.
+    rendered: RwLock<Arc<String>>,
+    pub source_metrics: SourceMetrics,
+    /// Wakes the evaluator after a sync.
+    pub evaluate_now: Notify,
+    pub clock: Clock,
+}
+
+impl Engine {
+    /// Loads every stored item into memory.
+    pub fn new(store: Store, source_metrics: SourceMetrics, clock: Clock) -> Engine {
+        Engine {
+            store: Arc::new(store),
+            items: RwLock::new(HashMap::new()),
+            caps: Mutex::new(LabelCaps::default()),
+            rendered: RwLock::new(Arc::new(String::new())),
+            source_metrics,
+            evaluate_now: Notify::new(),
+            clock,
+        }
+    }
+
+    /// The SLA families as of the last evaluation.
+    pub fn rendered(&self) -> Arc<String> {
+        self.rendered.read().expect("lock poisoned").clone()
+    }
+
+    /// Loads the stored items and admitted labels of the configured sources.
+    pub fn load(&self, config: &Config) -> Result<(), StoreError> {
+        let mut items = HashMap::new();
+        let mut admitted = HashMap::new();
+        for s in &config.sources {
+            let stored = self.store.items(&s.name)?;
+            items.insert(
+                s.name.clone(),
+                stored.into_iter().map(|i| (i.id.clone(), i)).collect(),
+            );
+            for label in ["team", "priority"] {
+                let values = self.store.label_values(&s.name, label)?;
+                admitted.insert((s.name.clone(), label), values.into_iter().collect());
+            }
+        }
+        // Lock order, here and in `evaluate`: items before caps, never both
+        // taken the other way round.
+        *self.items.write().expect("lock poisoned") = items;
+        let mut caps = self.caps.lock().expect("lock poisoned");
+        caps.team_limit = config.metrics.team_limit;
+        caps.priority_limit = config.metrics.priority_limit;
+        caps.admitted = admitted;
+        Ok(())
+    }
+
+    /// One evaluation: evaluate every item, count new final outcomes once, and
+    /// render the snapshot. Blocking (SQLite); run it off the async workers.
+    pub fn evaluate(&self, config: &Config) -> Result<(), StoreError> {
+        let now = (self.clock)();
+        let retention = retention(config);
+        let horizon = (now - retention).as_second();
+        let (eval, admitted, folded) = {
+            let items = self.items.read().expect("lock poisoned");
+            let mut caps = self.caps.lock().expect("lock poisoned");
+            caps.team_limit = config.metrics.team_limit;
+            caps.priority_limit = config.metrics.priority_limit;
+            let eval = evaluate_all(
+                items.values().flat_map(|m| m.values()),
+                &config.policies,
+                now,
+                &mut caps,
+            );
+            let admitted = std::mem::take(&mut caps.newly_admitted);
+            let folded: Vec<(&'static str, u64)> = ["priority", "team"]
+                .into_iter()
+                .map(|l| (l, caps.folded.get(l).map_or(0, |s| s.len() as u64)))
+                .collect();
+            (eval, admitted, folded)
+        };
+        for (source, label, value) in &admitted {
+            self.store.admit_label_value(source, label, value)?;
+        }
+
+        let to_count: Vec<CountedOutcome> = eval
+            .finals
+            .iter()
+            .filter_map(|f| {
+                let at = f
+                    .outcome
+                    .breached_at
+                    .or(f.outcome.completed_at)?
+                    .as_second();
+                // Outcomes older than the retention horizon were counted (or
+                // pruned) long ago; counting them now would count them twice.
+                (at >= horizon).then(|| CountedOutcome {
+                    source: f.series.source.clone(),
+                    item_id: f.item_id.clone(),
+                    target: f.series.target.to_owned(),
+                    cycle: f.outcome.cycle,
+                    series: f.series.key(),
+                    outcome: f.outcome.state.as_str(),
+                    at,
+                    completed_elapsed: f.outcome.completed_at.map(|_| f.outcome.elapsed_seconds),
+                })
+            })
+            .collect();
+        self.store.count_outcomes(&to_count, bucket_of)?;
+
+        let counters: Vec<(Series, String, u64)> = self
+            .store
+            .counters()?
+            .into_iter()
+            .filter_map(|(key, name, value)| Some((series_from_key(&key)?, name, value)))
+            .collect();
+        let compliance = self.compliance(config, now)?;
+        let objectives: Vec<(String, &'static str, f64)> = config
+            .policies
+            .policies()
+            .iter()
+            .flat_map(|p| {
+                p.targets
+                    .iter()
+                    .map(|t| (p.name.clone(), t.target.as_str(), t.objective))
+            })
+            .collect();
+        let mut text = String::with_capacity(self.rendered().len() + 1024);
+        render(
+            &Inputs {
+                eval: &eval,
+                counters: &counters,
+                compliance: &compliance,
+                objectives: &objectives,
+                folded: &folded,
+            },
+            &mut text,
+        );
+        *self.rendered.write().expect("lock poisoned") = Arc::new(text);
+
+        // Items with no open cycle that have not changed within the retention
+        // can no longer move a metric; forget them.
+        for (source, ids) in &eval.done {
+            let removed = self.store.prune(source, horizon, ids)?;
+            if removed > 0 {
+                let mut items = self.items.write().expect("lock poisoned");
+                if let Some(map) = items.get_mut(source) {
+                    map.retain(|_, i| i.updated_at.as_second() >= horizon || !ids.contains(&i.id));
+                }
+                tracing::debug!(source = %source, removed, "pruned items past retention");
+            }
+        }
+        Ok(())
+    }
+
+    /// Tallies counted outcomes per series for every rolling window and the
+    /// calendar month to date in each target's calendar time zone.
+    fn compliance(
+        &self,
+        config: &Config,
+        now: Timestamp,
+    ) -> Result<BTreeMap<(Series, String), Tally>, StoreError> {
+        let mut starts: Vec<(String, i64)> = config
+            .metrics
+            .compliance_windows
+            .iter()
+            .map(|(label, d)| (label.clone(), (now - *d).as_second()))
+            .collect();
+        // The month start depends on the zone; collect each target's.
+        let mut month_start: HashMap<(String, &'static str), i64> = HashMap::new();
+        for p in config.policies.policies() {
+            for t in &p.targets {
+                let tz = t.calendar.time_zone();
+                let start = now
+                    .to_zoned_datetime(tz.clone())
+                    .date()
+                    .first_of_month()
+                    .to_zoned_datetime(tz)
+                    .map_or(now.as_second(), |z| z.timestamp().as_second());
+                month_start.insert((p.name.clone(), t.target.as_str()), start);
+            }
+        }
+        let earliest = starts
+            .iter()
+            .map(|(_, s)| *s)
+            .chain(month_start.values().copied())
+            .min()
+            .unwrap_or(now.as_second());
+        starts.push(("month".to_owned(), i64::MIN));
+        let mut out: BTreeMap<(Series, String), Tally> = BTreeMap::new();
+        for (key, outcome, at) in self.store.outcomes_since(earliest)? {
+            let Some(series) = series_from_key(&key) else {
+                continue;
+            };
+            for (window, start) in &starts {
+                let start = if window == "month" {
+                    match month_start.get(&(series.policy.clone(), series.target)) {
+                        Some(s) => *s,
+                        None => continue,
+                    }
+                } else {
+                    *start
+                };
+                if at >= start && at <= now.as_second() {
+                    let t = out.entry((series.clone(), window.clone())).or_default();
+                    t.total += 1;
+                    t.met += u64::from(outcome == "met");
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn apply(&self, source: &str, items: Vec<Item>, removed: &[String]) {
+        let mut all = self.items.write().expect("lock poisoned");
+        let map = all.entry(source.to_owned()).or_default();
+        for id in removed {
+            map.remove(id);
+        }
+        for item in items {
+            map.insert(item.id.clone(), item);
+        }
+    }
+
+    /// Forgets sources that a reload removed (their stored data stays).
+    pub fn retain_sources(&self, names: &[String]) {
+        self.items
+            .write()
+            .expect("lock poisoned")
+            .retain(|s, _| names.contains(s));
+    }
+}
+
+/// How long counted outcomes and finished items are kept: the longest rolling
+/// window or a month (for month to date), plus a day of margin.
+pub fn retention(config: &Config) -> SignedDuration {
+    let longest = config
+        .metrics
+        .compliance_windows
+        .iter()
+        .map(|(_, d)| *d)
+        .max()
+        .unwrap_or_default();
+    longest.max(SignedDuration::from_hours(31 * 24)) + SignedDuration::from_hours(24)
+}
+
+fn bucket_of(elapsed: i64) -> usize {
+    BUCKETS
+        .iter()
+        .position(|b| elapsed as f64 <= *b)
+        .unwrap_or(BUCKETS.len())
+}
+
+fn series_from_key(key: &str) -> Option<Series> {
+    let [source, channel, team, priority, policy, target] = Series::split_key(key)?;
+    Some(Series {
+        source: source.to_owned(),
+        channel: Channel::ALL
+            .iter()
+            .find(|c| c.as_str() == channel)?
+            .as_str(),
+        team: team.to_owned(),
+        priority: priority.to_owned(),
+        policy: policy.to_owned(),
+        target: crate::model::Target::ALL
+            .iter()
+            .find(|t| t.as_str() == target)?
+            .as_str(),
+    })
+}
+
+/// What a poller reports back after each sync attempt.
+pub type OnSync = Arc<dyn Fn(&str, Result<(), String>) + Send + Sync>;
+
+/// Polls one source until `cancel` fires: sync, then wait the poll interval
+/// (with ±10% jitter so several exporters do not hit a vendor in step).
+pub async fn run_source(
+    engine: Arc<Engine>,
+    provider: Arc<dyn Provider>,
+    source: SourceConfig,
+    cancel: CancellationToken,
+    on_sync: OnSync,
+) {
+    loop {
+        let started = Instant::now();
+        let result = tokio::select! {
+            r = sync_once(&engine, provider.as_ref(), &source, &cancel) => r,
+            () = cancel.cancelled() => return,
+        };
+        let took = started.elapsed().as_secs_f64();
+        match &result {
+            Ok(n) => {
+                engine.source_metrics.success(
+                    &source.name,
+                    (engine.clock)().as_millisecond() as f64 / 1000.0,
+                    took,
+                );
+                tracing::info!(source = %source.name, items = n, duration_seconds = took, "sync finished");
+            }
+            Err(e) => {
+                engine
+                    .source_metrics
+                    .failure(&source.name, e.reason(), took);
+                tracing::warn!(source = %source.name, reason = e.reason(), error = %e, "sync failed; serving the last good data");
+            }
+        }
+        on_sync(&source.name, result.map(|_| ()).map_err(|e| e.to_string()));
+        engine.evaluate_now.notify_one();
+        let jitter = 0.9 + fastrand::f64() * 0.2;
+        let wait = source.poll_interval.mul_f64(jitter);
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = cancel.cancelled() => return,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum SyncError {
+    #[error(transparent)]
+    Provider(#[from] crate::providers::ProviderError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("store task failed: {0}")]
+    Join(String),
+}
+
+impl SyncError {
+    fn reason(&self) -> &'static str {
+        match self {
+            SyncError::Provider(e) => e.reason(),
+            SyncError::Store(_) | SyncError::Join(_) => "store",
+        }
+    }
+}
+
+/// Fetches pages until the source is caught up, storing each page and its
+/// cursor in one transaction. Returns the number of items received.
+async fn sync_once(
+    engine: &Arc<Engine>,
+    provider: &dyn Provider,
+    source: &SourceConfig,
+    cancel: &CancellationToken,
+) -> Result<u64, SyncError> {
+    let name = source.name.clone();
+    let stored = blocking(engine, move |e| e.store.cursor(&name, CURSOR)).await?;
+    let mut cursor = match stored {
+        Some(text) => serde_json::from_str(&text).unwrap_or_else(|e| {
+            tracing::warn!(source = %source.name, error = %e, "stored cursor unreadable; starting from the initial lookback");
+            Cursor::default()
+        }),
+        None => Cursor::default(),
+    };
+    let mut total = 0;
+    loop {
+        let page = provider.fetch_page(&cursor).await?;
+        let next = serde_json::to_string(&page.next).expect("cursors serialize");
+        let mut per_channel = [0u64; 3];
+        for item in &page.items {
+            per_channel[Channel::ALL
+                .iter()
+                .position(|c| *c == item.channel)
+                .unwrap_or(0)] += 1;
+        }
+        let (name, items, removed) = (source.name.clone(), page.items, page.removed);
+        total += items.len() as u64;
+        let items = blocking(engine, move |e| {
+            e.store.apply_page(&name, CURSOR, &items, &removed, &next)?;
+            e.apply(&name, items, &removed);
+            Ok(())
+        })
+        .await;
+        items?;
+        for (c, n) in Channel::ALL.iter().zip(per_channel) {
+            if n > 0 {
+                engine
+                    .source_metrics
+                    .items_synced(&source.name, c.as_str(), n);
+            }
+        }
+        cursor = page.next;
+        if page.done || cancel.is_cancelled() {
+            return Ok(total);
+        }
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    engine: &Arc<Engine>,
+    f: impl FnOnce(&Engine) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, SyncError> {
+    let engine = engine.clone();
+    tokio::task::spawn_blocking(move || f(&engine))
+        .await
+        .map_err(|e| SyncError::Join(e.to_string()))?
+        .map_err(SyncError::from)
+}
