@@ -305,7 +305,7 @@ fn source_statuses(config: &Config) -> Vec<SourceStatus> {
         .collect()
 }
 
-fn source_spec(s: &SourceConfig) -> SourceSpec {
+pub(crate) fn source_spec(s: &SourceConfig) -> SourceSpec {
     SourceSpec {
         name: s.name.clone(),
         kind: s.kind.as_str().to_owned(),

@@ -13,6 +13,7 @@ pub mod logging;
 pub mod metrics;
 pub mod model;
 pub mod providers;
+pub mod report;
 pub mod secret;
 pub mod sla;
 pub mod snapshot;

@@ -16,6 +16,8 @@ const DEFAULT_LISTEN: &str = ":10042";
 #[derive(Debug, Parser)]
 #[command(name = "helpdesk-sla-exporter", version = version(), about = "Prometheus exporter for helpdesk SLAs")]
 struct Flags {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Path to the configuration file.
     #[arg(long = "config.file", value_name = "FILE")]
     config_file: Option<PathBuf>,
@@ -50,6 +52,39 @@ struct Flags {
     fixed_time: Option<jiff::Timestamp>,
 }
 
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Write one row per (item, target, cycle), evaluated as of --at.
+    Report(ReportArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ReportArgs {
+    /// Path to the configuration file.
+    #[arg(long = "config.file", value_name = "FILE")]
+    config_file: PathBuf,
+    /// Evaluate as of this RFC 3339 instant; events after it are ignored.
+    #[arg(long, value_name = "RFC3339")]
+    at: jiff::Timestamp,
+    #[arg(long, value_enum, default_value = "csv")]
+    format: ReportFormat,
+    /// Write here instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Read the items from the exporter's store instead of pulling the sources.
+    #[arg(long = "from-store")]
+    from_store: bool,
+    /// Directory of the store, with --from-store.
+    #[arg(long = "storage.path", value_name = "DIR", default_value = "data")]
+    storage_path: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ReportFormat {
+    Csv,
+    Json,
+}
+
 fn version() -> &'static str {
     concat!(
         env!("CARGO_PKG_VERSION"),
@@ -62,7 +97,17 @@ fn version() -> &'static str {
 }
 
 fn main() -> ExitCode {
-    let flags = Flags::parse();
+    let mut flags = Flags::parse();
+    if let Some(Command::Report(args)) = flags.command.take() {
+        logging::init(flags.log_level, flags.log_format);
+        return match report(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("report: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if flags.config_check {
         return check_config(flags.config_file.as_deref().expect("clap requires it"));
     }
@@ -103,6 +148,31 @@ fn check_config(path: &std::path::Path) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn report(args: ReportArgs) -> anyhow::Result<()> {
+    use helpdesk_sla_exporter::report;
+    let config = helpdesk_sla_exporter::config::load(&args.config_file)?;
+    let items = if args.from_store {
+        let store = helpdesk_sla_exporter::store::Store::open(&args.storage_path)?;
+        report::items_from_store(&config, &store)?
+    } else {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        rt.block_on(report::items_from_sources(&config))?
+    };
+    let rows = report::rows(&items, &config.policies, args.at);
+    let mut out: Box<dyn std::io::Write> = match &args.output {
+        Some(path) => Box::new(std::io::BufWriter::new(std::fs::File::create(path).map_err(
+            |e| anyhow::anyhow!("cannot write {}: {e}", path.display()),
+        )?)),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    match args.format {
+        ReportFormat::Csv => report::write_csv(&rows, &mut out)?,
+        ReportFormat::Json => report::write_json(&rows, &mut out)?,
+    }
+    out.flush()?;
+    Ok(())
 }
 
 async fn run(flags: Flags) -> anyhow::Result<()> {

@@ -1,0 +1,163 @@
+//! `helpdesk-sla-exporter report`: one row per (item, target, cycle) as CSV or
+//! JSON, evaluated as of `--at`. It is how a manager checks a number they doubt,
+//! and the seed's "export SLA data to CSV".
+//!
+//! The rows come from the same engine as the metrics; only the output differs.
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use jiff::Timestamp;
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::model::Item;
+use crate::providers::{self, ClientMetrics, Cursor};
+use crate::sla::{PolicySet, evaluate_into};
+use crate::store::Store;
+
+/// One (item, target, cycle), with the raw team and priority (a report has no
+/// cardinality limit).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Row {
+    pub source: String,
+    pub channel: &'static str,
+    pub item_id: String,
+    pub team: String,
+    pub priority: String,
+    pub policy: String,
+    pub target: &'static str,
+    pub cycle: u32,
+    pub state: &'static str,
+    pub started_at: String,
+    pub due_at: String,
+    pub completed_at: String,
+    pub elapsed_seconds: i64,
+    pub remaining_seconds: i64,
+}
+
+pub const COLUMNS: [&str; 14] = [
+    "source",
+    "channel",
+    "item_id",
+    "team",
+    "priority",
+    "policy",
+    "target",
+    "cycle",
+    "state",
+    "started_at",
+    "due_at",
+    "completed_at",
+    "elapsed_seconds",
+    "remaining_seconds",
+];
+
+/// Evaluates `items` as of `at`, sorted by source, item, target and cycle.
+pub fn rows(items: &[Item], policies: &PolicySet, at: Timestamp) -> Vec<Row> {
+    let mut out = Vec::new();
+    let mut outcomes = Vec::new();
+    let mut sorted: Vec<&Item> = items.iter().collect();
+    sorted.sort_by(|a, b| (&a.source, &a.id).cmp(&(&b.source, &b.id)));
+    let time = |t: Option<Timestamp>| t.map(|t| t.to_string()).unwrap_or_default();
+    for item in sorted {
+        let Some(policy) = policies.select(item) else { continue };
+        outcomes.clear();
+        evaluate_into(item, policy, at, &mut outcomes);
+        outcomes.sort_by_key(|o| (o.target, o.cycle));
+        for o in &outcomes {
+            out.push(Row {
+                source: item.source.clone(),
+                channel: item.channel.as_str(),
+                item_id: item.id.clone(),
+                team: item.team.clone().unwrap_or_default(),
+                priority: item.priority.clone().unwrap_or_default(),
+                policy: policy.name.clone(),
+                target: o.target.as_str(),
+                cycle: o.cycle,
+                state: o.state.as_str(),
+                started_at: o.started_at.to_string(),
+                due_at: time(o.due_at),
+                completed_at: time(o.completed_at),
+                elapsed_seconds: o.elapsed_seconds,
+                remaining_seconds: o.remaining_seconds,
+            });
+        }
+    }
+    out
+}
+
+/// RFC 4180 CSV with a header line.
+pub fn write_csv(rows: &[Row], out: &mut impl Write) -> std::io::Result<()> {
+    writeln!(out, "{}", COLUMNS.join(","))?;
+    for r in rows {
+        let fields = [
+            r.source.clone(),
+            r.channel.to_owned(),
+            r.item_id.clone(),
+            r.team.clone(),
+            r.priority.clone(),
+            r.policy.clone(),
+            r.target.to_owned(),
+            r.cycle.to_string(),
+            r.state.to_owned(),
+            r.started_at.clone(),
+            r.due_at.clone(),
+            r.completed_at.clone(),
+            r.elapsed_seconds.to_string(),
+            r.remaining_seconds.to_string(),
+        ];
+        let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+        writeln!(out, "{}", line.join(","))?;
+    }
+    Ok(())
+}
+
+pub fn write_json(rows: &[Row], out: &mut impl Write) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, rows)?;
+    writeln!(out)
+}
+
+fn csv_field(f: &str) -> String {
+    if f.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", f.replace('"', "\"\""))
+    } else {
+        f.to_owned()
+    }
+}
+
+/// Reads the items of every configured source from the store.
+pub fn items_from_store(config: &Config, store: &Store) -> anyhow::Result<Vec<Item>> {
+    let mut out = Vec::new();
+    for s in &config.sources {
+        out.extend(store.items(&s.name)?);
+    }
+    Ok(out)
+}
+
+/// Pulls every configured source once, from its initial lookback to now.
+pub async fn items_from_sources(config: &Config) -> anyhow::Result<Vec<Item>> {
+    let metrics = ClientMetrics::new(&prometheus::Registry::new())?;
+    let mut out = Vec::new();
+    for s in &config.sources {
+        let provider = providers::build(&crate::app::source_spec(s), &metrics)?;
+        let mut items: HashMap<String, Item> = HashMap::new();
+        let mut cursor = Cursor::default();
+        loop {
+            let page = provider
+                .fetch_page(&cursor)
+                .await
+                .map_err(|e| anyhow::anyhow!("source {}: {e}", s.name))?;
+            for id in &page.removed {
+                items.remove(id);
+            }
+            items.extend(page.items.into_iter().map(|i| (i.id.clone(), i)));
+            cursor = page.next;
+            if page.done {
+                break;
+            }
+        }
+        out.extend(items.into_values());
+    }
+    Ok(out)
+}
