@@ -208,8 +208,13 @@ impl Clock<'_> {
                 }
             }
         }
+        // An unanswered chat or call under `breach` counts as still waiting
+        // until its due instant has passed.
+        let waiting =
+            matches!(end, End::Unanswered(_)) && self.spec.unanswered == UnansweredMode::Breach;
         let stop = match end {
             End::Open => self.now,
+            End::Unanswered(_) if waiting => self.now,
             End::Done(t) | End::Cancelled(t) | End::Unanswered(t) => t.max(start),
         };
 
@@ -259,6 +264,12 @@ impl Clock<'_> {
             due = Some(v.due_at.as_second());
             paused = false;
         }
+        if let (End::Unanswered(e), true, Some(d)) = (end, waiting, due) {
+            // Once breached, the wait is over at the later of its end and the due instant.
+            if d < self.now {
+                elapsed = self.net_elapsed(start, e.max(d).max(start));
+            }
+        }
 
         let late = |at: i64| due.is_some_and(|d| at > d);
         let (state, completed, breached) = match end {
@@ -297,6 +308,33 @@ impl Clock<'_> {
             remaining_seconds: remaining,
             at_risk,
         }
+    }
+}
+
+impl Clock<'_> {
+    /// The pause intervals from the status timeline, sorted by start.
+    fn status_pauses(&self) -> impl Iterator<Item = (i64, i64)> + '_ {
+        let pause = &self.spec.pause_statuses[..];
+        self.statuses
+            .iter()
+            .filter(move |s| pause.contains(&s.status))
+            .map(|s| {
+                (
+                    s.start.as_second(),
+                    s.end.map_or(i64::MAX, |e| e.as_second()),
+                )
+            })
+    }
+
+    /// Business seconds in `[start, stop)` outside the status pauses.
+    fn net_elapsed(&self, start: i64, stop: i64) -> i64 {
+        let cal = &*self.spec.calendar;
+        let paused: i64 = Coalesce::new(self.status_pauses())
+            .map(|(a, b)| (a.max(start), b.min(stop)))
+            .filter(|(a, b)| a < b)
+            .map(|(a, b)| cal.between_secs(a, b))
+            .sum();
+        cal.between_secs(start, stop) - paused
     }
 }
 
