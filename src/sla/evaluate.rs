@@ -12,10 +12,13 @@
 //! walking the pause intervals in order; see [`Clock::run`].
 
 mod cycles;
+mod intervals;
 
 use std::borrow::Cow;
 
 use jiff::Timestamp;
+
+use intervals::{Coalesce, MergeSorted};
 
 use crate::model::{Item, StatusInterval, Target, VendorDue};
 use crate::sla::policy::{AtRisk, Policy, TargetSpec, UnansweredMode, applies};
@@ -208,8 +211,13 @@ impl Clock<'_> {
                 }
             }
         }
+        // An unanswered chat or call under `breach` counts as still waiting
+        // until its due instant has passed.
+        let waiting =
+            matches!(end, End::Unanswered(_)) && self.spec.unanswered == UnansweredMode::Breach;
         let stop = match end {
             End::Open => self.now,
+            End::Unanswered(_) if waiting => self.now,
             End::Done(t) | End::Cancelled(t) | End::Unanswered(t) => t.max(start),
         };
 
@@ -259,6 +267,12 @@ impl Clock<'_> {
             due = Some(v.due_at.as_second());
             paused = false;
         }
+        if let (End::Unanswered(e), true, Some(d)) = (end, waiting, due) {
+            // Once breached, the wait is over at the later of its end and the due instant.
+            if d < self.now {
+                elapsed = self.net_elapsed(start, e.max(d).max(start));
+            }
+        }
 
         let late = |at: i64| due.is_some_and(|d| at > d);
         let (state, completed, breached) = match end {
@@ -300,82 +314,37 @@ impl Clock<'_> {
     }
 }
 
+impl Clock<'_> {
+    /// The pause intervals from the status timeline, sorted by start.
+    fn status_pauses(&self) -> impl Iterator<Item = (i64, i64)> + '_ {
+        let pause = &self.spec.pause_statuses[..];
+        self.statuses
+            .iter()
+            .filter(move |s| pause.contains(&s.status))
+            .map(|s| {
+                (
+                    s.start.as_second(),
+                    s.end.map_or(i64::MAX, |e| e.as_second()),
+                )
+            })
+    }
+
+    /// Business seconds in `[start, stop)` outside the status pauses.
+    fn net_elapsed(&self, start: i64, stop: i64) -> i64 {
+        let cal = &*self.spec.calendar;
+        let paused: i64 = Coalesce::new(self.status_pauses())
+            .map(|(a, b)| (a.max(start), b.min(stop)))
+            .filter(|(a, b)| a < b)
+            .map(|(a, b)| cal.between_secs(a, b))
+            .sum();
+        cal.between_secs(start, stop) - paused
+    }
+}
+
 fn ts(secs: i64) -> Timestamp {
     Timestamp::from_second(secs).unwrap_or(if secs < 0 {
         Timestamp::MIN
     } else {
         Timestamp::MAX
     })
-}
-
-/// Merges two streams of intervals sorted by start into one sorted stream.
-struct MergeSorted<A: Iterator, B: Iterator> {
-    a: std::iter::Peekable<A>,
-    b: std::iter::Peekable<B>,
-}
-
-impl<A, B> MergeSorted<A, B>
-where
-    A: Iterator<Item = (i64, i64)>,
-    B: Iterator<Item = (i64, i64)>,
-{
-    fn new(a: A, b: B) -> Self {
-        MergeSorted {
-            a: a.peekable(),
-            b: b.peekable(),
-        }
-    }
-}
-
-impl<A, B> Iterator for MergeSorted<A, B>
-where
-    A: Iterator<Item = (i64, i64)>,
-    B: Iterator<Item = (i64, i64)>,
-{
-    type Item = (i64, i64);
-
-    fn next(&mut self) -> Option<(i64, i64)> {
-        match (self.a.peek(), self.b.peek()) {
-            (Some(x), Some(y)) if y.0 < x.0 => self.b.next(),
-            (Some(_), _) => self.a.next(),
-            (None, _) => self.b.next(),
-        }
-    }
-}
-
-/// Merges overlapping or touching intervals of a start-sorted stream, so no
-/// paused second is subtracted twice.
-struct Coalesce<I: Iterator<Item = (i64, i64)>> {
-    inner: I,
-    pending: Option<(i64, i64)>,
-}
-
-impl<I: Iterator<Item = (i64, i64)>> Coalesce<I> {
-    fn new(inner: I) -> Self {
-        Coalesce {
-            inner,
-            pending: None,
-        }
-    }
-}
-
-impl<I: Iterator<Item = (i64, i64)>> Iterator for Coalesce<I> {
-    type Item = (i64, i64);
-
-    fn next(&mut self) -> Option<(i64, i64)> {
-        for (a, b) in self.inner.by_ref() {
-            if b <= a {
-                continue;
-            }
-            match self.pending {
-                Some((pa, pb)) if a <= pb => self.pending = Some((pa, pb.max(b))),
-                Some(p) => {
-                    self.pending = Some((a, b));
-                    return Some(p);
-                }
-                None => self.pending = Some((a, b)),
-            }
-        }
-        self.pending.take()
-    }
 }
