@@ -157,14 +157,17 @@ fn report(args: ReportArgs) -> anyhow::Result<()> {
         let store = helpdesk_sla_exporter::store::Store::open(&args.storage_path)?;
         report::items_from_store(&config, &store)?
     } else {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
         rt.block_on(report::items_from_sources(&config))?
     };
     let rows = report::rows(&items, &config.policies, args.at);
     let mut out: Box<dyn std::io::Write> = match &args.output {
-        Some(path) => Box::new(std::io::BufWriter::new(std::fs::File::create(path).map_err(
-            |e| anyhow::anyhow!("cannot write {}: {e}", path.display()),
-        )?)),
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?,
+        )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
     match args.format {

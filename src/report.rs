@@ -61,7 +61,9 @@ pub fn rows(items: &[Item], policies: &PolicySet, at: Timestamp) -> Vec<Row> {
     sorted.sort_by(|a, b| (&a.source, &a.id).cmp(&(&b.source, &b.id)));
     let time = |t: Option<Timestamp>| t.map(|t| t.to_string()).unwrap_or_default();
     for item in sorted {
-        let Some(policy) = policies.select(item) else { continue };
+        let Some(policy) = policies.select(item) else {
+            continue;
+        };
         outcomes.clear();
         evaluate_into(item, policy, at, &mut outcomes);
         outcomes.sort_by_key(|o| (o.target, o.cycle));

@@ -64,7 +64,6 @@ pub struct SourceConfig {
     pub page_size: u32,
     pub requests_per_minute: u32,
     pub timeout: Duration,
-    pub use_vendor_sla_levels: bool,
 }
 
 /// Every problem found in one config file.
@@ -346,7 +345,6 @@ fn validate_source(
         page_size,
         requests_per_minute,
         timeout: timeout?.unsigned_abs(),
-        use_vendor_sla_levels: raw.use_vendor_sla_levels,
     })
 }
 

@@ -49,8 +49,6 @@ pub struct RawSource {
     pub page_size: Option<u32>,
     pub requests_per_minute: Option<u32>,
     pub timeout: Option<String>,
-    #[serde(default)]
-    pub use_vendor_sla_levels: bool,
 }
 
 #[derive(Debug, Deserialize)]
