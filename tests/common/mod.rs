@@ -2,6 +2,8 @@
 //! and the in-process exporter on `127.0.0.1:0`.
 #![allow(dead_code)]
 
+pub mod liveagent;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;

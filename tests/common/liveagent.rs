@@ -1,0 +1,74 @@
+//! A wiremock LiveAgent v3 API serving the fixtures in `tests/fixtures/liveagent/`,
+//! for tests that run the real binary against it.
+
+use wiremock::matchers::{header_exists, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+pub fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{}/tests/fixtures/liveagent/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+/// Mounts every endpoint the provider reads, each answering with one short
+/// page (so paging ends) and no `next_page_cursor` header. Requests without
+/// the `apikey` header get 401, as from the real API.
+pub async fn serve(server: &MockServer) {
+    for (endpoint, file) in [
+        ("/api/v3/departments", "departments.json"),
+        ("/api/v3/tickets", "tickets.json"),
+        ("/api/v3/tickets/history", "history.json"),
+        ("/api/v3/chats", "chats.json"),
+        ("/api/v3/calls", "calls.json"),
+        ("/api/v3/slas", "slas.json"),
+    ] {
+        Mock::given(method("GET"))
+            .and(path(endpoint))
+            .and(header_exists("apikey"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .insert_header("content-type", "application/json")
+                    .set_body_bytes(fixture(file)),
+            )
+            .mount(server)
+            .await;
+    }
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(401).set_body_string("{\"message\":\"Invalid API key\"}"))
+        .mount(server)
+        .await;
+}
+
+/// A config for the fixtures: one LiveAgent source at `base_url`, an office
+/// calendar and policies for tickets, chats and calls.
+pub fn config(base_url: &str) -> String {
+    format!(
+        r#"sources:
+  - name: support
+    type: liveagent
+    base_url: {base_url}/api/v3
+    api_key_env: LIVEAGENT_API_KEY
+    poll_interval: 10m
+calendars:
+  - name: office
+    time_zone: Europe/Bratislava
+    hours:
+      monday: ["08:00-17:00"]
+      tuesday: ["08:00-17:00"]
+      wednesday: ["08:00-17:00"]
+      thursday: ["08:00-17:00"]
+      friday: ["08:00-17:00"]
+    holidays: ["*-01-01"]
+policies:
+  - name: tickets
+    match: {{channels: [ticket]}}
+    targets:
+      first_response: {{within: 1h, objective: 0.95, calendar: office, at_risk: 25%}}
+      next_response: {{within: 2h, objective: 0.9, calendar: office}}
+      resolution: {{within: 1d, objective: 0.9, calendar: office, pause_statuses: [answered]}}
+      assignment: {{within: 30m, objective: 0.95, calendar: office}}
+  - name: realtime
+    targets:
+      pickup: {{within: 60s, objective: 0.9}}
+      answer: {{within: 30s, objective: 0.9}}
+"#
+    )
+}
