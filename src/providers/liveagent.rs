@@ -39,6 +39,10 @@ const OPEN_HORIZON: SignedDuration = SignedDuration::from_hours(24);
 /// A guard against a server that keeps sending the same `next_page_cursor`.
 const MAX_CURSOR_PAGES: usize = 10_000;
 
+/// `/departments` and `/slas` are short lists; more pages than this means the
+/// server ignores `_page`.
+const MAX_LIST_PAGES: usize = 20;
+
 /// One LiveAgent source, as the lead builds it from the config.
 #[derive(Debug, Clone)]
 pub struct LiveAgentSettings {
@@ -419,7 +423,7 @@ impl LiveAgentProvider {
             let rows: Vec<T> = map::decode(endpoint, &response.body)?;
             let short = rows.len() < self.settings.page_size.max(1) as usize;
             out.extend(rows);
-            if short || page >= MAX_CURSOR_PAGES {
+            if short || page >= MAX_LIST_PAGES {
                 break;
             }
         }

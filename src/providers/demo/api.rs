@@ -1,0 +1,285 @@
+//! The simulated LiveAgent v3 API surface: JSON rows shaped like the vendor's
+//! (mixed casing included), `_filters`, sorting, both paging styles, the
+//! `apikey` check and the `Timezone-Offset` quirk.
+
+use std::collections::HashMap;
+
+use jiff::{SignedDuration, Timestamp};
+use serde_json::{Value, json};
+
+use super::sim::{self, DEPARTMENTS, Event, World};
+use crate::providers::liveagent_map::{format_time, parse_time};
+
+/// Without `Timezone-Offset`, an account from before mid-2019 answers in
+/// America/Phoenix (UTC-7); the demo does too, so a client that forgets the
+/// header reads shifted times, as it would in production.
+const DEFAULT_OFFSET_SECS: i64 = -7 * 3600;
+
+/// A response: status, extra headers, JSON body.
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: String,
+}
+
+impl Reply {
+    fn error(status: u16, message: &str) -> Reply {
+        Reply {
+            status,
+            headers: vec![],
+            body: json!({ "message": message }).to_string(),
+        }
+    }
+}
+
+/// Answer one GET as of `now`. `query` is decoded; header names are lowercase.
+pub fn respond(
+    seed: u64,
+    retention: SignedDuration,
+    now: Timestamp,
+    path: &str,
+    query: &HashMap<String, String>,
+    headers: &HashMap<String, String>,
+) -> Reply {
+    if headers.get("apikey").is_none_or(|k| k.is_empty()) {
+        return Reply::error(401, "missing apikey header");
+    }
+    let offset = match headers
+        .get("timezone-offset")
+        .map(|v| v.trim().parse::<i64>())
+    {
+        None => DEFAULT_OFFSET_SECS,
+        Some(Ok(secs)) => secs,
+        Some(Err(_)) => return Reply::error(400, "invalid Timezone-Offset"),
+    };
+    let filters: Vec<(String, String, String)> = match query.get("_filters") {
+        None => vec![],
+        Some(raw) => match serde_json::from_str(raw) {
+            Ok(f) => f,
+            Err(_) => return Reply::error(400, "invalid _filters: want [[field, op, value], ...]"),
+        },
+    };
+    let path = path.strip_prefix("/api/v3").unwrap_or(path);
+    let (rows, cursor_style) = match path {
+        "/ping" => {
+            return Reply {
+                status: 200,
+                headers: vec![],
+                body: "{}".into(),
+            };
+        }
+        "/departments" => (departments(), false),
+        "/slas" => (slas(), false),
+        "/tickets" => (tickets(&sim::world(seed, now, retention), now), false),
+        "/tickets/history" => (history(&sim::world(seed, now, retention), now), true),
+        "/chats" => (chats(&sim::world(seed, now, retention), now), false),
+        "/calls" => (calls(&sim::world(seed, now, retention), now), true),
+        _ => return Reply::error(404, "not found"),
+    };
+    let mut rows: Vec<Value> = rows
+        .into_iter()
+        .filter(|r| filters.iter().all(|f| matches(r, f)))
+        .collect();
+    if let Some(field) = query.get("_sortField") {
+        rows.sort_by(|a, b| {
+            key(a, field)
+                .cmp(&key(b, field))
+                .then_with(|| key(a, "id").cmp(&key(b, "id")))
+        });
+        if query
+            .get("_sortDir")
+            .is_some_and(|d| d.eq_ignore_ascii_case("DESC"))
+        {
+            rows.reverse();
+        }
+    }
+    let per_page = query
+        .get("_perPage")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(10)
+        .clamp(1, 1000);
+    let mut headers = vec![];
+    let (from, to) = if cursor_style {
+        let from = match query.get("_cursor") {
+            None => 0,
+            Some(c) => match c.strip_prefix("demo-").and_then(|n| n.parse().ok()) {
+                Some(n) => n,
+                None => return Reply::error(400, "invalid _cursor"),
+            },
+        };
+        if from + per_page < rows.len() {
+            headers.push(("next_page_cursor", format!("demo-{}", from + per_page)));
+        }
+        (from, from + per_page)
+    } else {
+        let page = query
+            .get("_page")
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(1)
+            .max(1);
+        ((page - 1) * per_page, page * per_page)
+    };
+    let mut page: Vec<Value> = rows.into_iter().skip(from).take(to - from).collect();
+    if offset != 0 {
+        page.iter_mut().for_each(|r| shift_times(r, offset));
+    }
+    Reply {
+        status: 200,
+        headers,
+        body: Value::Array(page).to_string(),
+    }
+}
+
+/// Filters are evaluated in UTC (as LiveAgent does); LA times compare as strings.
+fn matches(row: &Value, (field, op, value): &(String, String, String)) -> bool {
+    let have = key(row, field);
+    let list = || value.split(',').map(str::trim).collect::<Vec<_>>();
+    match op.as_str() {
+        "E" => have == *value,
+        "NE" => have != *value,
+        "IN" => list().contains(&have.as_str()),
+        "NI" => !list().contains(&have.as_str()),
+        "D>=" => !have.is_empty() && have >= *value,
+        "D>" => !have.is_empty() && have > *value,
+        "D<=" => !have.is_empty() && have <= *value,
+        "D<" => !have.is_empty() && have < *value,
+        _ => true,
+    }
+}
+
+fn key(row: &Value, field: &str) -> String {
+    match row.get(field) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => String::new(),
+    }
+}
+
+fn shift_times(row: &mut Value, offset: i64) {
+    if let Value::Object(map) = row {
+        for v in map.values_mut() {
+            if let Some(t) = v.as_str().and_then(parse_time) {
+                *v = Value::String(format_time(t + SignedDuration::from_secs(offset)));
+            }
+        }
+    }
+}
+
+fn t(at: Timestamp) -> Value {
+    Value::String(format_time(at))
+}
+
+fn opt(at: Option<Timestamp>, now: Timestamp) -> Value {
+    at.filter(|a| *a <= now).map_or(Value::Null, t)
+}
+
+fn departments() -> Vec<Value> {
+    DEPARTMENTS
+        .iter()
+        .map(|(id, name, _)| {
+            json!({"department_id": id, "agent_count": 3, "name": name, "online_status": "I", "agent_ids": [], "mailaccount_id": null})
+        })
+        .collect()
+}
+
+fn slas() -> Vec<Value> {
+    let day = json!({"start": "08:00", "end": "16:00"});
+    let hours = json!({"timezone": "Europe/Ljubljana", "monday": day, "tuesday": day, "wednesday": day,
+        "thursday": day, "friday": day, "exclude_holidays": ["2026-12-25", "2026-12-26"]});
+    vec![
+        json!({"id": "sla-gold", "name": "Gold", "values": {"first_answer": 3600, "first_assign": 1800, "first_resolve": 86400,
+            "next_answer": 14400, "chat_answer": 60, "call_answer": 30}, "business_hours": hours}),
+        json!({"id": "sla-standard", "name": "Standard", "values": {"first_answer": 14400, "first_assign": 3600,
+            "first_resolve": 172800, "next_answer": 28800, "chat_answer": 60, "call_answer": 30}, "business_hours": hours}),
+    ]
+}
+
+fn visible(events: &[Event], now: Timestamp) -> &[Event] {
+    &events[..events.iter().take_while(|e| e.at <= now).count()]
+}
+
+fn tickets(w: &World, now: Timestamp) -> Vec<Value> {
+    w.tickets
+        .iter()
+        .map(|tk| {
+            let events = visible(&tk.events, now);
+            let last = events.last().expect("creation is always visible");
+            let resolved = events.iter().rev().find(|e| e.status == 'R').map(|e| e.at);
+            let due = match last.status {
+                'N' => Some(sim::next_open(&office(), tk.created) + SignedDuration::from_hours(4)),
+                'C' => Some(last.at + SignedDuration::from_hours(8)),
+                _ => None,
+            };
+            json!({
+                "id": tk.id, "code": format!("DEM-{}", tk.id), "owner_contactid": format!("c-{}", tk.id),
+                "owner_email": format!("customer-{}@example.com", tk.id), "owner_name": "Demo Customer",
+                "departmentid": DEPARTMENTS[tk.dept].0, "agentid": last.agent, "status": last.status.to_string(),
+                "tags": if tk.vip { vec!["vip"] } else { vec![] }, "channel_type": "E",
+                "date_created": t(tk.created), "date_changed": t(last.at),
+                "date_resolved": if matches!(last.status, 'R' | 'L') { resolved.map_or(Value::Null, t) } else { Value::Null },
+                "date_due": due.map_or(Value::Null, t), "date_deleted": null,
+                "last_activity": t(last.at), "last_activity_public": t(last.at), "public_access_urlcode": "demo",
+                "subject": "Demo ticket", "custom_fields": [],
+            })
+        })
+        .collect()
+}
+
+fn history(w: &World, now: Timestamp) -> Vec<Value> {
+    let mut rows = Vec::new();
+    for tk in &w.tickets {
+        let events = visible(&tk.events, now);
+        for (i, e) in events.iter().enumerate() {
+            let to = events.get(i + 1).map(|n| n.at);
+            rows.push(json!({
+                "id": format!("{}-{i}", tk.id), "conversation_id": tk.id, "department_id": DEPARTMENTS[tk.dept].0,
+                "department_name": DEPARTMENTS[tk.dept].1, "agent_id": e.agent, "status": e.status.to_string(),
+                "date_from": t(e.at), "date_to": to.map_or(Value::Null, t),
+                "elapsed_time": to.map(|to| to.duration_since(e.at).as_secs()),
+            }));
+        }
+    }
+    rows
+}
+
+fn chats(w: &World, now: Timestamp) -> Vec<Value> {
+    w.chats
+        .iter()
+        .map(|c| {
+            let started = c.started.filter(|s| *s <= now);
+            let (status, rstatus) = if c.ended <= now {
+                ("T", "R")
+            } else if started.is_some() {
+                ("C", "T")
+            } else {
+                ("Q", "I")
+            };
+            json!({
+                "id": c.id, "subject": "Demo chat", "preview": "", "chat_order": 0, "date_created": t(c.created),
+                "status_date_started": opt(started, now), "tags": [], "rstatus": rstatus, "status": status,
+                "departmentId": DEPARTMENTS[c.dept].0, "agentId": started.map(|_| format!("agent-{}-1", c.dept)),
+                "emails": [],
+            })
+        })
+        .collect()
+}
+
+fn calls(w: &World, now: Timestamp) -> Vec<Value> {
+    w.calls
+        .iter()
+        .map(|c| {
+            json!({
+                "id": c.id, "ticketId": null, "type": if c.inbound { "I" } else { "O" },
+                "fromNumber": "+38610000000", "fromName": "Caller", "toNumber": "+38620000000", "toName": "Support",
+                "viaNumber": "+38620000000", "dateCreated": t(c.created), "dateAnswered": opt(c.answered, now),
+                "dateFinished": opt(Some(c.finished), now),
+                "callDuration": c.answered.filter(|a| c.finished <= now && *a <= now)
+                    .map_or("0".to_owned(), |a| c.finished.duration_since(a).as_secs().to_string()),
+            })
+        })
+        .collect()
+}
+
+fn office() -> jiff::tz::TimeZone {
+    jiff::tz::TimeZone::get("Europe/Ljubljana").unwrap_or(jiff::tz::TimeZone::UTC)
+}

@@ -1,0 +1,192 @@
+//! The demo helpdesk, the exporter's embedded default (`--demo`): a simulated
+//! LiveAgent v3 API served over real HTTP on a listener the caller binds, read
+//! by the real LiveAgent provider.
+//!
+//! `sim` generates a seed-deterministic world, `api` shapes it like the vendor
+//! API as of the injected clock, and [`DEMO_POLICY_YAML`] holds calendars and
+//! policies that match the simulated departments.
+
+pub mod api;
+pub mod sim;
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use jiff::{SignedDuration, Timestamp};
+use tokio::net::TcpListener;
+
+use super::liveagent::{Clock, LiveAgentSettings};
+use crate::model::Channel;
+use crate::secret::Secret;
+
+/// What the simulation needs.
+#[derive(Clone)]
+pub struct DemoConfig {
+    /// Same seed, same world.
+    pub seed: u64,
+    /// How far back items exist; older ones are "archived". Must exceed the
+    /// provider's initial lookback.
+    pub retention: SignedDuration,
+    /// "Now" for the API; tests fix it.
+    pub clock: Clock,
+}
+
+impl DemoConfig {
+    pub fn new(seed: u64) -> DemoConfig {
+        DemoConfig {
+            seed,
+            retention: SignedDuration::from_hours(24 * 31),
+            clock: Arc::new(Timestamp::now),
+        }
+    }
+
+    pub fn with_clock(
+        mut self,
+        clock: impl Fn() -> Timestamp + Send + Sync + 'static,
+    ) -> DemoConfig {
+        self.clock = Arc::new(clock);
+        self
+    }
+}
+
+/// The key the demo source sends; the demo API only checks one is present.
+pub const DEMO_API_KEY: &str = "demo";
+
+/// Settings for the demo source, given the served base URL
+/// (`http://127.0.0.1:PORT/api/v3`).
+pub fn source_settings(source: &str, base_url: &str) -> LiveAgentSettings {
+    LiveAgentSettings {
+        source: source.to_owned(),
+        base_url: base_url.to_owned(),
+        api_key: Secret::new(DEMO_API_KEY),
+        channels: Channel::ALL.to_vec(),
+        page_size: 500,
+        initial_lookback: SignedDuration::from_hours(24 * 30),
+        requests_per_minute: 150,
+        timeout: Duration::from_secs(30),
+    }
+}
+
+/// Calendars and policies (the contract's config shape) for the simulated
+/// company: office hours in Ljubljana, stricter targets for VIP billing, and
+/// live channels.
+pub const DEMO_POLICY_YAML: &str = r#"calendars:
+  - name: demo-office
+    time_zone: Europe/Ljubljana
+    hours:
+      monday: ["08:00-16:00"]
+      tuesday: ["08:00-16:00"]
+      wednesday: ["08:00-16:00"]
+      thursday: ["08:00-16:00"]
+      friday: ["08:00-16:00"]
+    holidays: ["*-01-01", "*-12-25", "*-12-26"]
+policies:
+  - name: vip-billing
+    match: {channels: [ticket], teams: [Billing], tags: [vip]}
+    targets:
+      first_response: {within: 1h, objective: 0.95, calendar: demo-office, at_risk: 25%}
+      next_response: {within: 4h, objective: 0.9, calendar: demo-office, at_risk: 25%}
+      resolution: {within: 1d, objective: 0.9, calendar: demo-office, pause_statuses: [answered, postponed], reopen: continue}
+      assignment: {within: 30m, objective: 0.95, calendar: demo-office}
+  - name: tickets
+    match: {channels: [ticket]}
+    targets:
+      first_response: {within: 4h, objective: 0.95, calendar: demo-office, at_risk: 25%}
+      next_response: {within: 8h, objective: 0.9, calendar: demo-office, at_risk: 25%}
+      resolution: {within: 2d, objective: 0.9, calendar: demo-office, pause_statuses: [answered, postponed], reopen: continue}
+      assignment: {within: 1h, objective: 0.9, calendar: demo-office}
+  - name: live
+    targets:
+      pickup: {within: 60s, objective: 0.9, unanswered: breach}
+      answer: {within: 30s, objective: 0.9}
+"#;
+
+/// Serve the demo API on `listener` until `shutdown` completes. Connections
+/// still open at shutdown are dropped with the runtime.
+pub async fn serve(
+    listener: TcpListener,
+    config: DemoConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
+    let config = Arc::new(config);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => return Ok(()),
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        // Transient (EMFILE, aborted handshakes): keep serving.
+                        tracing::warn!(error = %e, "demo: accept failed");
+                        continue;
+                    }
+                };
+                let config = config.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req| {
+                        let config = config.clone();
+                        async move { Ok::<_, Infallible>(handle(&config, req)) }
+                    });
+                    let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+                    if let Err(e) = conn.await {
+                        tracing::debug!(error = %e, "demo: connection ended");
+                    }
+                });
+            }
+        }
+    }
+}
+
+fn handle(config: &DemoConfig, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let query: HashMap<String, String> = req
+        .uri()
+        .query()
+        .map(|q| {
+            reqwest::Url::parse(&format!("http://demo/?{q}"))
+                .map(|u| {
+                    u.query_pairs()
+                        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
+        .unwrap_or_default();
+    let headers: HashMap<String, String> = req
+        .headers()
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+        .collect();
+    let reply = if req.method() == hyper::Method::GET {
+        api::respond(
+            config.seed,
+            config.retention,
+            (config.clock)(),
+            req.uri().path(),
+            &query,
+            &headers,
+        )
+    } else {
+        api::Reply {
+            status: 405,
+            headers: vec![],
+            body: r#"{"message":"GET only"}"#.into(),
+        }
+    };
+    let mut response = Response::builder()
+        .status(reply.status)
+        .header("content-type", "application/json");
+    for (name, value) in reply.headers {
+        response = response.header(name, value);
+    }
+    response
+        .body(Full::new(Bytes::from(reply.body)))
+        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+}

@@ -1,0 +1,220 @@
+//! The demo helpdesk served on 127.0.0.1:0 and read end to end by the real
+//! LiveAgent provider, with the clock fixed on both sides.
+
+use std::collections::HashMap;
+
+use helpdesk_sla_exporter::model::{Channel, Item};
+use helpdesk_sla_exporter::providers::demo::{self, DemoConfig, api};
+use helpdesk_sla_exporter::providers::{ClientMetrics, Cursor, LiveAgentProvider, Page, Provider};
+use jiff::{SignedDuration, Timestamp};
+use tokio::sync::oneshot;
+
+/// A Wednesday at 13:00 in Ljubljana: the office is open.
+const NOW: &str = "2026-03-11T12:00:00Z";
+
+async fn sync(p: &dyn Provider, mut cursor: Cursor) -> (Vec<Page>, Cursor) {
+    let mut pages = Vec::new();
+    for _ in 0..200 {
+        let page = p.fetch_page(&cursor).await.expect("demo pages decode");
+        cursor = page.next.clone();
+        let done = page.done;
+        pages.push(page);
+        if done {
+            return (pages, cursor);
+        }
+    }
+    panic!("sync did not finish");
+}
+
+struct Served {
+    base_url: String,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+async fn start(now: Timestamp) -> Served {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base_url = format!("http://{}/api/v3", listener.local_addr().unwrap());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let config = DemoConfig::new(42).with_clock(move || now);
+    tokio::spawn(demo::serve(listener, config, async move {
+        let _ = stopped.await;
+    }));
+    Served {
+        base_url,
+        stop: Some(stop),
+    }
+}
+
+fn provider(base_url: &str, now: Timestamp) -> LiveAgentProvider {
+    let mut settings = demo::source_settings("demo", base_url);
+    settings.requests_per_minute = 600_000;
+    let metrics = ClientMetrics::new(&prometheus::Registry::new()).unwrap();
+    LiveAgentProvider::new(settings, metrics)
+        .unwrap()
+        .with_clock(move || now)
+}
+
+fn by_channel(pages: &[Page]) -> HashMap<Channel, Vec<&Item>> {
+    let mut out: HashMap<Channel, Vec<&Item>> = HashMap::new();
+    for item in pages.iter().flat_map(|p| &p.items) {
+        out.entry(item.channel).or_default().push(item);
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_real_provider_reads_the_demo_end_to_end() {
+    let now: Timestamp = NOW.parse().unwrap();
+    let served = start(now).await;
+    let p = provider(&served.base_url, now);
+    let (pages, cursor) = sync(&p, Cursor::default()).await;
+    let items = by_channel(&pages);
+    let tickets = &items[&Channel::Ticket];
+    let (chats, calls) = (&items[&Channel::Chat], &items[&Channel::Call]);
+    assert!(tickets.len() > 300, "{} tickets", tickets.len());
+    assert!(
+        chats.len() > 300 && calls.len() > 300,
+        "{} chats, {} calls",
+        chats.len(),
+        calls.len()
+    );
+
+    // Realistic mix: answered, resolved, reopened, still open, missed.
+    assert!(tickets.iter().any(|t| !t.agent_replies.is_empty()));
+    assert!(
+        tickets
+            .iter()
+            .any(|t| t.resolutions.len() > 1 && !t.reopenings.is_empty())
+    );
+    assert!(
+        tickets
+            .iter()
+            .any(|t| t.resolutions.is_empty() && !t.vendor_due.is_empty())
+    );
+    assert!(tickets.iter().any(|t| t.first_assigned_at.is_some()));
+    assert!(
+        chats
+            .iter()
+            .any(|c| c.answered_at.is_none() && c.ended_at.is_some())
+    );
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.answered_at.is_none() && c.ended_at.is_some())
+    );
+    assert!(
+        !pages.iter().all(|p| p.removed.is_empty()),
+        "some spam is removed"
+    );
+    let teams: std::collections::BTreeSet<_> =
+        tickets.iter().filter_map(|t| t.team.as_deref()).collect();
+    assert_eq!(teams.len(), 5, "{teams:?}");
+    // Every ticket's timeline starts at its creation and is in the past.
+    for t in tickets {
+        assert_eq!(
+            t.statuses.first().map(|s| s.start),
+            Some(t.created_at),
+            "{}",
+            t.id
+        );
+        assert!(t.updated_at <= now);
+    }
+
+    // Ten minutes later the same cursor yields only what moved.
+    let later = now + SignedDuration::from_mins(10);
+    drop(served);
+    let served = start(later).await;
+    let p = provider(&served.base_url, later);
+    let (pages, _) = sync(&p, cursor).await;
+    let moved = pages.iter().map(|p| p.items.len()).sum::<usize>();
+    assert!(
+        moved > 0 && moved < 200,
+        "{moved} items moved in 10 minutes"
+    );
+}
+
+#[tokio::test]
+async fn the_demo_is_deterministic_and_vendor_levels_are_served() {
+    let now: Timestamp = NOW.parse().unwrap();
+    let served = start(now).await;
+    let a = sync(&provider(&served.base_url, now), Cursor::default())
+        .await
+        .0;
+    let b = sync(&provider(&served.base_url, now), Cursor::default())
+        .await
+        .0;
+    assert_eq!(a, b);
+    let levels = provider(&served.base_url, now).sla_levels().await.unwrap();
+    assert_eq!(
+        levels.iter().map(|l| l.name.as_str()).collect::<Vec<_>>(),
+        ["Gold", "Standard"]
+    );
+}
+
+#[test]
+fn the_api_checks_the_key_and_honours_the_time_zone_quirk() {
+    let now: Timestamp = NOW.parse().unwrap();
+    let retention = SignedDuration::from_hours(48);
+    let query: HashMap<String, String> = [("_perPage", "1"), ("_sortField", "dateCreated")]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .into();
+    let headers = |pairs: &[(&str, &str)]| {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let denied = api::respond(42, retention, now, "/api/v3/calls", &query, &headers(&[]));
+    assert_eq!(denied.status, 401);
+    let utc = api::respond(
+        42,
+        retention,
+        now,
+        "/api/v3/calls",
+        &query,
+        &headers(&[("apikey", "k"), ("timezone-offset", "0")]),
+    );
+    let phoenix = api::respond(
+        42,
+        retention,
+        now,
+        "/api/v3/calls",
+        &query,
+        &headers(&[("apikey", "k")]),
+    );
+    let created = |body: &str| {
+        let rows: serde_json::Value = serde_json::from_str(body).unwrap();
+        helpdesk_sla_exporter::providers::liveagent_map::parse_time(
+            rows[0]["dateCreated"].as_str().unwrap(),
+        )
+        .unwrap()
+    };
+    assert_eq!(
+        created(&utc.body) - created(&phoenix.body),
+        SignedDuration::from_hours(7)
+    );
+    assert!(utc.headers.iter().any(|(k, _)| *k == "next_page_cursor"));
+}
+
+#[test]
+fn the_demo_policies_name_the_simulated_departments() {
+    let yaml: serde_json::Value = yaml_serde::from_str(demo::DEMO_POLICY_YAML).unwrap();
+    let teams = &yaml["policies"][0]["match"]["teams"];
+    for team in teams.as_array().unwrap() {
+        assert!(
+            demo::sim::DEPARTMENTS
+                .iter()
+                .any(|d| d.1 == team.as_str().unwrap()),
+            "{team}"
+        );
+    }
+    assert_eq!(yaml["calendars"][0]["time_zone"], "Europe/Ljubljana");
+}

@@ -1,0 +1,602 @@
+//! LiveAgent: the pure mapping on fixtures (no HTTP), then the provider against
+//! a wiremock server shaped like the real API (paging, cursors, filters, headers).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use helpdesk_sla_exporter::model::{Channel, Item, Status, StatusInterval, Target, VendorDue};
+use helpdesk_sla_exporter::providers::liveagent::{
+    LiveAgentCursor, LiveAgentProvider, LiveAgentSettings,
+};
+use helpdesk_sla_exporter::providers::liveagent_map::{
+    self as map, RawCall, RawChat, RawHistoryRow, RawTicket, TicketOutcome,
+};
+use helpdesk_sla_exporter::providers::{ClientMetrics, Cursor, Page, Provider, ProviderError};
+use helpdesk_sla_exporter::secret::Secret;
+use jiff::{SignedDuration, Timestamp};
+use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const KEY: &str = "la-test-key-0123456789";
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/tests/fixtures/liveagent/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+fn ts(s: &str) -> Timestamp {
+    map::parse_time(s).unwrap()
+}
+
+fn departments() -> map::Departments {
+    let rows: Vec<map::RawDepartment> =
+        map::decode("/departments", &fixture("departments.json")).unwrap();
+    rows.into_iter()
+        .map(|d| (d.department_id, d.name.unwrap()))
+        .collect()
+}
+
+fn tickets() -> HashMap<String, TicketOutcome> {
+    let tickets: Vec<RawTicket> = map::decode("/tickets", &fixture("tickets.json")).unwrap();
+    let history: Vec<RawHistoryRow> =
+        map::decode("/tickets/history", &fixture("history.json")).unwrap();
+    let deps = departments();
+    tickets
+        .iter()
+        .map(|t| {
+            (
+                t.id.clone(),
+                map::ticket_item("support", t, &history, &deps),
+            )
+        })
+        .collect()
+}
+
+fn item(outcome: &TicketOutcome) -> &Item {
+    match outcome {
+        TicketOutcome::Item(item) => item,
+        TicketOutcome::Removed(id) => panic!("{id} was removed"),
+    }
+}
+
+fn iv(status: Status, start: &str, end: Option<&str>) -> StatusInterval {
+    StatusInterval {
+        status,
+        start: ts(start),
+        end: end.map(ts),
+    }
+}
+
+#[test]
+fn ticket_with_a_next_answer_cycle() {
+    let all = tickets();
+    let t = item(&all["a1b2c3d4"]);
+    assert_eq!(t.channel, Channel::Ticket);
+    assert_eq!(t.team.as_deref(), Some("Billing"));
+    assert_eq!(t.priority, None);
+    assert_eq!(t.tags, ["fqr2"]);
+    assert_eq!(
+        t.statuses,
+        [
+            iv(
+                Status::New,
+                "2025-01-02 09:15:00",
+                Some("2025-01-02 10:00:00")
+            ),
+            iv(
+                Status::Answered,
+                "2025-01-02 10:00:00",
+                Some("2025-01-02 10:30:00")
+            ),
+            iv(Status::Open, "2025-01-02 10:30:00", None),
+        ]
+    );
+    assert_eq!(t.first_assigned_at, Some(ts("2025-01-02 09:45:00")));
+    assert_eq!(t.agent_replies, [ts("2025-01-02 10:00:00")]);
+    assert_eq!(
+        t.customer_messages,
+        [ts("2025-01-02 09:15:00"), ts("2025-01-02 10:30:00")]
+    );
+    assert!(t.resolutions.is_empty() && t.reopenings.is_empty());
+    // Open after an answer: date_due is the next answer's due.
+    assert_eq!(
+        t.vendor_due,
+        [VendorDue {
+            target: Target::NextResponse,
+            due_at: ts("2025-01-02 12:30:00"),
+            completed_at: None
+        }]
+    );
+    assert_eq!(t.updated_at, ts("2025-01-02 10:30:00"));
+}
+
+#[test]
+fn ticket_resolved_reopened_and_closed() {
+    let all = tickets();
+    let t = item(&all["b2c3d4e5"]);
+    assert_eq!(t.team.as_deref(), Some("Technical Support"));
+    assert_eq!(t.statuses.len(), 7);
+    assert_eq!(
+        t.status_at(ts("2025-01-02 08:45:00")),
+        Some(Status::Postponed)
+    );
+    assert_eq!(
+        t.agent_replies,
+        [ts("2025-01-02 08:20:00"), ts("2025-01-02 12:30:00")]
+    );
+    assert_eq!(
+        t.customer_messages,
+        [ts("2025-01-02 08:00:00"), ts("2025-01-02 12:00:00")]
+    );
+    assert_eq!(
+        t.resolutions,
+        [ts("2025-01-02 09:00:00"), ts("2025-01-02 13:00:00")]
+    );
+    assert_eq!(t.reopenings, [ts("2025-01-02 12:00:00")]);
+    assert_eq!(t.first_assigned_at, Some(ts("2025-01-02 08:00:00")));
+    assert!(t.vendor_due.is_empty());
+}
+
+#[test]
+fn ticket_without_history_and_spam() {
+    let all = tickets();
+    let t = item(&all["c3d4e5f6"]);
+    // Unknown department: the id is the best label there is.
+    assert_eq!(t.team.as_deref(), Some("unknown1"));
+    assert!(t.tags.is_empty());
+    assert_eq!(t.statuses, [iv(Status::New, "2025-01-02 14:00:00", None)]);
+    assert_eq!(
+        t.vendor_due,
+        [VendorDue {
+            target: Target::FirstResponse,
+            due_at: ts("2025-01-02 18:00:00"),
+            completed_at: None
+        }]
+    );
+    assert_eq!(all["d4e5f6g7"], TicketOutcome::Removed("d4e5f6g7".into()));
+}
+
+#[test]
+fn chats_pickup_missed_and_queued() {
+    let chats: Vec<RawChat> = map::decode("/chats", &fixture("chats.json")).unwrap();
+    let items: Vec<Item> = chats
+        .iter()
+        .map(|c| map::chat_item("support", c, &departments()))
+        .collect();
+    assert_eq!(items[0].team.as_deref(), Some("Billing"));
+    assert_eq!(items[0].answered_at, Some(ts("2025-01-02 10:00:40")));
+    assert_eq!(items[0].ended_at, Some(ts("2025-01-02 10:00:40")));
+    assert_eq!(items[1].answered_at, None);
+    assert_eq!(items[1].ended_at, Some(ts("2025-01-02 10:05:00")));
+    assert_eq!(
+        (
+            items[2].answered_at,
+            items[2].ended_at,
+            items[2].team.as_ref()
+        ),
+        (None, None, None)
+    );
+}
+
+#[test]
+fn calls_answered_missed_outbound_ringing() {
+    let calls: Vec<RawCall> = map::decode("/calls", &fixture("calls.json")).unwrap();
+    let items: Vec<Item> = calls
+        .iter()
+        .filter_map(|c| map::call_item("support", c))
+        .collect();
+    let ids: Vec<&str> = items.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["c1", "c2", "c4"],
+        "the outbound call has no answer SLA"
+    );
+    assert_eq!(items[0].answered_at, Some(ts("2025-01-02 09:00:25")));
+    assert_eq!(items[0].ended_at, Some(ts("2025-01-02 09:04:00")));
+    assert_eq!(
+        (items[1].answered_at, items[1].ended_at),
+        (None, Some(ts("2025-01-02 09:11:30")))
+    );
+    assert_eq!((items[2].answered_at, items[2].ended_at), (None, None));
+}
+
+#[test]
+fn sla_levels_map_to_targets_and_calendars() {
+    let raw: Vec<map::RawSlaLevel> = map::decode("/slas", &fixture("slas.json")).unwrap();
+    let gold = map::sla_level(&raw[0]);
+    assert_eq!(gold.name, "Gold");
+    assert!(gold.targets.contains(&(Target::FirstResponse, 14400)));
+    assert!(gold.targets.contains(&(Target::Answer, 30)));
+    assert_eq!(gold.targets.len(), 6);
+    let hours = gold.business_hours.unwrap();
+    assert_eq!(hours.time_zone, "Europe/Bratislava");
+    assert_eq!(hours.windows.len(), 2);
+    assert_eq!(
+        hours.windows[0],
+        (jiff::civil::Weekday::Monday, "09:00".into(), "17:00".into())
+    );
+    assert_eq!(hours.holidays, ["2025-12-25"]);
+    let basic = map::sla_level(&raw[1]);
+    assert_eq!(basic.targets.len(), 4, "zero and null targets are absent");
+    assert!(basic.business_hours.is_none());
+}
+
+#[test]
+fn wrong_types_are_decode_errors_naming_the_field() {
+    let err = map::decode::<Vec<RawTicket>>(
+        "/tickets",
+        br#"[{"id":"x","status":"N","date_created":12}]"#,
+    )
+    .unwrap_err();
+    assert_eq!(err.reason(), "decode");
+    let text = err.to_string();
+    assert!(
+        text.contains("/tickets") && text.contains("[0].date_created"),
+        "{text}"
+    );
+    let err = map::decode::<Vec<RawTicket>>("/tickets", b"[{\"id\":").unwrap_err();
+    assert_eq!(err.reason(), "decode");
+}
+
+// --- The provider over HTTP -------------------------------------------------
+
+fn settings(server: &MockServer, channels: &[Channel], page_size: u32) -> LiveAgentSettings {
+    LiveAgentSettings {
+        source: "support".into(),
+        base_url: format!("{}/api/v3", server.uri()),
+        api_key: Secret::new(KEY),
+        channels: channels.to_vec(),
+        page_size,
+        initial_lookback: SignedDuration::from_hours(24),
+        requests_per_minute: 6000,
+        timeout: Duration::from_secs(5),
+    }
+}
+
+fn provider(server: &MockServer, channels: &[Channel], page_size: u32) -> LiveAgentProvider {
+    let metrics = ClientMetrics::new(&prometheus::Registry::new()).unwrap();
+    let s = settings(server, channels, page_size);
+    let mut client = s.client_settings();
+    client.retry.max_retries = 0;
+    LiveAgentProvider::with_client_settings(s, client, metrics)
+        .unwrap()
+        .with_clock(|| "2025-01-03T00:00:00Z".parse().unwrap())
+}
+
+async fn sync(p: &dyn Provider, mut cursor: Cursor) -> Result<(Vec<Page>, Cursor), ProviderError> {
+    let mut pages = Vec::new();
+    for _ in 0..50 {
+        let page = p.fetch_page(&cursor).await?;
+        cursor = page.next.clone();
+        let done = page.done;
+        pages.push(page);
+        if done {
+            return Ok((pages, cursor));
+        }
+    }
+    panic!("sync did not finish");
+}
+
+fn json(value: serde_json::Value) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_raw(value.to_string(), "application/json")
+}
+
+fn ticket(id: &str, changed: &str, status: &str) -> serde_json::Value {
+    serde_json::json!({"id": id, "departmentid": "zbmc7d61", "status": status, "tags": [],
+        "date_created": "2025-01-02 08:00:00", "date_changed": changed, "date_due": null})
+}
+
+async fn mount_departments(server: &MockServer) {
+    Mock::given(method("GET"))
+        .and(path("/api/v3/departments"))
+        .and(query_param("_page", "1"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(fixture("departments.json"), "application/json"),
+        )
+        .mount(server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v3/departments"))
+        .and(query_param("_page", "2"))
+        .respond_with(json(serde_json::json!([])))
+        .mount(server)
+        .await;
+}
+
+fn tickets_since(since: &str, page: u32) -> wiremock::MockBuilder {
+    Mock::given(method("GET"))
+        .and(path("/api/v3/tickets"))
+        .and(header("APIKEY", KEY))
+        .and(header("Timezone-Offset", "0"))
+        .and(query_param(
+            "_filters",
+            format!(r#"[["date_changed","D>=","{since}"]]"#),
+        ))
+        .and(query_param("_sortField", "date_changed"))
+        .and(query_param("_sortDir", "ASC"))
+        .and(query_param("_perPage", "2"))
+        .and(query_param("_page", page.to_string()))
+}
+
+#[tokio::test]
+async fn tickets_page_to_the_end_with_history_cursor_paging() {
+    let server = MockServer::start().await;
+    mount_departments(&server).await;
+    // The first sync starts a day before the fixed clock.
+    tickets_since("2025-01-02 00:00:00", 1)
+        .respond_with(json(serde_json::json!([
+            ticket("t1", "2025-01-02 10:00:00", "A"),
+            ticket("t2", "2025-01-02 10:30:00", "C")
+        ])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // Keyset: the next page starts at the boundary second and skips t2.
+    tickets_since("2025-01-02 10:30:00", 1)
+        .respond_with(json(serde_json::json!([
+            ticket("t2", "2025-01-02 10:30:00", "C"),
+            ticket("t3", "2025-01-02 11:00:00", "X")
+        ])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    tickets_since("2025-01-02 11:00:00", 1)
+        .respond_with(json(serde_json::json!([ticket(
+            "t3",
+            "2025-01-02 11:00:00",
+            "X"
+        )])))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let row = |conv: &str, status: &str, from: &str, to: Option<&str>| {
+        serde_json::json!({"id": format!("{conv}{status}"), "conversation_id": conv, "agent_id": "ag1",
+            "status": status, "date_from": from, "date_to": to})
+    };
+    Mock::given(path("/api/v3/tickets/history"))
+        .and(header("apikey", KEY))
+        .and(query_param(
+            "_filters",
+            r#"[["conversation_id","IN","t1,t2"]]"#,
+        ))
+        .and(query_param_is_missing("_cursor"))
+        .respond_with(
+            json(serde_json::json!([
+                row(
+                    "t1",
+                    "N",
+                    "2025-01-02 08:00:00",
+                    Some("2025-01-02 10:00:00")
+                ),
+                row(
+                    "t2",
+                    "N",
+                    "2025-01-02 08:00:00",
+                    Some("2025-01-02 09:00:00")
+                )
+            ]))
+            .insert_header("next_page_cursor", "cur-2"),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/api/v3/tickets/history"))
+        .and(query_param("_cursor", "cur-2"))
+        .respond_with(json(serde_json::json!([
+            row("t1", "A", "2025-01-02 10:00:00", None),
+            row(
+                "t2",
+                "A",
+                "2025-01-02 09:00:00",
+                Some("2025-01-02 10:30:00")
+            ),
+            row("t2", "C", "2025-01-02 10:30:00", None)
+        ])))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let p = provider(&server, &[Channel::Ticket], 2);
+    let (pages, cursor) = sync(&p, Cursor::default()).await.unwrap();
+    let items: Vec<&Item> = pages.iter().flat_map(|p| &p.items).collect();
+    let ids: Vec<&str> = items.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(ids, ["t1", "t2"]);
+    assert_eq!(
+        pages.iter().flat_map(|p| &p.removed).collect::<Vec<_>>(),
+        ["t3"]
+    );
+    assert_eq!(items[1].agent_replies, [ts("2025-01-02 09:00:00")]);
+    assert_eq!(
+        items[1].customer_messages,
+        [ts("2025-01-02 08:00:00"), ts("2025-01-02 10:30:00")]
+    );
+    assert_eq!(items[0].team.as_deref(), Some("Billing"));
+
+    let state: LiveAgentCursor = serde_json::from_value(cursor.0.clone()).unwrap();
+    assert_eq!(state.tickets.since, Some(ts("2025-01-02 11:00:00")));
+    assert_eq!(state.tickets.seen, ["t3"]);
+    // The next poll re-reads the boundary second and yields nothing new.
+    let (pages, _) = sync(&p, cursor).await.unwrap();
+    assert!(
+        pages
+            .iter()
+            .all(|p| p.items.is_empty() && p.removed.is_empty())
+    );
+}
+
+#[tokio::test]
+async fn a_restart_resumes_mid_sync_from_the_persisted_cursor() {
+    let server = MockServer::start().await;
+    mount_departments(&server).await;
+    tickets_since("2025-01-02 00:00:00", 1)
+        .respond_with(json(serde_json::json!([
+            ticket("t1", "2025-01-02 10:00:00", "N"),
+            ticket("t2", "2025-01-02 10:30:00", "N")
+        ])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    tickets_since("2025-01-02 10:30:00", 1)
+        .respond_with(json(serde_json::json!([ticket(
+            "t2",
+            "2025-01-02 10:30:00",
+            "N"
+        )])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/api/v3/tickets/history"))
+        .respond_with(json(serde_json::json!([])))
+        .mount(&server)
+        .await;
+    let first = provider(&server, &[Channel::Ticket], 2)
+        .fetch_page(&Cursor::default())
+        .await
+        .unwrap();
+    assert!(!first.done);
+    // A new provider (a restart) continues from the stored JSON.
+    let stored = serde_json::to_string(&first.next).unwrap();
+    let cursor: Cursor = serde_json::from_str(&stored).unwrap();
+    let second = provider(&server, &[Channel::Ticket], 2)
+        .fetch_page(&cursor)
+        .await
+        .unwrap();
+    assert!(second.done && second.items.is_empty());
+}
+
+#[tokio::test]
+async fn chats_page_style_and_calls_cursor_style() {
+    let server = MockServer::start().await;
+    mount_departments(&server).await;
+    let chat = |id: &str, created: &str, started: Option<&str>| {
+        serde_json::json!({"id": id, "date_created": created, "status_date_started": started,
+            "rstatus": if started.is_some() { "R" } else { "I" },
+            "status": if started.is_some() { "T" } else { "Q" }, "departmentId": "zbmc7d61", "agentId": null})
+    };
+    let chats = Mock::given(path("/api/v3/chats"))
+        .and(header("timezone-offset", "0"))
+        .and(query_param(
+            "_filters",
+            r#"[["date_created","D>=","2025-01-02 00:00:00"]]"#,
+        ))
+        .and(query_param("_sortField", "date_created"));
+    chats
+        .and(query_param("_page", "1"))
+        .respond_with(json(serde_json::json!([
+            chat("ch1", "2025-01-02 10:00:00", Some("2025-01-02 10:00:30")),
+            chat("ch2", "2025-01-02 11:00:00", None)
+        ])))
+        .mount(&server)
+        .await;
+    Mock::given(path("/api/v3/chats"))
+        .and(query_param("_page", "2"))
+        .respond_with(json(serde_json::json!([chat(
+            "ch3",
+            "2025-01-02 12:00:00",
+            Some("2025-01-02 12:00:10")
+        )])))
+        .mount(&server)
+        .await;
+    let call = |id: &str, created: &str| serde_json::json!({"id": id, "type": "I", "dateCreated": created, "dateAnswered": null, "dateFinished": created});
+    Mock::given(path("/api/v3/calls"))
+        .and(query_param(
+            "_filters",
+            r#"[["dateCreated","D>=","2025-01-02 00:00:00"]]"#,
+        ))
+        .and(query_param("_sortField", "dateCreated"))
+        .and(query_param_is_missing("_cursor"))
+        .respond_with(
+            json(serde_json::json!([
+                call("k1", "2025-01-02 09:00:00"),
+                call("k2", "2025-01-02 09:01:00")
+            ]))
+            .insert_header("next_page_cursor", "abc"),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(path("/api/v3/calls"))
+        .and(query_param("_cursor", "abc"))
+        .respond_with(json(serde_json::json!([call("k3", "2025-01-02 09:02:00")])))
+        .mount(&server)
+        .await;
+
+    let p = provider(&server, &[Channel::Chat, Channel::Call], 2);
+    let (pages, cursor) = sync(&p, Cursor::default()).await.unwrap();
+    let ids: Vec<&str> = pages
+        .iter()
+        .flat_map(|p| &p.items)
+        .map(|i| i.id.as_str())
+        .collect();
+    assert_eq!(ids, ["ch1", "ch2", "ch3", "k1", "k2", "k3"]);
+    assert_eq!(pages.len(), 4);
+    let state: LiveAgentCursor = serde_json::from_value(cursor.0).unwrap();
+    // ch2 is still waiting, so the next chat sync starts at its creation.
+    assert_eq!(state.chats.since, Some(ts("2025-01-02 11:00:00")));
+    assert_eq!(state.calls.since, Some(ts("2025-01-02 09:02:00")));
+    assert_eq!(state.active, None);
+}
+
+#[tokio::test]
+async fn errors_are_typed_and_never_show_the_key() {
+    let server = MockServer::start().await;
+    mount_departments(&server).await;
+    Mock::given(path("/api/v3/tickets"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw("[{\"id\":\"t1\", \"status\": 5", "application/json"),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(path("/api/v3/chats"))
+        .respond_with(ResponseTemplate::new(401))
+        .mount(&server)
+        .await;
+    Mock::given(path("/api/v3/calls"))
+        .respond_with(json(serde_json::json!([{"id": "k1", "dateCreated": true}])))
+        .mount(&server)
+        .await;
+
+    let p = provider(&server, &[Channel::Ticket], 2);
+    let err = p.fetch_page(&Cursor::default()).await.unwrap_err();
+    assert_eq!(err.reason(), "decode");
+    let chats = provider(&server, &[Channel::Chat], 2)
+        .fetch_page(&Cursor::default())
+        .await
+        .unwrap_err();
+    assert_eq!(chats.reason(), "auth");
+    let calls = provider(&server, &[Channel::Call], 2)
+        .fetch_page(&Cursor::default())
+        .await
+        .unwrap_err();
+    assert_eq!(calls.reason(), "decode");
+    assert!(calls.to_string().contains("[0].dateCreated"), "{calls}");
+    for text in [
+        err.to_string(),
+        format!("{err:?}"),
+        chats.to_string(),
+        format!("{chats:?}"),
+        format!("{:?}", settings(&server, &[], 1)),
+    ] {
+        assert!(!text.contains(KEY), "{text}");
+        assert!(!text.contains('\n'), "{text}");
+    }
+}
+
+#[tokio::test]
+async fn sla_levels_over_http() {
+    let server = MockServer::start().await;
+    Mock::given(path("/api/v3/slas"))
+        .and(query_param("_page", "1"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_raw(fixture("slas.json"), "application/json"),
+        )
+        .mount(&server)
+        .await;
+    let levels = provider(&server, &[], 10).sla_levels().await.unwrap();
+    let names: Vec<&str> = levels.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(names, ["Gold", "Basic"]);
+}
