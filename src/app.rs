@@ -158,8 +158,9 @@ async fn evaluate_loop(handle: Handle, stop: CancellationToken) {
         let engine = handle.0.engine.clone();
         let started = std::time::Instant::now();
         match tokio::task::spawn_blocking(move || engine.evaluate(&config)).await {
-            Ok(Ok(())) => tracing::debug!(
+            Ok(Ok(counted)) => tracing::debug!(
                 duration_seconds = started.elapsed().as_secs_f64(),
+                new_outcomes = counted,
                 "evaluated"
             ),
             Ok(Err(e)) => {

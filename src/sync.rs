@@ -90,7 +90,8 @@ impl Engine {
 
     /// One evaluation: evaluate every item, count new final outcomes once, and
     /// render the snapshot. Blocking (SQLite); run it off the async workers.
-    pub fn evaluate(&self, config: &Config) -> Result<(), StoreError> {
+    /// Returns how many outcomes were counted for the first time.
+    pub fn evaluate(&self, config: &Config) -> Result<usize, StoreError> {
         let now = (self.clock)();
         let retention = retention(config);
         let horizon = (now - retention).as_second();
@@ -139,7 +140,7 @@ impl Engine {
                 })
             })
             .collect();
-        self.store.count_outcomes(&to_count, bucket_of)?;
+        let counted = self.store.count_outcomes(&to_count, bucket_of)?;
 
         let counters: Vec<(Series, String, u64)> = self
             .store
@@ -183,7 +184,7 @@ impl Engine {
                 tracing::debug!(source = %source, removed, "pruned items past retention");
             }
         }
-        Ok(())
+        Ok(counted)
     }
 
     /// Tallies counted outcomes per series for every rolling window and the

@@ -21,10 +21,13 @@ fn normalize(body: &str) -> String {
             continue;
         }
         let line = if line.starts_with("helpdesk_sla_exporter_build_info{") {
-            "helpdesk_sla_exporter_build_info{revision=\"…\",rustc=\"…\",version=\"…\"} 1".to_owned()
+            "helpdesk_sla_exporter_build_info{revision=\"…\",rustc=\"…\",version=\"…\"} 1"
+                .to_owned()
         } else if line.starts_with("helpdesk_sla_source_sync_duration_seconds{") {
             format!("{} …", line.rsplit_once(' ').unwrap().0)
-        } else if line.starts_with("helpdesk_sla_exporter_config_last_reload_success_timestamp_seconds ") {
+        } else if line
+            .starts_with("helpdesk_sla_exporter_config_last_reload_success_timestamp_seconds ")
+        {
             "helpdesk_sla_exporter_config_last_reload_success_timestamp_seconds …".to_owned()
         } else {
             line.to_owned()
@@ -62,7 +65,9 @@ async fn metrics_match_the_golden_file() {
         let mut body = String::new();
         for _ in 0..400 {
             body = get(&exporter.url("/metrics")).2;
-            if body.contains("helpdesk_sla_source_up{source=\"support\"} 1") && body.contains("helpdesk_sla_outcomes_total{") {
+            if body.contains("helpdesk_sla_source_up{source=\"support\"} 1")
+                && body.contains("helpdesk_sla_outcomes_total{")
+            {
                 break;
             }
             std::thread::sleep(Duration::from_millis(25));
@@ -74,7 +79,11 @@ async fn metrics_match_the_golden_file() {
     .unwrap();
 
     let (code, lint) = promtool_check_metrics(&body);
-    assert_eq!((code, lint.as_str()), (0, ""), "promtool check metrics:\n{body}");
+    assert_eq!(
+        (code, lint.as_str()),
+        (0, ""),
+        "promtool check metrics:\n{body}"
+    );
 
     let actual = normalize(&body);
     let golden = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/metrics.txt");
@@ -82,14 +91,23 @@ async fn metrics_match_the_golden_file() {
         std::fs::create_dir_all(std::path::Path::new(golden).parent().unwrap()).unwrap();
         std::fs::write(golden, &actual).unwrap();
     }
-    let expected = std::fs::read_to_string(golden).expect("tests/golden/metrics.txt (UPDATE_EXPECT=1 writes it)");
+    let expected = std::fs::read_to_string(golden)
+        .expect("tests/golden/metrics.txt (UPDATE_EXPECT=1 writes it)");
     if expected != actual {
         let diff: Vec<String> = expected
             .lines()
             .filter(|l| !actual.lines().any(|a| a == *l))
             .map(|l| format!("- {l}"))
-            .chain(actual.lines().filter(|l| !expected.lines().any(|e| e == *l)).map(|l| format!("+ {l}")))
+            .chain(
+                actual
+                    .lines()
+                    .filter(|l| !expected.lines().any(|e| e == *l))
+                    .map(|l| format!("+ {l}")),
+            )
             .collect();
-        panic!("/metrics differs from tests/golden/metrics.txt:\n{}", diff.join("\n"));
+        panic!(
+            "/metrics differs from tests/golden/metrics.txt:\n{}",
+            diff.join("\n")
+        );
     }
 }

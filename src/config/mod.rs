@@ -209,7 +209,9 @@ fn validate_metrics(raw: &RawConfig, problems: &mut Problems) -> MetricsConfig {
             } else if compliance_windows.iter().any(|(_, o)| *o == d) {
                 problems.add(key, format!("duplicate window {w:?}"));
             } else {
-                compliance_windows.push((duration::format(d), d));
+                // The label is the window as written (`7d`, not `1w`), so
+                // dashboards and alerts match what the config says.
+                compliance_windows.push((w.clone(), d));
             }
         }
     }

@@ -5,7 +5,11 @@ use wiremock::matchers::{header_exists, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 pub fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(format!("{}/tests/fixtures/liveagent/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    std::fs::read(format!(
+        "{}/tests/fixtures/liveagent/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
 }
 
 /// Mounts every endpoint the provider reads, each answering with one short
@@ -32,7 +36,9 @@ pub async fn serve(server: &MockServer) {
             .await;
     }
     Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(401).set_body_string("{\"message\":\"Invalid API key\"}"))
+        .respond_with(
+            ResponseTemplate::new(401).set_body_string("{\"message\":\"Invalid API key\"}"),
+        )
         .mount(server)
         .await;
 }
