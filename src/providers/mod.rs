@@ -16,6 +16,7 @@ pub mod client;
 pub mod demo;
 pub mod liveagent;
 pub mod liveagent_map;
+pub mod liveagent_raw;
 
 use std::future::Future;
 use std::pin::Pin;

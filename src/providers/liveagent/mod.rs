@@ -11,8 +11,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
+
+mod cursor;
+
+pub use cursor::{LiveAgentCursor, ScanCursor, TicketCursor};
 
 use super::client::{Auth, ClientMetrics, ClientSettings, HttpClient};
 use super::liveagent_map::{
@@ -23,6 +26,7 @@ use super::{
 };
 use crate::model::{Channel, Item};
 use crate::secret::Secret;
+use cursor::{finish_scan, track};
 
 /// How often department names are re-read: they change rarely, and a stale
 /// name only affects a label until the next refresh.
@@ -31,10 +35,6 @@ const DEPARTMENTS_TTL: SignedDuration = SignedDuration::from_hours(1);
 /// Ticket ids per `/tickets/history` request, to keep the `IN` filter's URL
 /// well under common 8 KiB limits.
 const HISTORY_IDS_PER_REQUEST: usize = 100;
-
-/// Chats and calls that are still running keep the next sync's window open at
-/// their creation, but no longer than this: a stuck item must not pin it forever.
-const OPEN_HORIZON: SignedDuration = SignedDuration::from_hours(24);
 
 /// A guard against a server that keeps sending the same `next_page_cursor`.
 const MAX_CURSOR_PAGES: usize = 10_000;
@@ -76,41 +76,6 @@ impl LiveAgentSettings {
         s.headers.push(("timezone-offset", "0".to_owned()));
         s
     }
-}
-
-/// The sync position. Public so tests and `docs/providers.md` can show it;
-/// callers treat [`Cursor`] as opaque.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct LiveAgentCursor {
-    /// The stream being synced; `None` between syncs.
-    pub active: Option<Channel>,
-    pub tickets: TicketCursor,
-    pub chats: ScanCursor,
-    pub calls: ScanCursor,
-}
-
-/// Keyset paging on `date_changed`: everything changed at or after `since`,
-/// minus the ids already taken at exactly `since` (the vendor's resolution is
-/// one second, so the boundary second is read again and de-duplicated).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct TicketCursor {
-    pub since: Option<Timestamp>,
-    pub seen: Vec<String>,
-    /// Above 1 only while more than a page of tickets share the second `since`.
-    pub page: u32,
-}
-
-/// Chats and calls have no change date: a sync reads everything created since
-/// `since`, and the next sync starts at the oldest item still running.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ScanCursor {
-    pub since: Option<Timestamp>,
-    /// Chats: the `_page` in this sync.
-    pub page: u32,
-    /// Calls: the `next_page_cursor` to send as `_cursor`.
-    pub cursor: Option<String>,
-    pub oldest_running: Option<Timestamp>,
-    pub newest: Option<Timestamp>,
 }
 
 /// An injected clock so tests (and the demo) fix "now".
@@ -459,29 +424,4 @@ fn next_cursor(response: &super::client::Response) -> Option<String> {
 fn set_cursor(query: &mut Vec<(&'static str, String)>, cursor: String) {
     query.retain(|(k, _)| *k != "_cursor");
     query.push(("_cursor", cursor));
-}
-
-fn track(c: &mut ScanCursor, rows: impl Iterator<Item = (Timestamp, bool)>) {
-    for (created, running) in rows {
-        c.newest = c.newest.max(Some(created));
-        if running {
-            c.oldest_running = Some(c.oldest_running.map_or(created, |o| o.min(created)));
-        }
-    }
-}
-
-/// End of a chats/calls sync: the next one starts at the oldest item still
-/// running (bounded by [`OPEN_HORIZON`]), else at the newest item seen, whose
-/// second is read again on purpose (the store replaces by id).
-fn finish_scan(c: &mut ScanCursor, now: Timestamp) {
-    let since = c.since.unwrap_or(now);
-    let next = match c.oldest_running {
-        Some(t) => t.max(now - OPEN_HORIZON),
-        None => c.newest.unwrap_or(since),
-    };
-    *c = ScanCursor {
-        since: Some(next.max(since)),
-        page: 1,
-        ..ScanCursor::default()
-    };
 }

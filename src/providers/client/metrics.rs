@@ -1,0 +1,62 @@
+//! The source API self-metrics of the contract, shared by every client.
+
+use std::time::Duration;
+
+use prometheus::{CounterVec, IntCounterVec, Opts, Registry};
+
+/// The source API self-metrics. Cheap to clone; all clones share the counters.
+#[derive(Clone)]
+pub struct ClientMetrics {
+    requests: IntCounterVec,
+    waits: IntCounterVec,
+    wait_seconds: CounterVec,
+}
+
+impl ClientMetrics {
+    /// Register the three counters in `registry`. Registering twice in the same
+    /// registry is an error, not a panic.
+    pub fn new(registry: &Registry) -> Result<ClientMetrics, prometheus::Error> {
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "helpdesk_sla_source_api_requests_total",
+                "HTTP requests sent to the helpdesk API, by endpoint and status class.",
+            ),
+            &["source", "endpoint", "status_class"],
+        )?;
+        let waits = IntCounterVec::new(
+            Opts::new(
+                "helpdesk_sla_source_rate_limit_waits_total",
+                "Times a request waited for the client-side budget or a vendor Retry-After.",
+            ),
+            &["source"],
+        )?;
+        let wait_seconds = CounterVec::new(
+            Opts::new(
+                "helpdesk_sla_source_rate_limit_wait_seconds_total",
+                "Seconds spent waiting for the client-side budget or a vendor Retry-After.",
+            ),
+            &["source"],
+        )?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(waits.clone()))?;
+        registry.register(Box::new(wait_seconds.clone()))?;
+        Ok(ClientMetrics {
+            requests,
+            waits,
+            wait_seconds,
+        })
+    }
+
+    pub(super) fn request(&self, source: &str, endpoint: &str, class: &str) {
+        self.requests
+            .with_label_values(&[source, endpoint, class])
+            .inc();
+    }
+
+    pub(super) fn wait(&self, source: &str, waited: Duration) {
+        self.waits.with_label_values(&[source]).inc();
+        self.wait_seconds
+            .with_label_values(&[source])
+            .inc_by(waited.as_secs_f64());
+    }
+}

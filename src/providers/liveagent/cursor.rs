@@ -1,0 +1,70 @@
+//! The LiveAgent sync position, persisted by the store after every page.
+
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+
+use crate::model::Channel;
+
+/// Chats and calls that are still running keep the next sync's window open at
+/// their creation, but no longer than this: a stuck item must not pin it forever.
+const OPEN_HORIZON: SignedDuration = SignedDuration::from_hours(24);
+
+/// The sync position. Public so tests and `docs/providers.md` can show it;
+/// callers treat [`Cursor`] as opaque.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LiveAgentCursor {
+    /// The stream being synced; `None` between syncs.
+    pub active: Option<Channel>,
+    pub tickets: TicketCursor,
+    pub chats: ScanCursor,
+    pub calls: ScanCursor,
+}
+
+/// Keyset paging on `date_changed`: everything changed at or after `since`,
+/// minus the ids already taken at exactly `since` (the vendor's resolution is
+/// one second, so the boundary second is read again and de-duplicated).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TicketCursor {
+    pub since: Option<Timestamp>,
+    pub seen: Vec<String>,
+    /// Above 1 only while more than a page of tickets share the second `since`.
+    pub page: u32,
+}
+
+/// Chats and calls have no change date: a sync reads everything created since
+/// `since`, and the next sync starts at the oldest item still running.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ScanCursor {
+    pub since: Option<Timestamp>,
+    /// Chats: the `_page` in this sync.
+    pub page: u32,
+    /// Calls: the `next_page_cursor` to send as `_cursor`.
+    pub cursor: Option<String>,
+    pub oldest_running: Option<Timestamp>,
+    pub newest: Option<Timestamp>,
+}
+
+pub(super) fn track(c: &mut ScanCursor, rows: impl Iterator<Item = (Timestamp, bool)>) {
+    for (created, running) in rows {
+        c.newest = c.newest.max(Some(created));
+        if running {
+            c.oldest_running = Some(c.oldest_running.map_or(created, |o| o.min(created)));
+        }
+    }
+}
+
+/// End of a chats/calls sync: the next one starts at the oldest item still
+/// running (bounded by [`OPEN_HORIZON`]), else at the newest item seen, whose
+/// second is read again on purpose (the store replaces by id).
+pub(super) fn finish_scan(c: &mut ScanCursor, now: Timestamp) {
+    let since = c.since.unwrap_or(now);
+    let next = match c.oldest_running {
+        Some(t) => t.max(now - OPEN_HORIZON),
+        None => c.newest.unwrap_or(since),
+    };
+    *c = ScanCursor {
+        since: Some(next.max(since)),
+        page: 1,
+        ..ScanCursor::default()
+    };
+}
