@@ -27,6 +27,7 @@ pub enum ConfigSource {
     Embedded {
         name: String,
         text: String,
+        env: Vec<(String, String)>,
     },
 }
 
@@ -34,9 +35,10 @@ impl ConfigSource {
     pub fn load(&self) -> Result<Config, ConfigError> {
         match self {
             ConfigSource::File(path) => config::load(path),
-            ConfigSource::Embedded { name, text } => {
+            ConfigSource::Embedded { name, text, env } => {
                 let file = PathBuf::from(name);
-                config::parse(text, &file, &PathBuf::from("."), &|v| std::env::var(v).ok())
+                let lookup = |v: &str| env.iter().find(|(k, _)| k == v).map(|(_, val)| val.clone());
+                config::parse(text, &file, &PathBuf::from("."), &lookup)
             }
         }
     }

@@ -181,7 +181,7 @@ fn report(args: ReportArgs) -> anyhow::Result<()> {
 async fn run(flags: Flags) -> anyhow::Result<()> {
     let source = match (&flags.config_file, flags.demo) {
         (Some(path), _) => ConfigSource::File(path.clone()),
-        (None, true) => helpdesk_sla_exporter::demo::start().await?,
+        (None, true) => helpdesk_sla_exporter::demo::start(flags.fixed_time).await?,
         (None, false) => anyhow::bail!(
             "no --config.file given; run with --demo to try the built-in demo helpdesk"
         ),

@@ -1,27 +1,55 @@
-//! `promtool check metrics` on the live `/metrics` output of the real binary.
+//! The README's first command for real: `--demo` serves SLA metrics for
+//! tickets, chats and calls, and `promtool check metrics` finds nothing in the
+//! live `/metrics` output.
 
 mod common;
+
+use std::time::Duration;
 
 use common::{Exporter, get, promtool_check_metrics};
 
 #[test]
-fn live_metrics_pass_promtool_check_metrics() {
-    let dir = std::env::temp_dir().join(format!("hse-promtool-{}", std::process::id()));
+fn demo_serves_sla_metrics_that_pass_promtool() {
+    let dir = std::env::temp_dir().join(format!("hse-demo-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/liveagent.yml");
     let exporter = Exporter::start(
+        // A Tuesday morning in the demo's Ljubljana office hours.
         &[
-            "--config.file",
-            example,
+            "--demo",
             "--storage.path",
             dir.join("data").to_str().unwrap(),
+            "--debug.fixed-time",
+            "2026-11-24T09:30:00Z",
         ],
-        &[("LIVEAGENT_API_KEY", "example-key")],
+        &[],
         &dir,
     );
-    let (status, _, body) = get(&exporter.url("/metrics"));
-    assert_eq!(status, 200);
-    assert!(body.contains("helpdesk_sla_exporter_build_info"));
+    // Readiness probe: 503 until the first sync, then 200.
+    let mut ready = false;
+    for _ in 0..1200 {
+        if get(&exporter.url("/-/ready")).0 == 200 {
+            ready = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert!(ready, "demo never became ready: {}", exporter.log_text());
+    let mut body = String::new();
+    for _ in 0..400 {
+        body = get(&exporter.url("/metrics")).2;
+        if body.contains("helpdesk_sla_outcomes_total{") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    for channel in ["ticket", "chat", "call"] {
+        let series = format!("helpdesk_sla_outcomes_total{{source=\"demo\",channel=\"{channel}\"");
+        assert!(body.contains(&series), "no outcomes for {channel}:\n{body}");
+    }
+    assert!(body.contains("helpdesk_sla_open_items{source=\"demo\",channel=\"ticket\""));
+    assert!(body.contains("helpdesk_sla_time_to_breach_seconds_bucket{source=\"demo\""));
+    assert!(body.contains("helpdesk_sla_source_up{source=\"demo\"} 1"));
     let (code, output) = promtool_check_metrics(&body);
     assert_eq!(
         (code, output.as_str()),
