@@ -53,12 +53,12 @@ def queries(board):
 
     for p in walk(board.get("panels", [])):
         for t in p.get("targets", []):
-            yield f"panel {p.get('title')!r} {t.get('refId')}", t.get("expr", ""), p, t
+            yield f"panel{p['id']}_{t.get('refId')}", t.get("expr", ""), p, t
     for v in board.get("templating", {}).get("list", []):
         if v.get("type") == "query":
             q = v["query"]["query"] if isinstance(v["query"], dict) else v["query"]
             m = re.fullmatch(r"label_values\((.*),\s*\w+\)", q)
-            yield f"variable {v['name']}", m.group(1) if m else q, None, None
+            yield f"var_{v['name']}", m.group(1) if m else q, None, None
 
 
 def main(argv):
@@ -90,7 +90,7 @@ def main(argv):
             if panel is not None:
                 for obj in (panel, target):
                     if obj.get("datasource", {}).get("uid") != DS_UID:
-                        problems.append(f"{where}: datasource is not {DS_UID}")
+                        problems.append(f"{where} {panel.get('title')!r}: datasource is not {DS_UID}")
             if not expr.strip():
                 problems.append(f"{where}: empty query")
                 continue
@@ -102,20 +102,17 @@ def main(argv):
                                  if n.endswith(s) and n[: -len(s)] in allowed), n)
                     if base not in allowed:
                         problems.append(f"{where}: {n} is not in alerts/metric-names.txt")
-            rules.append({"record": f"dashboard:check:{len(rules)}", "expr": substitute(expr),
-                          "_where": f"{name} {where}"})
+            # The record name says where a query came from when promtool rejects it.
+            rules.append({"record": f"dashboard:{board['uid'].replace('-', '_')}:{where}",
+                          "expr": substitute(expr)})
         panel_ids = [p["id"] for p in board.get("panels", [])]
         if len(panel_ids) != len(set(panel_ids)):
             problems.append(f"duplicate panel ids: {sorted(panel_ids)}")
         results.append((not problems, f"{name}: structure, datasource, variables, metric names", problems))
 
-    # promtool accepts JSON as a rule file; the comment field is dropped on the way out.
-    groups = {"groups": [{"name": "dashboard-queries",
-                          "rules": [{k: v for k, v in r.items() if k != "_where"} for r in rules]}]}
+    # promtool accepts JSON as a rule file.
     with open(argv[0], "w", encoding="utf-8") as f:
-        json.dump(groups, f, indent=1)
-    with open(argv[0] + ".index", "w", encoding="utf-8") as f:
-        f.writelines(f"{r['record']}\t{r['_where']}\n" for r in rules)
+        json.dump({"groups": [{"name": "dashboard-queries", "rules": rules}]}, f, indent=1)
 
     failed = 0
     for ok, name, problems in results:
