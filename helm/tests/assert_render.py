@@ -299,6 +299,49 @@ def case_schema_rejects():
         assert needle in err, f"{args}: error does not mention {needle!r}: {err.strip()}"
 
 
+# Values whose defaults are Kubernetes objects or the exporter config: documented as one row.
+OPAQUE = {"config", "resources", "podSecurityContext", "securityContext", "livenessProbe", "readinessProbe"}
+
+
+def value_keys(values, prefix=""):
+    """Dotted keys of values.yaml, down to leaves or opaque objects."""
+    for k, v in values.items():
+        key = prefix + k
+        if isinstance(v, dict) and v and k not in OPAQUE:
+            yield from value_keys(v, key + ".")
+        else:
+            yield key
+
+
+def schema_keys(schema, prefix=""):
+    for k, v in schema.get("properties", {}).items():
+        key = prefix + k
+        if key != "global" and v.get("properties") and k not in OPAQUE:
+            yield from schema_keys(v, key + ".")
+        elif key != "global":
+            yield key
+
+
+def case_readme_documents_every_value():
+    with open(os.path.join(CHART, "README.md")) as f:
+        readme = f.read()
+    missing = [k for k in value_keys(chart_values()) if f"| `{k}` |" not in readme]
+    eq(missing, [], "values missing from the README table")
+
+
+def case_schema_describes_every_value():
+    with open(os.path.join(CHART, "values.schema.json")) as f:
+        schema = json.load(f)
+    eq(sorted(value_keys(chart_values())), sorted(schema_keys(schema)), "values.yaml keys vs schema keys")
+    def closed(node, where):
+        # Every object the chart defines is closed; open ones are Kubernetes or exporter pass-throughs.
+        if node.get("properties") and where.split(".")[-1] not in ("config",) and "sources" not in where:
+            assert node.get("additionalProperties") is False, f"{where or 'root'} accepts unknown keys"
+        for k, v in node.get("properties", {}).items():
+            closed(v, f"{where}.{k}" if where else k)
+    closed(schema, "")
+
+
 CASES = [(name[len("case_"):], fn) for name, fn in list(globals().items()) if name.startswith("case_")]
 
 
