@@ -173,6 +173,13 @@ def case_prometheus_rule():
     eq(pr["metadata"]["labels"]["release"], "kps", "extra label")
     eq(pr["spec"]["groups"], chart_rule_groups(), "groups equal the chart's rule files")
     # Equality with the parsed files also proves the {{ $labels }} placeholders passed through untouched.
+    # The CRD types labels and annotations as strings; an unquoted number in a rule file would be
+    # rendered as a YAML number and rejected by the API server, though promtool accepts it.
+    for group in pr["spec"]["groups"]:
+        for rule in group["rules"]:
+            for field in ("labels", "annotations"):
+                for k, v in (rule.get(field) or {}).items():
+                    assert isinstance(v, str), f"{group['name']}: {field}.{k} is {type(v).__name__}, quote it"
     assert "ServiceMonitor" not in kinds(objs), "ServiceMonitor rendered while disabled"
 
 
@@ -296,7 +303,9 @@ def case_schema_rejects():
     ]
     for args, needle in bad:
         err = render_fails(*args)
-        assert needle in err, f"{args}: error does not mention {needle!r}: {err.strip()}"
+        # helm 4 names the field as a JSON pointer (/service/port), helm 3 dotted (service.port).
+        dotted = needle.strip("/").replace("/", ".")
+        assert needle in err or dotted in err, f"{args}: error does not mention {needle!r}: {err.strip()}"
 
 
 # Values whose defaults are Kubernetes objects or the exporter config: documented as one row.
