@@ -128,7 +128,8 @@ def case_default():
     eq(vols["config"]["configMap"]["name"], FULLNAME, "config volume")
     eq(vols["credentials"]["secret"]["secretName"], FULLNAME, "credentials volume")
     assert "emptyDir" in vols["storage"], "storage is an emptyDir without persistence"
-    eq(mounts(objs), {"config": "/etc/helpdesk-sla-exporter", "credentials": SECRET_DIR, "storage": STORAGE}, "mounts")
+    eq(mounts(objs), {"config": "/etc/helpdesk-sla-exporter", "credentials": SECRET_DIR, "storage": STORAGE,
+                     "tmp": "/tmp"}, "mounts")
     cfg = yaml.safe_load(objs[("ConfigMap", FULLNAME)]["data"]["config.yml"])
     eq(cfg, chart_values()["config"], "config.yml round trip")
     svc = objs[("Service", FULLNAME)]
@@ -251,8 +252,8 @@ def case_demo():
     assert not any(a.startswith("--config.file") for a in c["args"]), "config file in demo mode"
     assert "Secret" not in kinds(objs), "Secret in demo mode"
     assert ("ConfigMap", FULLNAME) not in objs, "config ConfigMap in demo mode"
-    eq(sorted(volumes(objs)), ["storage"], "demo volumes")
-    eq(sorted(mounts(objs)), ["storage"], "demo mounts")
+    eq(sorted(volumes(objs)), ["storage", "tmp"], "demo volumes")
+    eq(sorted(mounts(objs)), ["storage", "tmp"], "demo mounts")
     assert "--log.format=json" in c["args"] and "--log.level=debug" in c["args"], "log flags"
 
 
@@ -349,6 +350,31 @@ def case_schema_describes_every_value():
         for k, v in node.get("properties", {}).items():
             closed(v, f"{where}.{k}" if where else k)
     closed(schema, "")
+
+
+def case_readme_sidecar_matches_chart():
+    """The copy-pasteable sidecar spec in the README uses the chart's flags and paths, and is a valid pod."""
+    import re
+    import tempfile
+    with open(os.path.join(CHART, "README.md")) as f:
+        readme = f.read()
+    section = readme[readme.index("## Sidecar mode"):readme.index("## Security")]
+    blocks = re.findall(r"```yaml\n(.*?)```", section, re.S)
+    (side,), vols = yaml.safe_load(blocks[0]), yaml.safe_load(blocks[1])
+    chart = container(render())
+    eq(side["args"], chart["args"][:3], "sidecar flags = the chart's config, listen and storage flags")
+    eq(sorted(m["mountPath"] for m in side["volumeMounts"]), sorted(mounts(render()).values()), "sidecar mount paths")
+    eq(sorted(m["name"] for m in side["volumeMounts"]), sorted(v["name"] for v in vols), "sidecar volumes")
+    eq(side["securityContext"], {k: v for k, v in chart["securityContext"].items()}, "sidecar securityContext")
+    validator = os.environ.get("KUBERNETES_VALIDATE")
+    if validator:
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "sidecar"},
+               "spec": {"securityContext": {"fsGroup": 65534}, "containers": [side], "volumes": vols}}
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
+            yaml.safe_dump(pod, f)
+            f.flush()
+            proc = subprocess.run([validator, "--strict", "--quiet", f.name], capture_output=True, text=True)
+        assert proc.returncode == 0, f"sidecar pod invalid: {proc.stdout}{proc.stderr}"
 
 
 CASES = [(name[len("case_"):], fn) for name, fn in list(globals().items()) if name.startswith("case_")]

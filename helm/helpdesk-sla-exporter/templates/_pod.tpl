@@ -91,6 +91,9 @@ spec:
         {{- end }}
         - name: storage
           mountPath: {{ .Values.persistence.mountPath }}
+        {{- /* The root filesystem is read-only; SQLite puts temporary files (sorts, vacuum) in /tmp. */}}
+        - name: tmp
+          mountPath: /tmp
         {{- with .Values.extraVolumeMounts }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
@@ -118,6 +121,9 @@ spec:
       persistentVolumeClaim:
         claimName: {{ .Values.persistence.existingClaim }}
     {{- end }}
+    - name: tmp
+      emptyDir:
+        sizeLimit: 64Mi
     {{- with .Values.extraVolumes }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
