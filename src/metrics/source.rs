@@ -50,9 +50,25 @@ impl SourceMetrics {
         Ok(m)
     }
 
-    /// Makes a source's series exist from the start (up 0, no errors yet).
+    /// Every `reason` of `helpdesk_sla_source_sync_errors_total`.
+    pub const ERROR_REASONS: [&'static str; 8] = [
+        "rate_limited",
+        "auth",
+        "status",
+        "decode",
+        "timeout",
+        "connect",
+        "body_too_large",
+        "store",
+    ];
+
+    /// Makes a source's series exist from the start (up 0, every error
+    /// counter at 0), so alerts and `rate()` work before anything happens.
     pub fn register_source(&self, source: &str) {
         self.up.with_label_values(&[source]).set(0.0);
+        for reason in Self::ERROR_REASONS {
+            self.errors.with_label_values(&[source, reason]);
+        }
     }
 
     /// Drops every series of a source removed by a reload.
@@ -60,6 +76,9 @@ impl SourceMetrics {
         let _ = self.up.remove_label_values(&[source]);
         let _ = self.last_success.remove_label_values(&[source]);
         let _ = self.duration.remove_label_values(&[source]);
+        for reason in Self::ERROR_REASONS {
+            let _ = self.errors.remove_label_values(&[source, reason]);
+        }
     }
 
     pub fn success(&self, source: &str, finished_at: f64, duration: f64) {

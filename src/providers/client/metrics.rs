@@ -53,6 +53,13 @@ impl ClientMetrics {
             .inc();
     }
 
+    /// Starts a source's wait counters at 0, so `rate()` works from the first
+    /// scrape instead of from the first wait.
+    pub(super) fn init_source(&self, source: &str) {
+        self.waits.with_label_values(&[source]);
+        self.wait_seconds.with_label_values(&[source]);
+    }
+
     pub(super) fn wait(&self, source: &str, waited: Duration) {
         self.waits.with_label_values(&[source]).inc();
         self.wait_seconds

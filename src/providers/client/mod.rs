@@ -148,6 +148,7 @@ impl std::fmt::Debug for HttpClient {
 impl HttpClient {
     pub fn new(settings: ClientSettings, metrics: ClientMetrics) -> Result<HttpClient, String> {
         Url::parse(&settings.base_url).map_err(|e| e.to_string())?;
+        metrics.init_source(&settings.source);
         let mut headers = HeaderMap::new();
         let auth_value = match &settings.auth {
             Auth::Header { value, .. } => value.expose().to_owned(),
