@@ -225,3 +225,57 @@ pub fn evaluate_all<'a>(
     }
     eval
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_caps_admit_the_first_values_and_fold_the_rest() {
+        let mut caps = LabelCaps {
+            team_limit: 2,
+            priority_limit: 1,
+            ..LabelCaps::default()
+        };
+        assert_eq!(caps.label("s", "team", Some("a")), "a");
+        assert_eq!(caps.label("s", "team", Some("b")), "b");
+        assert_eq!(caps.label("s", "team", Some("c")), "other");
+        assert_eq!(caps.label("s", "team", Some("c")), "other");
+        assert_eq!(caps.label("s", "team", Some("a")), "a");
+        // Caps are per source, and a missing value is `none`, never folded.
+        assert_eq!(caps.label("t", "team", Some("c")), "c");
+        assert_eq!(caps.label("s", "team", None), "none");
+        assert_eq!(caps.label("s", "team", Some("")), "none");
+        assert_eq!(caps.label("s", "priority", Some("Gold")), "Gold");
+        assert_eq!(caps.label("s", "priority", Some("Silver")), "other");
+        // Distinct folded values are counted once.
+        assert_eq!(caps.folded["team"].len(), 1);
+        assert_eq!(caps.folded["priority"].len(), 1);
+        assert_eq!(caps.newly_admitted.len(), 4);
+    }
+
+    #[test]
+    fn histogram_buckets_are_cumulative_with_inf() {
+        let mut h = Histogram::default();
+        for v in [0.0, 60.0, 61.0, 1e9] {
+            h.observe(v);
+        }
+        let c = h.cumulative();
+        assert_eq!((c[0], c[1], c[BUCKETS.len()]), (2, 3, 4));
+        assert_eq!(h.sum, 1e9 + 121.0);
+    }
+
+    #[test]
+    fn series_keys_round_trip() {
+        let s = Series {
+            source: "support".into(),
+            channel: "ticket",
+            team: "Billing, EU".into(),
+            priority: "none".into(),
+            policy: "gold".into(),
+            target: "resolution",
+        };
+        assert_eq!(Series::split_key(&s.key()), Some(s.values()));
+        assert_eq!(Series::split_key("too|few"), None);
+    }
+}

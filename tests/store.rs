@@ -185,3 +185,32 @@ fn a_completion_is_observed_once_even_when_the_breach_was_counted_earlier() {
         ]
     );
 }
+
+#[test]
+fn prune_forgets_old_finished_items_and_their_counted_keys_but_keeps_counters() {
+    let store = Store::in_memory().unwrap();
+    let mut old = item("old");
+    old.updated_at = "2026-01-01T00:00:00Z".parse().unwrap();
+    let mut recent = item("recent");
+    recent.updated_at = "2026-11-20T00:00:00Z".parse().unwrap();
+    store
+        .apply_page("support", "sync", &[old, recent], &[], "c")
+        .unwrap();
+    let mut counted = outcome("old", 1, "met");
+    counted.at = 1_767_225_600; // 2026-01-01
+    store.count_outcomes(&[counted.clone()], |_| 0).unwrap();
+    let horizon = 1_790_000_000; // 2026-09-21
+    let removed = store
+        .prune("support", horizon, &["old".into(), "recent".into()])
+        .unwrap();
+    assert_eq!(removed, 1);
+    let ids: Vec<_> = store
+        .items("support")
+        .unwrap()
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(ids, ["recent"]);
+    assert!(store.outcomes_since(0).unwrap().is_empty());
+    assert_eq!(store.counters().unwrap()[0].2, 1, "counters never go down");
+}

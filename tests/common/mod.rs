@@ -111,21 +111,28 @@ impl Drop for Exporter {
     }
 }
 
-/// A blocking GET returning status, content type and body.
+/// A blocking GET returning status, content type and body. It runs on its own
+/// thread, so it works inside and outside a tokio runtime alike.
 pub fn get(url: &str) -> (u16, String, String) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let r = reqwest::get(url).await.expect("GET");
-        let status = r.status().as_u16();
-        let ct = r
-            .headers()
-            .get("content-type")
-            .map(|v| v.to_str().unwrap().to_owned())
-            .unwrap_or_default();
-        (status, ct, r.text().await.unwrap())
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let r = reqwest::get(url).await.expect("GET");
+                let status = r.status().as_u16();
+                let ct = r
+                    .headers()
+                    .get("content-type")
+                    .map(|v| v.to_str().unwrap().to_owned())
+                    .unwrap_or_default();
+                (status, ct, r.text().await.unwrap())
+            })
+        })
+        .join()
+        .unwrap()
     })
 }
 
