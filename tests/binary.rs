@@ -22,18 +22,6 @@ fn config(extra_policy: &str) -> String {
     )
 }
 
-/// Polls `/metrics` (bounded) until `line` appears: a readiness probe, not a sleep.
-fn wait_for_metric(exporter: &Exporter, line: &str) -> String {
-    for _ in 0..200 {
-        let (_, _, body) = get(&exporter.url("/metrics"));
-        if body.lines().any(|l| l == line) {
-            return body;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    panic!("{line} never appeared");
-}
-
 #[test]
 fn sighup_reloads_and_sigterm_exits_zero_without_leaking_the_secret() {
     let dir = scratch("signals");
@@ -61,17 +49,17 @@ fn sighup_reloads_and_sigterm_exits_zero_without_leaking_the_secret() {
     // A bad config on SIGHUP is rejected and the failure shows in the metrics.
     std::fs::write(&path, config(", at_risk: always")).unwrap();
     exporter.signal("HUP");
-    seen.push(wait_for_metric(
-        &exporter,
-        "helpdesk_sla_exporter_config_last_reload_successful 0",
-    ));
+    seen.push(exporter.wait_metrics(|b| {
+        b.lines()
+            .any(|l| l == "helpdesk_sla_exporter_config_last_reload_successful 0")
+    }));
     // A good one on the next SIGHUP is applied.
     std::fs::write(&path, config(", at_risk: 10s")).unwrap();
     exporter.signal("HUP");
-    seen.push(wait_for_metric(
-        &exporter,
-        "helpdesk_sla_exporter_config_last_reload_successful 1",
-    ));
+    seen.push(exporter.wait_metrics(|b| {
+        b.lines()
+            .any(|l| l == "helpdesk_sla_exporter_config_last_reload_successful 1")
+    }));
 
     exporter.signal("TERM");
     assert_eq!(

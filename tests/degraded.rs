@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::time::Duration;
 
 use common::{Exporter, get};
 use wiremock::matchers::{method, path};
@@ -20,17 +19,6 @@ fn sla_lines(body: &str) -> Vec<String> {
         })
         .map(str::to_owned)
         .collect()
-}
-
-fn wait_metrics(exporter: &Exporter, done: impl Fn(&str) -> bool) -> String {
-    for _ in 0..400 {
-        let body = get(&exporter.url("/metrics")).2;
-        if done(&body) {
-            return body;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    panic!("condition never held; log: {}", exporter.log_text());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -64,7 +52,7 @@ async fn failures_after_a_good_sync_keep_the_last_good_data() {
     .unwrap();
     let e = &exporter;
     let good = tokio::task::block_in_place(|| {
-        wait_metrics(e, |b| b.contains("target=\"answer\",outcome=\"met\""))
+        e.wait_metrics(|b| b.contains("target=\"answer\",outcome=\"met\""))
     });
     let good_sla = sla_lines(&good);
     assert!(!good_sla.is_empty());
@@ -109,8 +97,7 @@ async fn failures_after_a_good_sync_keep_the_last_good_data() {
         let line = format!(
             "helpdesk_sla_source_sync_errors_total{{reason=\"{reason}\",source=\"support\"}} {n}"
         );
-        let body =
-            tokio::task::block_in_place(|| wait_metrics(e, |b| b.lines().any(|l| l == line)));
+        let body = tokio::task::block_in_place(|| e.wait_metrics(|b| b.lines().any(|l| l == line)));
         assert!(
             body.contains("helpdesk_sla_source_up{source=\"support\"} 0"),
             "{endpoint}"

@@ -59,18 +59,6 @@ fn start(dir: &Path) -> Exporter {
     )
 }
 
-/// Polls `/metrics` (bounded) until `done` holds; returns the last body.
-fn wait_metrics(exporter: &Exporter, done: impl Fn(&str) -> bool) -> String {
-    for _ in 0..400 {
-        let body = get(&exporter.url("/metrics")).2;
-        if done(&body) {
-            return body;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    panic!("condition never held; log: {}", exporter.log_text());
-}
-
 async fn requests_to(server: &MockServer, endpoint: &str) -> usize {
     server
         .received_requests()
@@ -104,7 +92,7 @@ async fn a_sync_failing_between_pages_resumes_from_its_cursor() {
     let d = dir.clone();
     let first = tokio::task::spawn_blocking(move || {
         let mut exporter = start(&d);
-        let body = wait_metrics(&exporter, |b| {
+        let body = exporter.wait_metrics(|b| {
             b.contains(
                 "helpdesk_sla_source_sync_errors_total{reason=\"status\",source=\"support\"} 1",
             )
@@ -121,7 +109,7 @@ async fn a_sync_failing_between_pages_resumes_from_its_cursor() {
     let d = dir.clone();
     let second = tokio::task::spawn_blocking(move || {
         let exporter = start(&d);
-        wait_metrics(&exporter, |b| {
+        exporter.wait_metrics(|b| {
             b.contains("helpdesk_sla_source_up{source=\"support\"} 1")
                 && b.contains("target=\"answer\",outcome=\"met\"")
         })
@@ -150,9 +138,7 @@ async fn sigkill_during_a_sync_neither_double_counts_nor_lowers_a_counter() {
     let d = dir.clone();
     let (before, mut exporter) = tokio::task::spawn_blocking(move || {
         let exporter = start(&d);
-        let body = wait_metrics(&exporter, |b| {
-            b.contains("target=\"answer\",outcome=\"met\"")
-        });
+        let body = exporter.wait_metrics(|b| b.contains("target=\"answer\",outcome=\"met\""));
         (outcomes(&body), exporter)
     })
     .await
@@ -203,9 +189,7 @@ async fn sigkill_during_a_sync_neither_double_counts_nor_lowers_a_counter() {
     let d = dir.clone();
     let after = tokio::task::spawn_blocking(move || {
         let exporter = start(&d);
-        wait_metrics(&exporter, |b| {
-            b.contains("helpdesk_sla_source_up{source=\"support\"} 1")
-        });
+        exporter.wait_metrics(|b| b.contains("helpdesk_sla_source_up{source=\"support\"} 1"));
         // The evaluation after the resumed sync re-evaluates every item and
         // finds nothing new to count.
         let mut evaluations = Vec::new();

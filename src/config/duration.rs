@@ -3,17 +3,19 @@
 
 use jiff::SignedDuration;
 
-/// Parses a Prometheus duration. Units, largest first: `w`, `d`, `h`, `m`, `s`,
-/// `ms`; each at most once, in that order; a day is always 24 hours.
+/// Units in milliseconds, largest first; a day is always 24 hours.
+const UNITS: [(&str, i64); 6] = [
+    ("w", 7 * 86_400_000),
+    ("d", 86_400_000),
+    ("h", 3_600_000),
+    ("m", 60_000),
+    ("s", 1_000),
+    ("ms", 1),
+];
+
+/// Parses a Prometheus duration: each unit of [`UNITS`] at most once, in that
+/// order.
 pub fn parse(text: &str) -> Result<SignedDuration, String> {
-    const UNITS: [(&str, i64); 6] = [
-        ("w", 7 * 86_400_000),
-        ("d", 86_400_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1_000),
-        ("ms", 1),
-    ];
     let invalid = || format!("invalid duration {text:?} (expected e.g. 30s, 5m, 1h30m, 2d)");
     if text.is_empty() {
         return Err(invalid());
@@ -52,14 +54,7 @@ pub fn format(d: SignedDuration) -> String {
         return "0s".to_owned();
     }
     let mut out = String::new();
-    for (name, scale) in [
-        ("w", 7 * 86_400_000),
-        ("d", 86_400_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1_000),
-        ("ms", 1),
-    ] {
+    for (name, scale) in UNITS.map(|(n, s)| (n, i128::from(s))) {
         if millis >= scale {
             out.push_str(&format!("{}{name}", millis / scale));
             millis %= scale;

@@ -99,6 +99,19 @@ impl Exporter {
         }
     }
 
+    /// Polls `/metrics` (bounded, a readiness probe rather than a sleep) until
+    /// `done` holds, and returns that body.
+    pub fn wait_metrics(&self, done: impl Fn(&str) -> bool) -> String {
+        for _ in 0..400 {
+            let body = get(&self.url("/metrics")).2;
+            if done(&body) {
+                return body;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        panic!("condition never held; log: {}", self.log_text());
+    }
+
     pub fn log_text(&self) -> String {
         self.log.lock().unwrap().join("\n")
     }
