@@ -53,6 +53,14 @@ fn sighup_reloads_and_sigterm_exits_zero_without_leaking_the_secret() {
         b.lines()
             .any(|l| l == "helpdesk_sla_exporter_config_last_reload_successful 0")
     }));
+    // The same through POST /-/reload: the error text names key and reason only.
+    let reload = std::process::Command::new("curl")
+        .args(["-s", "-X", "POST", &exporter.url("/-/reload")])
+        .output()
+        .unwrap();
+    let reload = String::from_utf8_lossy(&reload.stdout).into_owned();
+    assert!(reload.contains("policies[0].targets.pickup.at_risk"), "{reload}");
+    seen.push(reload);
     // A good one on the next SIGHUP is applied.
     std::fs::write(&path, config(", at_risk: 10s")).unwrap();
     exporter.signal("HUP");
