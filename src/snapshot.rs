@@ -170,12 +170,22 @@ pub fn evaluate_all<'a>(
     let mut eval = Evaluation::default();
     let mut outcomes = Vec::new();
     for item in items {
+        // An item no policy measures, or with nothing to measure, can never
+        // move a metric: it is done (and pruned once past the retention).
+        let mut done = || {
+            eval.done
+                .entry(item.source.clone())
+                .or_default()
+                .push(item.id.clone())
+        };
         let Some(policy) = policies.select(item) else {
+            done();
             continue;
         };
         outcomes.clear();
         evaluate_into(item, policy, now, &mut outcomes);
         if outcomes.is_empty() {
+            done();
             continue;
         }
         let team = caps.label(&item.source, "team", item.team.as_deref());
@@ -252,6 +262,78 @@ mod tests {
         assert_eq!(caps.folded["team"].len(), 1);
         assert_eq!(caps.folded["priority"].len(), 1);
         assert_eq!(caps.newly_admitted.len(), 4);
+    }
+
+    #[test]
+    fn evaluate_all_folds_outcomes_into_open_states_histograms_and_finals() {
+        use std::sync::Arc;
+
+        use crate::model::{Channel, Target};
+        use crate::sla::{AtRisk, Calendar, Matcher, Policy, TargetSpec};
+
+        let mut pickup = TargetSpec::new(
+            Target::Pickup,
+            jiff::SignedDuration::from_secs(60),
+            0.9,
+            Arc::new(Calendar::always()),
+        );
+        pickup.at_risk = Some(AtRisk::Remaining(jiff::SignedDuration::from_secs(30)));
+        let policies = PolicySet::new(vec![Policy {
+            name: "live".into(),
+            matcher: Some(Matcher {
+                channels: vec![Channel::Chat],
+                priorities: vec![],
+                teams: vec![],
+                tags: vec![],
+            }),
+            targets: vec![pickup],
+        }]);
+        let t = |s: &str| s.parse::<Timestamp>().unwrap();
+        let now = t("2026-11-24T10:00:00Z");
+        let mut met = Item::new("s", "met", Channel::Chat, t("2026-11-24T09:00:00Z"));
+        met.answered_at = Some(t("2026-11-24T09:00:20Z"));
+        let risky = Item::new("s", "risky", Channel::Chat, t("2026-11-24T09:59:10Z"));
+        let fresh = Item::new("s", "fresh", Channel::Chat, t("2026-11-24T09:59:55Z"));
+        let late = Item::new("s", "late", Channel::Chat, t("2026-11-24T09:50:00Z"));
+        let ticket = Item::new("s", "ticket", Channel::Ticket, t("2026-11-24T09:00:00Z"));
+        let mut caps = LabelCaps {
+            team_limit: 5,
+            priority_limit: 5,
+            ..LabelCaps::default()
+        };
+        let eval = evaluate_all(
+            [&met, &risky, &fresh, &late, &ticket],
+            &policies,
+            now,
+            &mut caps,
+        );
+
+        let series = Series {
+            source: "s".into(),
+            channel: "chat",
+            team: "none".into(),
+            priority: "none".into(),
+            policy: "live".into(),
+            target: "pickup",
+        };
+        let open = |state| eval.open.get(&(series.clone(), state)).copied();
+        // risky: 10 s left < 30 s; fresh: 55 s left; late: past due, still open.
+        assert_eq!(
+            (open("at_risk"), open("running"), open("breached")),
+            (Some(1), Some(1), Some(1))
+        );
+        let ttb = &eval.time_to_breach[&series];
+        assert_eq!((ttb.counts[0], ttb.sum), (2, 65.0));
+        let finals: Vec<(&str, &str)> = eval
+            .finals
+            .iter()
+            .map(|f| (f.item_id.as_str(), f.outcome.state.as_str()))
+            .collect();
+        assert_eq!(finals, [("met", "met"), ("late", "breached")]);
+        // The met chat and the ticket no policy measures are done.
+        let mut done = eval.done["s"].clone();
+        done.sort();
+        assert_eq!(done, ["met", "ticket"]);
     }
 
     #[test]

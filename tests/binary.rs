@@ -59,7 +59,10 @@ fn sighup_reloads_and_sigterm_exits_zero_without_leaking_the_secret() {
         .output()
         .unwrap();
     let reload = String::from_utf8_lossy(&reload.stdout).into_owned();
-    assert!(reload.contains("policies[0].targets.pickup.at_risk"), "{reload}");
+    assert!(
+        reload.contains("policies[0].targets.pickup.at_risk"),
+        "{reload}"
+    );
     seen.push(reload);
     // A good one on the next SIGHUP is applied.
     std::fs::write(&path, config(", at_risk: 10s")).unwrap();

@@ -4,7 +4,6 @@
 
 mod common;
 
-
 use common::{Exporter, get};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
