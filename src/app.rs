@@ -308,7 +308,7 @@ fn source_statuses(config: &Config) -> Vec<SourceStatus> {
         .collect()
 }
 
-pub(crate) fn source_spec(s: &SourceConfig) -> SourceSpec {
+pub fn source_spec(s: &SourceConfig) -> SourceSpec {
     SourceSpec {
         name: s.name.clone(),
         kind: s.kind.as_str().to_owned(),

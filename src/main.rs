@@ -56,6 +56,19 @@ struct Flags {
 enum Command {
     /// Write one row per (item, target, cycle), evaluated as of --at.
     Report(ReportArgs),
+    /// Print the source's own SLA levels (LiveAgent /slas) as calendars and
+    /// policies config to review and paste.
+    Levels(LevelsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct LevelsArgs {
+    /// Path to the configuration file with the source.
+    #[arg(long = "config.file", value_name = "FILE")]
+    config_file: PathBuf,
+    /// The source to read; the only one when omitted.
+    #[arg(long, value_name = "NAME")]
+    source: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -98,12 +111,16 @@ fn version() -> &'static str {
 
 fn main() -> ExitCode {
     let mut flags = Flags::parse();
-    if let Some(Command::Report(args)) = flags.command.take() {
+    if let Some(command) = flags.command.take() {
         logging::init(flags.log_level, flags.log_format);
-        return match report(args) {
+        let (name, result) = match command {
+            Command::Report(args) => ("report", report(args)),
+            Command::Levels(args) => ("levels", levels(args)),
+        };
+        return match result {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("report: {e:#}");
+                eprintln!("{name}: {e:#}");
                 ExitCode::FAILURE
             }
         };
@@ -175,6 +192,28 @@ fn report(args: ReportArgs) -> anyhow::Result<()> {
         ReportFormat::Json => report::write_json(&rows, &mut out)?,
     }
     out.flush()?;
+    Ok(())
+}
+
+fn levels(args: LevelsArgs) -> anyhow::Result<()> {
+    use helpdesk_sla_exporter::providers::{self, ClientMetrics};
+    let config = helpdesk_sla_exporter::config::load(&args.config_file)?;
+    let source = match &args.source {
+        Some(name) => config.sources.iter().find(|s| &s.name == name),
+        None if config.sources.len() == 1 => config.sources.first(),
+        None => anyhow::bail!("the config has several sources; name one with --source"),
+    }
+    .ok_or_else(|| anyhow::anyhow!("no source named {:?}", args.source.unwrap_or_default()))?;
+    let metrics = ClientMetrics::new(&prometheus::Registry::new())?;
+    let provider = providers::build(&helpdesk_sla_exporter::app::source_spec(source), &metrics)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let levels = rt.block_on(provider.sla_levels())?;
+    print!(
+        "{}",
+        helpdesk_sla_exporter::levels::to_yaml(&source.name, &levels)
+    );
     Ok(())
 }
 
