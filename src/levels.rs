@@ -52,11 +52,11 @@ pub fn to_yaml(source: &str, levels: &[VendorSlaLevel]) -> String {
     }
     out.push_str("policies:\n");
     for level in levels.iter().filter(|l| !l.targets.is_empty()) {
-        let calendar = with_hours
-            .iter()
-            .any(|l| l.id == level.id)
-            .then(|| format!(", calendar: {}", calendar_name(level)))
-            .unwrap_or_default();
+        let calendar = if with_hours.iter().any(|l| l.id == level.id) {
+            format!(", calendar: {}", calendar_name(level))
+        } else {
+            String::new()
+        };
         let _ = writeln!(out, "  - name: {}", quote(&level.name));
         let _ = writeln!(out, "    match: {{priorities: [{}]}}", quote(&level.name));
         out.push_str("    targets:\n");
