@@ -16,10 +16,10 @@ Sources are told apart by the `apikey` header:
   other      401, as from the real API.
 
 Scenario of `helpdesk` (team = LiveAgent department):
-  Watch       one open ticket due at T0+75s: at risk from the start, breaches during the test
+  Watch       one open ticket due at T0+45s: at risk from the start, breaches during the test
               (the at-risk -> breach order assertion), plus one old breach so the breached
               counter series exists before it grows (Prometheus ignores a new series' first value);
-  Burn        25 open tickets due at T0+80s (a wave: AboutToBreach critical, then 25 breaches in one
+  Burn        25 open tickets due at T0+50s (a wave: AboutToBreach critical, then 25 breaches in one
               evaluation: error-budget burn) plus one old breach, for the same reason;
   Compliance  30 answered tickets of the last 2 hours, half late: compliance 50% over >= 20 items;
   Live        a ticket answered at T0+25s and a chat picked up at T0+15s (completions during the
@@ -55,9 +55,9 @@ def ticket(tid, dept, created, changes):
 def build_scenario():
     good = []
     good.append(ticket("watch-old", "d-watch", -3600, []))
-    good.append(ticket("watch-1", "d-watch", -45, []))
+    good.append(ticket("watch-1", "d-watch", -75, []))
     good.append(ticket("burn-old", "d-burn", -3600, []))
-    good += [ticket(f"burn-{i:02}", "d-burn", -40, []) for i in range(25)]
+    good += [ticket(f"burn-{i:02}", "d-burn", -70, []) for i in range(25)]
     for i in range(30):
         created = -7200 + i * 120
         good.append(ticket(f"comp-{i:02}", "d-comp", created, [(created + (30 if i % 2 else 600), "A")]))
