@@ -260,7 +260,9 @@ def overview():
         datasource_var(),
         job_var(),
         query_var("source", "Source", 'label_values(helpdesk_sla_source_up{job=~"$job"}, source)'),
-        query_var("team", "Team", 'label_values(helpdesk_sla_open_items{job=~"$job", source=~"$source"}, team)'),
+        # Teams with open items or any ended cycle, so teams whose items are all
+        # closed still appear.
+        query_var("team", "Team", 'label_values({__name__=~"helpdesk_sla_open_items|helpdesk_sla_outcomes_total", job=~"$job", source=~"$source"}, team)'),
         query_var("policy", "Policy", 'label_values(helpdesk_sla_objective_ratio{job=~"$job"}, policy)'),
         query_var("target", "Target", 'label_values(helpdesk_sla_objective_ratio{job=~"$job", policy=~"$policy"}, target)'),
         {"name": "window", "label": "Window", "type": "custom", "query": "month,7d,30d",
