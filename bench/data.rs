@@ -162,8 +162,10 @@ pub fn generate(sizes: Sizes, seed: u64, now: i64) -> Data {
         let created = now - d.rng.i64(3600..29 * 86_400);
         d.push_call(created);
     }
-    d.chats.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
-    d.calls.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
+    d.chats
+        .sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
+    d.calls
+        .sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
     d
 }
 

@@ -14,7 +14,10 @@
 //! `POST /-/reset`, and `POST /-/mutate?fraction=0.01` (see `Data::mutate`).
 //!
 //! Usage: `bench-mock --listen 127.0.0.1:PORT [--tickets N] [--chats N]
-//! [--calls N] [--departments N] [--seed S]`; prints `listening on ADDR`.
+//! [--calls N] [--departments N] [--seed S] [--latency-ms MS]`; prints
+//! `listening on ADDR`. `--latency-ms` delays every API response, to compare
+//! the exporter with the bare client at a vendor's round-trip time rather
+//! than loopback's.
 
 #[path = "data.rs"]
 mod data;
@@ -35,6 +38,8 @@ use tokio::net::TcpListener;
 const MAX_PER_PAGE: usize = 1000;
 
 struct State {
+    /// Added before every API response.
+    latency: std::time::Duration,
     data: RwLock<Data>,
     /// `ticket id -> index into data.tickets`, rebuilt after a mutation.
     index: RwLock<HashMap<String, usize>>,
@@ -74,7 +79,9 @@ async fn main() -> std::io::Result<()> {
         data.calls.len(),
         started.elapsed().as_secs_f64()
     );
+    let latency = std::time::Duration::from_millis(num("--latency-ms", "0") as u64);
     let state = Arc::new(State {
+        latency,
         index: RwLock::new(index(&data)),
         data: RwLock::new(data),
         stats: Mutex::new(Default::default()),
@@ -91,7 +98,12 @@ async fn main() -> std::io::Result<()> {
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
                 let state = state.clone();
-                async move { Ok::<_, Infallible>(handle(&state, req)) }
+                async move {
+                    if !state.latency.is_zero() && !req.uri().path().starts_with("/-/") {
+                        tokio::time::sleep(state.latency).await;
+                    }
+                    Ok::<_, Infallible>(handle(&state, req))
+                }
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
@@ -304,10 +316,7 @@ fn api(state: &State, path: &str, query: &HashMap<String, String>) -> Reply {
                 .collect();
             rows.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
             let mut reply = ok(join(
-                rows.iter()
-                    .skip(from)
-                    .take(per_page)
-                    .map(|r| r.2.as_str()),
+                rows.iter().skip(from).take(per_page).map(|r| r.2.as_str()),
             ));
             if from + per_page < rows.len() {
                 reply.next_cursor = Some(format!("o{}", from + per_page));

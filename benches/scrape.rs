@@ -16,7 +16,12 @@ use helpdesk_sla_exporter::snapshot::{BUCKETS, Evaluation, Histogram, OPEN_STATE
 use helpdesk_sla_exporter::store::bucket_counter;
 
 const TEAMS: usize = 63;
-const TARGETS: [&str; 4] = ["first_response", "next_response", "resolution", "assignment"];
+const TARGETS: [&str; 4] = [
+    "first_response",
+    "next_response",
+    "resolution",
+    "assignment",
+];
 
 fn series() -> Vec<Series> {
     (0..TEAMS)

@@ -166,7 +166,13 @@ fn bench(c: &mut Criterion) {
     evaluate_pass(c, "evaluate 1M tickets x 3 targets", &mixed, &policy, now);
     drop(mixed);
     let open = items(now, true);
-    evaluate_pass(c, "evaluate 1M open tickets x 3 targets", &open, &policy, now);
+    evaluate_pass(
+        c,
+        "evaluate 1M open tickets x 3 targets",
+        &open,
+        &policy,
+        now,
+    );
     drop(open);
     c.bench_function("build an office calendar (1970-2100 table)", |b| {
         b.iter(|| black_box(calendar()))
