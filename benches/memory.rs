@@ -1,5 +1,5 @@
 //! Memory per tracked item: the heap the exporter's in-memory item set
-//! (`HashMap<String, Item>` per source, see `src/sync.rs`) holds per item, with
+//! (`sync::ItemSet` per source, built with `sync::entry`) holds per item, with
 //! items mapped from the benchmark's LiveAgent rows by the real provider
 //! mapping. A counting global allocator gives exact live bytes; RSS would add
 //! allocator slack and noise. Budget: 512 bytes per item.
@@ -18,6 +18,7 @@ use helpdesk_sla_exporter::model::Item;
 use helpdesk_sla_exporter::providers::liveagent_map::{
     self as map, Departments, RawCall, RawChat, RawHistoryRow, RawTicket, TicketOutcome,
 };
+use helpdesk_sla_exporter::sync::{ItemSet, entry};
 
 struct Counting;
 
@@ -93,9 +94,10 @@ fn items(d: &data::Data, departments: &Departments, channel: &str) -> Vec<Item> 
 /// map frees, so the figure is exact whatever the map's growth history.
 fn per_item(items: Vec<Item>) -> (usize, f64) {
     let n = items.len();
-    let mut map: HashMap<String, Item> = HashMap::new();
+    let mut map: ItemSet = HashMap::new();
     for item in items {
-        map.insert(item.id.clone(), item);
+        let (id, item) = entry(item);
+        map.insert(id, item);
     }
     let before = live();
     drop(map);

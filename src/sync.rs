@@ -32,10 +32,29 @@ pub const EVALUATION_INTERVAL: Duration = Duration::from_secs(15);
 /// Where "now" comes from: the wall clock, or a fixed instant for golden tests.
 pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
 
+/// The tracked items of one source, by id. Items are boxed so the hash table
+/// holds two pointers per slot rather than a whole `Item` (a table keeps up to
+/// twice the slots it uses), and their lists are trimmed to their length.
+pub type ItemSet = HashMap<Box<str>, Box<Item>>;
+
+/// An item ready for an [`ItemSet`]: spare capacity the provider's pushes left
+/// behind is given back, since the item lives until it is pruned.
+pub fn entry(mut item: Item) -> (Box<str>, Box<Item>) {
+    item.id.shrink_to_fit();
+    item.tags.shrink_to_fit();
+    item.statuses.shrink_to_fit();
+    item.agent_replies.shrink_to_fit();
+    item.customer_messages.shrink_to_fit();
+    item.resolutions.shrink_to_fit();
+    item.reopenings.shrink_to_fit();
+    item.vendor_due.shrink_to_fit();
+    (item.id.clone().into_boxed_str(), Box::new(item))
+}
+
 /// The state the pollers and the evaluator share.
 pub struct Engine {
     pub store: Arc<Store>,
-    items: RwLock<HashMap<String, HashMap<String, Item>>>,
+    items: RwLock<HashMap<String, ItemSet>>,
     caps: Mutex<LabelCaps>,
     /// The rendered SLA families; swapped whole after each evaluation.
     rendered: RwLock<Arc<String>>,
@@ -77,10 +96,7 @@ impl Engine {
         let mut admitted = HashMap::new();
         for s in &config.sources {
             let stored = self.store.items(&s.name)?;
-            items.insert(
-                s.name.clone(),
-                stored.into_iter().map(|i| (i.id.clone(), i)).collect(),
-            );
+            items.insert(s.name.clone(), stored.into_iter().map(entry).collect());
             for label in ["team", "priority"] {
                 let values = self.store.label_values(&s.name, label)?;
                 admitted.insert((s.name.clone(), label), values.into_iter().collect());
@@ -109,7 +125,7 @@ impl Engine {
             caps.team_limit = config.metrics.team_limit;
             caps.priority_limit = config.metrics.priority_limit;
             let eval = evaluate_all(
-                items.values().flat_map(|m| m.values()),
+                items.values().flat_map(|m| m.values().map(|b| &**b)),
                 &config.policies,
                 now,
                 &mut caps,
@@ -213,7 +229,14 @@ impl Engine {
             if removed > 0 {
                 let mut items = self.items.write().expect("lock poisoned");
                 if let Some(map) = items.get_mut(source) {
-                    map.retain(|_, i| i.updated_at.as_second() >= horizon || !ids.contains(&i.id));
+                    for id in ids {
+                        if map
+                            .get(id.as_str())
+                            .is_some_and(|i| i.updated_at.as_second() < horizon)
+                        {
+                            map.remove(id.as_str());
+                        }
+                    }
                 }
                 tracing::debug!(source = %source, removed, "pruned items past retention");
             }
@@ -290,10 +313,11 @@ impl Engine {
         let mut all = self.items.write().expect("lock poisoned");
         let map = all.entry(source.to_owned()).or_default();
         for id in removed {
-            map.remove(id);
+            map.remove(id.as_str());
         }
         for item in items {
-            map.insert(item.id.clone(), item);
+            let (id, item) = entry(item);
+            map.insert(id, item);
         }
     }
 
