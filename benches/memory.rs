@@ -106,11 +106,13 @@ fn per_item(items: Vec<Item>) -> (usize, f64) {
 }
 
 fn main() {
-    // Ignore the arguments `cargo bench` passes (`--bench`, filters).
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this
+    // without it, as a quick smoke run on a small item set.
+    let benching = std::env::args().any(|a| a == "--bench");
     let n: usize = std::env::var("MEMORY_ITEMS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
+        .unwrap_or(if benching { 100_000 } else { 2_000 });
     let sizes = data::Sizes {
         tickets: n,
         chats: n / 5,
