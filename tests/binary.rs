@@ -9,13 +9,6 @@ use common::{Exporter, get};
 
 const SECRET: &str = "s3cr3t-api-key-0a9b8c7d";
 
-fn scratch(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("hse-bin-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 fn config(extra_policy: &str) -> String {
     format!(
         "sources:\n  - name: support\n    type: liveagent\n    base_url: http://127.0.0.1:9/api/v3\n    api_key_file: key.txt\n    timeout: 1s\npolicies:\n  - name: default\n    targets:\n      pickup: {{within: 60s, objective: 0.9{extra_policy}}}\n"
@@ -24,7 +17,7 @@ fn config(extra_policy: &str) -> String {
 
 #[test]
 fn sighup_reloads_and_sigterm_exits_zero_without_leaking_the_secret() {
-    let dir = scratch("signals");
+    let dir = common::scratch("bin-signals");
     std::fs::write(dir.join("key.txt"), format!("{SECRET}\n")).unwrap();
     let path = dir.join("config.yml");
     std::fs::write(&path, config("")).unwrap();

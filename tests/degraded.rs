@@ -24,14 +24,7 @@ fn sla_lines(body: &str) -> Vec<String> {
 async fn failures_after_a_good_sync_keep_the_last_good_data() {
     let server = MockServer::start().await;
     common::liveagent::serve(&server).await;
-    let dir = std::env::temp_dir().join(format!("hse-degraded-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("config.yml"),
-        common::liveagent::config(&server.uri()),
-    )
-    .unwrap();
+    let (dir, _) = common::liveagent::scratch_with_config("degraded", &server.uri());
     let d = dir.clone();
     let exporter = tokio::task::spawn_blocking(move || {
         Exporter::start(

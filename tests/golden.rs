@@ -42,11 +42,7 @@ fn normalize(body: &str) -> String {
 async fn metrics_match_the_golden_file() {
     let server = wiremock::MockServer::start().await;
     common::liveagent::serve(&server).await;
-    let dir = std::env::temp_dir().join(format!("hse-golden-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("config.yml");
-    std::fs::write(&config, common::liveagent::config(&server.uri())).unwrap();
+    let (dir, config) = common::liveagent::scratch_with_config("golden", &server.uri());
 
     let body = tokio::task::spawn_blocking(move || {
         let exporter = Exporter::start(

@@ -10,11 +10,7 @@ use std::process::Command;
 async fn liveagent_levels_become_valid_policies() {
     let server = wiremock::MockServer::start().await;
     common::liveagent::serve(&server).await;
-    let dir = std::env::temp_dir().join(format!("hse-levels-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("config.yml");
-    std::fs::write(&config, common::liveagent::config(&server.uri())).unwrap();
+    let (dir, config) = common::liveagent::scratch_with_config("levels", &server.uri());
     let c = config.clone();
     let out = tokio::task::spawn_blocking(move || {
         Command::new(common::BIN)

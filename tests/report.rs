@@ -34,11 +34,7 @@ fn report(args: &[&str]) -> (i32, String, String) {
 async fn the_csv_report_matches_the_hand_checked_file() {
     let server = wiremock::MockServer::start().await;
     common::liveagent::serve(&server).await;
-    let dir = std::env::temp_dir().join(format!("hse-report-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("config.yml");
-    std::fs::write(&config, common::liveagent::config(&server.uri())).unwrap();
+    let (dir, config) = common::liveagent::scratch_with_config("report", &server.uri());
     let config = config.to_str().unwrap().to_owned();
 
     let c = config.clone();

@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use common::{Exporter, get};
@@ -33,13 +33,6 @@ fn golden_outcomes() -> Vec<String> {
         ))
         .unwrap(),
     )
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("hse-restart-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 fn start(dir: &Path) -> Exporter {
@@ -82,12 +75,7 @@ async fn a_sync_failing_between_pages_resumes_from_its_cursor() {
         .mount(&server)
         .await;
     common::liveagent::serve(&server).await;
-    let dir = scratch("resume");
-    std::fs::write(
-        dir.join("config.yml"),
-        common::liveagent::config(&server.uri()),
-    )
-    .unwrap();
+    let (dir, _) = common::liveagent::scratch_with_config("restart-resume", &server.uri());
 
     let d = dir.clone();
     let first = tokio::task::spawn_blocking(move || {
@@ -127,12 +115,7 @@ async fn a_sync_failing_between_pages_resumes_from_its_cursor() {
 async fn sigkill_during_a_sync_neither_double_counts_nor_lowers_a_counter() {
     let server = MockServer::start().await;
     common::liveagent::serve(&server).await;
-    let dir = scratch("kill");
-    std::fs::write(
-        dir.join("config.yml"),
-        common::liveagent::config(&server.uri()),
-    )
-    .unwrap();
+    let (dir, _) = common::liveagent::scratch_with_config("restart-kill", &server.uri());
 
     // A complete first sync.
     let d = dir.clone();

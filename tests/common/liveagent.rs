@@ -1,6 +1,8 @@
 //! A wiremock LiveAgent v3 API serving the fixtures in `tests/fixtures/liveagent/`,
 //! for tests that run the real binary against it.
 
+use std::path::PathBuf;
+
 use wiremock::matchers::{header_exists, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -41,6 +43,15 @@ pub async fn serve(server: &MockServer) {
         )
         .mount(server)
         .await;
+}
+
+/// A scratch directory holding `config.yml` for a LiveAgent at `base_url`;
+/// returns the directory and the config path.
+pub fn scratch_with_config(name: &str, base_url: &str) -> (PathBuf, PathBuf) {
+    let dir = super::scratch(name);
+    let config = dir.join("config.yml");
+    std::fs::write(&config, self::config(base_url)).unwrap();
+    (dir, config)
 }
 
 /// A config for the fixtures: one LiveAgent source at `base_url`, an office

@@ -6,7 +6,7 @@ pub mod liveagent;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
@@ -147,6 +147,14 @@ pub fn get(url: &str) -> (u16, String, String) {
         .join()
         .unwrap()
     })
+}
+
+/// A fresh, empty scratch directory for one test, named after it.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("hse-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 /// The path of an external tool the test needs. A missing tool fails the test
