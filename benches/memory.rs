@@ -1,5 +1,5 @@
 //! Memory per tracked item: the heap the exporter's in-memory item set
-//! (`sync::ItemSet` per source, built with `sync::entry`) holds per item, with
+//! (`engine::ItemSet` per source, built with `engine::entry`) holds per item, with
 //! items mapped from the benchmark's LiveAgent rows by the real provider
 //! mapping. A counting global allocator gives exact live bytes; RSS would add
 //! allocator slack and noise. Budget: 512 bytes per item.
@@ -14,11 +14,11 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicIsize, Ordering};
 
+use helpdesk_sla_exporter::engine::{ItemSet, entry};
 use helpdesk_sla_exporter::model::Item;
 use helpdesk_sla_exporter::providers::liveagent_map::{
     self as map, Departments, RawCall, RawChat, RawHistoryRow, RawTicket, TicketOutcome,
 };
-use helpdesk_sla_exporter::sync::{ItemSet, entry};
 
 struct Counting;
 

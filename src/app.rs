@@ -12,12 +12,13 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{self, Config, ConfigError, SourceConfig};
+use crate::engine::{self, Clock, Engine};
 use crate::http;
 use crate::metrics::SelfMetrics;
 use crate::metrics::source::SourceMetrics;
 use crate::providers::{self, ClientMetrics, SourceSpec};
 use crate::store::Store;
-use crate::sync::{self, Clock, Engine};
+use crate::sync;
 
 /// Where the configuration comes from, so a reload knows what to re-read.
 #[derive(Debug, Clone)]
@@ -153,7 +154,7 @@ impl App {
     }
 }
 
-/// Re-evaluates after every sync and every [`sync::EVALUATION_INTERVAL`].
+/// Re-evaluates after every sync and every [`engine::EVALUATION_INTERVAL`].
 async fn evaluate_loop(handle: Handle, stop: CancellationToken) {
     loop {
         let config = handle.config();
@@ -171,7 +172,7 @@ async fn evaluate_loop(handle: Handle, stop: CancellationToken) {
             Err(e) => tracing::error!(error = %e, "evaluation task failed"),
         }
         tokio::select! {
-            () = tokio::time::sleep(sync::EVALUATION_INTERVAL) => {}
+            () = tokio::time::sleep(engine::EVALUATION_INTERVAL) => {}
             () = handle.0.engine.evaluate_now.notified() => {}
             () = stop.cancelled() => return,
         }

@@ -8,6 +8,7 @@
 pub mod app;
 pub mod config;
 pub mod demo;
+pub mod engine;
 pub mod http;
 pub mod levels;
 pub mod logging;

@@ -1,0 +1,362 @@
+//! The engine: the state the pollers and the evaluator share (the store, the
+//! in-memory item set, the label caps, the rendered snapshot) and one
+//! evaluation: evaluate every item, count new final outcomes once, tally the
+//! compliance windows, render the SLA families, prune what can no longer move.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use tokio::sync::Notify;
+
+use crate::config::Config;
+use crate::metrics::sla::{Inputs, Tally, render};
+use crate::metrics::source::SourceMetrics;
+use crate::model::{Channel, Item};
+use crate::snapshot::{BUCKETS, LabelCaps, Series, evaluate_all};
+use crate::store::{CountedOutcome, Store, StoreError};
+
+/// How often open items are re-evaluated between syncs, so time to breach
+/// and new breaches move by the minute even when nothing is synced.
+pub const EVALUATION_INTERVAL: Duration = Duration::from_secs(15);
+
+/// Where "now" comes from: the wall clock, or a fixed instant for golden tests.
+pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
+
+/// The tracked items of one source, by id. Items are boxed so the hash table
+/// holds two pointers per slot rather than a whole `Item` (a table keeps up to
+/// twice the slots it uses), and their lists are trimmed to their length.
+pub type ItemSet = HashMap<Box<str>, Box<Item>>;
+
+/// An item ready for an [`ItemSet`]: spare capacity the provider's pushes left
+/// behind is given back, since the item lives until it is pruned.
+pub fn entry(mut item: Item) -> (Box<str>, Box<Item>) {
+    item.id.shrink_to_fit();
+    item.tags.shrink_to_fit();
+    item.statuses.shrink_to_fit();
+    item.agent_replies.shrink_to_fit();
+    item.customer_messages.shrink_to_fit();
+    item.resolutions.shrink_to_fit();
+    item.reopenings.shrink_to_fit();
+    item.vendor_due.shrink_to_fit();
+    (item.id.clone().into_boxed_str(), Box::new(item))
+}
+
+/// The state the pollers and the evaluator share.
+pub struct Engine {
+    pub store: Arc<Store>,
+    items: RwLock<HashMap<String, ItemSet>>,
+    caps: Mutex<LabelCaps>,
+    /// The rendered SLA families; swapped whole after each evaluation.
+    rendered: RwLock<Arc<String>>,
+    pub source_metrics: SourceMetrics,
+    /// Hashes of the finals the store holds as counted (with the completion
+    /// observed, where there is one) as of the last evaluation. Each
+    /// evaluation hands the store only the others: re-offering every final
+    /// every 15 s was a third of an evaluation's CPU on a large helpdesk.
+    /// A 64-bit hash of a few 100k keys collides with odds of about 1e-8.
+    counted: Mutex<HashSet<u64>>,
+    /// Wakes the evaluator after a sync.
+    pub evaluate_now: Notify,
+    pub clock: Clock,
+}
+
+impl Engine {
+    /// Loads every stored item into memory.
+    pub fn new(store: Store, source_metrics: SourceMetrics, clock: Clock) -> Engine {
+        Engine {
+            store: Arc::new(store),
+            items: RwLock::new(HashMap::new()),
+            caps: Mutex::new(LabelCaps::default()),
+            rendered: RwLock::new(Arc::new(String::new())),
+            source_metrics,
+            counted: Mutex::new(HashSet::new()),
+            evaluate_now: Notify::new(),
+            clock,
+        }
+    }
+
+    /// The SLA families as of the last evaluation.
+    pub fn rendered(&self) -> Arc<String> {
+        self.rendered.read().expect("lock poisoned").clone()
+    }
+
+    /// Loads the stored items and admitted labels of the configured sources.
+    pub fn load(&self, config: &Config) -> Result<(), StoreError> {
+        let mut items = HashMap::new();
+        let mut admitted = HashMap::new();
+        for s in &config.sources {
+            let stored = self.store.items(&s.name)?;
+            items.insert(s.name.clone(), stored.into_iter().map(entry).collect());
+            for label in ["team", "priority"] {
+                let values = self.store.label_values(&s.name, label)?;
+                admitted.insert((s.name.clone(), label), values.into_iter().collect());
+            }
+        }
+        // Lock order, here and in `evaluate`: items before caps, never both
+        // taken the other way round.
+        *self.items.write().expect("lock poisoned") = items;
+        let mut caps = self.caps.lock().expect("lock poisoned");
+        caps.team_limit = config.metrics.team_limit;
+        caps.priority_limit = config.metrics.priority_limit;
+        caps.admitted = admitted;
+        Ok(())
+    }
+
+    /// One evaluation: evaluate every item, count new final outcomes once, and
+    /// render the snapshot. Blocking (SQLite); run it off the async workers.
+    /// Returns how many outcomes were counted for the first time.
+    pub fn evaluate(&self, config: &Config) -> Result<usize, StoreError> {
+        let now = (self.clock)();
+        let retention = retention(config);
+        let horizon = (now - retention).as_second();
+        let (mut eval, admitted, folded) = {
+            let items = self.items.read().expect("lock poisoned");
+            let mut caps = self.caps.lock().expect("lock poisoned");
+            caps.team_limit = config.metrics.team_limit;
+            caps.priority_limit = config.metrics.priority_limit;
+            let eval = evaluate_all(
+                items.values().flat_map(|m| m.values().map(|b| &**b)),
+                &config.policies,
+                now,
+                &mut caps,
+            );
+            let admitted = std::mem::take(&mut caps.newly_admitted);
+            let folded: Vec<(&'static str, u64)> = ["priority", "team"]
+                .into_iter()
+                .map(|l| (l, caps.folded.get(l).map_or(0, |s| s.len() as u64)))
+                .collect();
+            (eval, admitted, folded)
+        };
+        for (source, label, value) in &admitted {
+            self.store.admit_label_value(source, label, value)?;
+        }
+
+        // The finals are moved, not cloned, into what the store counts, and
+        // both are dropped once counted: on a first sync of 100k tickets they
+        // are the largest transient allocation of an evaluation.
+        let finals = std::mem::take(&mut eval.finals);
+        // Taken, so a failed count below leaves it empty and the next
+        // evaluation offers everything again (the store ignores repeats).
+        let known = std::mem::take(&mut *self.counted.lock().expect("lock poisoned"));
+        let mut seen = HashSet::with_capacity(finals.len());
+        let to_count: Vec<CountedOutcome> = finals
+            .into_iter()
+            .filter_map(|f| {
+                let at = f
+                    .outcome
+                    .breached_at
+                    .or(f.outcome.completed_at)?
+                    .as_second();
+                // Outcomes older than the retention horizon were counted (or
+                // pruned) long ago; counting them now would count them twice.
+                if at < horizon {
+                    return None;
+                }
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                (
+                    &f.series.source,
+                    &f.item_id,
+                    f.series.target,
+                    f.outcome.cycle,
+                )
+                    .hash(&mut h);
+                f.outcome.completed_at.is_some().hash(&mut h);
+                let key = h.finish();
+                if !seen.insert(key) || known.contains(&key) {
+                    return None;
+                }
+                Some(CountedOutcome {
+                    series: f.series.key(),
+                    target: f.series.target.to_owned(),
+                    source: f.series.source,
+                    item_id: f.item_id,
+                    cycle: f.outcome.cycle,
+                    outcome: f.outcome.state.as_str(),
+                    at,
+                    completed_elapsed: f.outcome.completed_at.map(|_| f.outcome.elapsed_seconds),
+                })
+            })
+            .collect();
+        drop(known);
+        let counted = self.store.count_outcomes(&to_count, bucket_of)?;
+        drop(to_count);
+        *self.counted.lock().expect("lock poisoned") = seen;
+
+        let counters: Vec<(Series, String, u64)> = self
+            .store
+            .counters()?
+            .into_iter()
+            .filter_map(|(key, name, value)| Some((series_from_key(&key)?, name, value)))
+            .collect();
+        let compliance = self.compliance(config, now)?;
+        let objectives: Vec<(String, &'static str, f64)> = config
+            .policies
+            .policies()
+            .iter()
+            .flat_map(|p| {
+                p.targets
+                    .iter()
+                    .map(|t| (p.name.clone(), t.target.as_str(), t.objective))
+            })
+            .collect();
+        let mut text = String::with_capacity(self.rendered().len() + 1024);
+        render(
+            &Inputs {
+                eval: &eval,
+                counters: &counters,
+                compliance: &compliance,
+                objectives: &objectives,
+                folded: &folded,
+            },
+            &mut text,
+        );
+        *self.rendered.write().expect("lock poisoned") = Arc::new(text);
+
+        // Items with no open cycle that have not changed within the retention
+        // can no longer move a metric; forget them.
+        for (source, ids) in &eval.done {
+            let removed = self.store.prune(source, horizon, ids)?;
+            if removed > 0 {
+                let mut items = self.items.write().expect("lock poisoned");
+                if let Some(map) = items.get_mut(source) {
+                    for id in ids {
+                        if map
+                            .get(id.as_str())
+                            .is_some_and(|i| i.updated_at.as_second() < horizon)
+                        {
+                            map.remove(id.as_str());
+                        }
+                    }
+                }
+                tracing::debug!(source = %source, removed, "pruned items past retention");
+            }
+        }
+        Ok(counted)
+    }
+
+    /// Tallies counted outcomes per series for every rolling window and the
+    /// calendar month to date in each target's calendar time zone.
+    fn compliance(
+        &self,
+        config: &Config,
+        now: Timestamp,
+    ) -> Result<BTreeMap<(Series, String), Tally>, StoreError> {
+        let to = now.as_second();
+        // The month start depends on the zone; collect each target's.
+        let mut month_start: HashMap<(String, &'static str), i64> = HashMap::new();
+        for p in config.policies.policies() {
+            for t in &p.targets {
+                let tz = t.calendar.time_zone();
+                let start = now
+                    .to_zoned_datetime(tz.clone())
+                    .date()
+                    .first_of_month()
+                    .to_zoned_datetime(tz)
+                    .map_or(to, |z| z.timestamp().as_second());
+                month_start.insert((p.name.clone(), t.target.as_str()), start);
+            }
+        }
+        // SQLite counts every window in one pass: this runs every evaluation,
+        // and reading every counted row into Rust (the earlier way) cost more
+        // than evaluating the items themselves.
+        let rolling = &config.metrics.compliance_windows;
+        let months: Vec<i64> = month_start
+            .values()
+            .copied()
+            .collect::<std::collections::BTreeSet<i64>>()
+            .into_iter()
+            .collect();
+        let starts: Vec<i64> = rolling
+            .iter()
+            .map(|(_, d)| (now - *d).as_second())
+            .chain(months.iter().copied())
+            .collect();
+        let mut out: BTreeMap<(Series, String), Tally> = BTreeMap::new();
+        let mut tally = |series: &Series, window: &str, outcome: &str, n: u64| {
+            if n == 0 {
+                return;
+            }
+            let t = out.entry((series.clone(), window.to_owned())).or_default();
+            t.total += n;
+            if outcome == "met" {
+                t.met += n;
+            }
+        };
+        for (key, outcome, counts) in self.store.outcome_counts(&starts, to)? {
+            let Some(series) = series_from_key(&key) else {
+                continue;
+            };
+            for ((label, _), n) in rolling.iter().zip(&counts) {
+                tally(&series, label, &outcome, *n);
+            }
+            let month = month_start
+                .get(&(series.policy.clone(), series.target))
+                .and_then(|s| months.iter().position(|m| m == s));
+            if let Some(i) = month {
+                tally(&series, "month", &outcome, counts[rolling.len() + i]);
+            }
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn apply(&self, source: &str, items: Vec<Item>, removed: &[String]) {
+        let mut all = self.items.write().expect("lock poisoned");
+        let map = all.entry(source.to_owned()).or_default();
+        for id in removed {
+            map.remove(id.as_str());
+        }
+        for item in items {
+            let (id, item) = entry(item);
+            map.insert(id, item);
+        }
+    }
+
+    /// Forgets sources that a reload removed (their stored data stays).
+    pub fn retain_sources(&self, names: &[String]) {
+        self.items
+            .write()
+            .expect("lock poisoned")
+            .retain(|s, _| names.contains(s));
+    }
+}
+
+/// How long counted outcomes and finished items are kept: the longest rolling
+/// window or a month (for month to date), plus a day of margin.
+pub fn retention(config: &Config) -> SignedDuration {
+    let longest = config
+        .metrics
+        .compliance_windows
+        .iter()
+        .map(|(_, d)| *d)
+        .max()
+        .unwrap_or_default();
+    longest.max(SignedDuration::from_hours(31 * 24)) + SignedDuration::from_hours(24)
+}
+
+fn bucket_of(elapsed: i64) -> usize {
+    BUCKETS
+        .iter()
+        .position(|b| elapsed as f64 <= *b)
+        .unwrap_or(BUCKETS.len())
+}
+
+fn series_from_key(key: &str) -> Option<Series> {
+    let [source, channel, team, priority, policy, target] = Series::split_key(key)?;
+    Some(Series {
+        source: source.to_owned(),
+        channel: Channel::ALL
+            .iter()
+            .find(|c| c.as_str() == channel)?
+            .as_str(),
+        team: team.to_owned(),
+        priority: priority.to_owned(),
+        policy: policy.to_owned(),
+        target: crate::model::Target::ALL
+            .iter()
+            .find(|t| t.as_str() == target)?
+            .as_str(),
+    })
+}
