@@ -20,7 +20,7 @@ use jiff::Timestamp;
 use jiff::civil::{Date, Time, Weekday};
 use jiff::tz::TimeZone;
 
-use days::{DAY, Rules, Slot, Walk};
+use days::{DAY, Rules, Slot, walk};
 use table::Table;
 
 /// One weekly opening interval in the calendar's zone. `end <= start` means the
@@ -282,7 +282,7 @@ impl Calendar {
                 return open;
             }
         }
-        Walk::new(&z.rules, t)
+        walk(&z.rules, t)
             .find(|&(_, b)| b > t)
             .map_or(MAX_SECS, |(a, _)| a.max(t))
     }
@@ -300,7 +300,7 @@ fn to_ts(secs: i64) -> Timestamp {
 }
 
 fn walk_between(rules: &Rules, a: i64, b: i64) -> i64 {
-    Walk::new(rules, a)
+    walk(rules, a)
         .take_while(|&(s, _)| s < b)
         .map(|(s, e)| (e.min(b) - s.max(a)).max(0))
         .sum()
@@ -309,7 +309,7 @@ fn walk_between(rules: &Rules, a: i64, b: i64) -> i64 {
 /// Adds `rem` business seconds to `t` without passing `limit`; `Err` carries
 /// what is left when `limit` (or the end of the walk) comes first.
 fn walk_add(rules: &Rules, t: i64, mut rem: i64, limit: i64) -> Result<i64, i64> {
-    for (s, e) in Walk::new(rules, t) {
+    for (s, e) in walk(rules, t) {
         let (s, e) = (s.max(t), e.min(limit));
         if s >= limit {
             break;

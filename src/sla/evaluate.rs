@@ -12,13 +12,12 @@
 //! walking the pause intervals in order; see [`Clock::run`].
 
 mod cycles;
-mod intervals;
 
 use std::borrow::Cow;
 
 use jiff::Timestamp;
 
-use intervals::{Coalesce, MergeSorted};
+use super::intervals::{Coalesce, MergeSorted};
 
 use crate::model::{Item, StatusInterval, Target, VendorDue};
 use crate::sla::policy::{AtRisk, Policy, TargetSpec, UnansweredMode, applies};

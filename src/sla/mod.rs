@@ -10,6 +10,7 @@
 
 pub mod calendar;
 pub mod evaluate;
+mod intervals;
 pub mod policy;
 
 pub use calendar::{Calendar, CalendarError, Holiday, OpeningInterval};

@@ -8,6 +8,8 @@ use jiff::Timestamp;
 use jiff::civil::{Date, Time};
 use jiff::tz::{AmbiguousOffset, TimeZone};
 
+use crate::sla::intervals::Coalesce;
+
 /// Seconds in a civil day; opening times are seconds after local midnight.
 pub(crate) const DAY: i64 = 86_400;
 
@@ -155,10 +157,15 @@ fn civil_to_datetime(civil: i64) -> Option<jiff::civil::DateTime> {
 /// `from`'s local date (an overnight interval of that day may still be open).
 /// The slow path for instants outside the precomputed table, and the oracle the
 /// table is tested against.
+pub(crate) fn walk(rules: &Rules, from: i64) -> Coalesce<Walk<'_>> {
+    Coalesce::new(Walk::new(rules, from))
+}
+
+/// Each day's opening intervals in turn, unmerged: an overnight interval can
+/// overlap or touch the next day's first, which [`walk`] merges.
 pub(crate) struct Walk<'r> {
     rules: &'r Rules,
     day: Option<Date>,
-    pending: Option<(i64, i64)>,
     buf: Vec<(i64, i64)>,
     /// Closed days in a row; a calendar whose holidays close every day would
     /// otherwise walk forever.
@@ -174,7 +181,6 @@ impl<'r> Walk<'r> {
         Walk {
             rules,
             day,
-            pending: None,
             buf: Vec::new(),
             closed_run: 0,
         }
@@ -204,23 +210,11 @@ impl<'r> Walk<'r> {
 impl Iterator for Walk<'_> {
     type Item = (i64, i64);
 
-    /// Yields disjoint, sorted intervals: overlapping or touching ones (an
-    /// overnight interval running into the next day's first) are merged.
     fn next(&mut self) -> Option<(i64, i64)> {
-        loop {
-            if !self.fill() {
-                return self.pending.take();
-            }
-            let (a, b) = self.buf.pop()?;
-            match self.pending {
-                Some((pa, pb)) if a <= pb => self.pending = Some((pa, pb.max(b))),
-                Some(p) => {
-                    self.pending = Some((a, b));
-                    return Some(p);
-                }
-                None => self.pending = Some((a, b)),
-            }
+        if !self.fill() {
+            return None;
         }
+        self.buf.pop()
     }
 }
 

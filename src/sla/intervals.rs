@@ -1,5 +1,7 @@
 //! Small iterator adapters over start-sorted `(start, end)` second intervals:
-//! merging two streams and coalescing overlaps, without allocating.
+//! merging two streams and coalescing overlaps, without allocating. Shared by
+//! the calendar (merging a day's opening into the next day's) and evaluation
+//! (merging pauses).
 
 /// Merges two streams of intervals sorted by start into one sorted stream.
 pub(crate) struct MergeSorted<A: Iterator, B: Iterator> {
@@ -36,8 +38,8 @@ where
     }
 }
 
-/// Merges overlapping or touching intervals of a start-sorted stream, so no
-/// paused second is subtracted twice.
+/// Merges overlapping or touching intervals of a start-sorted stream (and drops
+/// empty ones), so no second is counted twice.
 pub(crate) struct Coalesce<I: Iterator<Item = (i64, i64)>> {
     inner: I,
     pending: Option<(i64, i64)>,
