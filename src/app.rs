@@ -212,7 +212,6 @@ impl Handle {
                 {
                     self.0.engine.source_metrics.forget_source(&old.name);
                 }
-                self.0.engine.retain_sources(&names);
                 *self.0.config.write().expect("lock poisoned") = Arc::new(config);
                 self.start_pollers();
                 self.0.engine.evaluate_now.notify_one();
@@ -240,6 +239,7 @@ impl Handle {
             token.clone(),
         );
         old.cancel();
+        // New sources' stored items; a no-op at start, where App::new loaded.
         if let Err(e) = self.0.engine.load(&config) {
             tracing::error!(error = %e, "cannot load stored items");
         }

@@ -83,25 +83,45 @@ impl Engine {
         self.rendered.read().expect("lock poisoned").clone()
     }
 
-    /// Loads the stored items and admitted labels of the configured sources.
+    /// Brings the item set and admitted labels in line with `config`: sources
+    /// it no longer names are forgotten (their stored data stays), sources not
+    /// loaded yet are read from the store, and loaded ones are left as they
+    /// are, so a reload costs only what it adds.
     pub fn load(&self, config: &Config) -> Result<(), StoreError> {
+        let names: Vec<&str> = config.sources.iter().map(|s| s.name.as_str()).collect();
+        let loaded: Vec<String> = self
+            .items
+            .read()
+            .expect("lock poisoned")
+            .keys()
+            .cloned()
+            .collect();
         let mut items = HashMap::new();
         let mut admitted = HashMap::new();
-        for s in &config.sources {
-            let stored = self.store.items(&s.name)?;
-            items.insert(s.name.clone(), stored.into_iter().map(entry).collect());
+        for name in names.iter().filter(|n| !loaded.iter().any(|l| l == *n)) {
+            let stored = self.store.items(name)?;
+            items.insert(
+                name.to_string(),
+                stored.into_iter().map(entry).collect::<ItemSet>(),
+            );
             for label in ["team", "priority"] {
-                let values = self.store.label_values(&s.name, label)?;
-                admitted.insert((s.name.clone(), label), values.into_iter().collect());
+                let values = self.store.label_values(name, label)?;
+                admitted.insert((name.to_string(), label), values.into_iter().collect());
             }
         }
         // Lock order, here and in `evaluate`: items before caps, never both
         // taken the other way round.
-        *self.items.write().expect("lock poisoned") = items;
+        {
+            let mut all = self.items.write().expect("lock poisoned");
+            all.retain(|s, _| names.contains(&s.as_str()));
+            all.extend(items);
+        }
         let mut caps = self.caps.lock().expect("lock poisoned");
         caps.team_limit = config.metrics.team_limit;
         caps.priority_limit = config.metrics.priority_limit;
-        caps.admitted = admitted;
+        caps.admitted
+            .retain(|(s, _), _| names.contains(&s.as_str()));
+        caps.admitted.extend(admitted);
         Ok(())
     }
 
@@ -312,14 +332,6 @@ impl Engine {
             let (id, item) = entry(item);
             map.insert(id, item);
         }
-    }
-
-    /// Forgets sources that a reload removed (their stored data stays).
-    pub fn retain_sources(&self, names: &[String]) {
-        self.items
-            .write()
-            .expect("lock poisoned")
-            .retain(|s, _| names.contains(s));
     }
 }
 
