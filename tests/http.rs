@@ -1,6 +1,8 @@
 //! The real HTTP server, in-process on 127.0.0.1:0: every endpoint's status,
 //! content type and body, and config reloads through `POST /-/reload`.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use helpdesk_sla_exporter::app::{App, ConfigSource, Handle, Options};
@@ -52,8 +54,8 @@ async fn start(config_path: &Path) -> Running {
     }
 }
 
-fn write_config(dir: &tempdir::Dir, text: &str) -> PathBuf {
-    let path = dir.path().join("config.yml");
+fn write_config(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("config.yml");
     std::fs::write(&path, text).unwrap();
     path
 }
@@ -81,7 +83,7 @@ fn metric_value(body: &str, name: &str) -> f64 {
 
 #[tokio::test]
 async fn endpoints_answer_with_status_type_and_body() {
-    let dir = tempdir::Dir::new();
+    let dir = common::scratch("http-endpoints");
     let app = start(&write_config(&dir, NO_SOURCES)).await;
 
     let (status, ct, body) = get(&format!("{}/metrics", app.base)).await;
@@ -118,12 +120,13 @@ async fn endpoints_answer_with_status_type_and_body() {
     let (status, _) = post(&format!("{}/metrics", app.base)).await;
     assert_eq!(status, 405);
     app.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]
 async fn ready_waits_for_the_first_sync_of_every_source() {
-    let dir = tempdir::Dir::new();
-    std::fs::write(dir.path().join("key"), "k").unwrap();
+    let dir = common::scratch("http-ready");
+    std::fs::write(dir.join("key"), "k").unwrap();
     let config = format!(
         "sources:\n  - {{name: support, type: liveagent, base_url: 'http://127.0.0.1:9', api_key_file: key}}\n{NO_SOURCES}"
     );
@@ -137,11 +140,12 @@ async fn ready_waits_for_the_first_sync_of_every_source() {
         "{page}"
     );
     app.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]
 async fn reload_applies_a_good_config_and_keeps_the_old_one_on_a_bad_one() {
-    let dir = tempdir::Dir::new();
+    let dir = common::scratch("http-reload");
     let path = write_config(&dir, NO_SOURCES);
     let app = start(&path).await;
     assert_eq!(app.handle.config().policies.policies().len(), 1);
@@ -204,35 +208,5 @@ async fn reload_applies_a_good_config_and_keeps_the_old_one_on_a_bad_one() {
         good_at
     );
     app.stop().await;
-}
-
-/// A throwaway directory removed on drop (std only, no extra crate).
-mod tempdir {
-    use std::path::{Path, PathBuf};
-    use std::sync::atomic::{AtomicU32, Ordering};
-
-    pub struct Dir(PathBuf);
-
-    impl Dir {
-        pub fn new() -> Dir {
-            static NEXT: AtomicU32 = AtomicU32::new(0);
-            let path = std::env::temp_dir().join(format!(
-                "hse-test-{}-{}",
-                std::process::id(),
-                NEXT.fetch_add(1, Ordering::Relaxed)
-            ));
-            std::fs::create_dir_all(&path).unwrap();
-            Dir(path)
-        }
-
-        pub fn path(&self) -> &Path {
-            &self.0
-        }
-    }
-
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
