@@ -11,7 +11,7 @@ use std::sync::{Arc, RwLock};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{self, Config, ConfigError, SourceConfig};
+use crate::config::{Config, ConfigError, ConfigSource, SourceConfig};
 use crate::engine::{self, Clock, Engine};
 use crate::http;
 use crate::metrics::SelfMetrics;
@@ -19,38 +19,6 @@ use crate::metrics::source::SourceMetrics;
 use crate::providers::{self, ClientMetrics, SourceSpec};
 use crate::store::Store;
 use crate::sync;
-
-/// Where the configuration comes from, so a reload knows what to re-read.
-#[derive(Debug, Clone)]
-pub enum ConfigSource {
-    File(PathBuf),
-    /// A config held in memory (the demo); reloading re-validates the same text.
-    Embedded {
-        name: String,
-        text: String,
-        env: Vec<(String, String)>,
-    },
-}
-
-impl ConfigSource {
-    pub fn load(&self) -> Result<Config, ConfigError> {
-        match self {
-            ConfigSource::File(path) => config::load(path),
-            ConfigSource::Embedded { name, text, env } => {
-                let file = PathBuf::from(name);
-                let lookup = |v: &str| env.iter().find(|(k, _)| k == v).map(|(_, val)| val.clone());
-                config::parse(text, &file, &PathBuf::from("."), &lookup)
-            }
-        }
-    }
-
-    pub fn describe(&self) -> String {
-        match self {
-            ConfigSource::File(path) => path.display().to_string(),
-            ConfigSource::Embedded { name, .. } => name.clone(),
-        }
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -76,12 +44,12 @@ pub struct SourceStatus {
     pub last_error: Option<String>,
 }
 
-pub(crate) struct Shared {
-    pub(crate) options: Options,
-    pub(crate) config: RwLock<Arc<Config>>,
-    pub(crate) self_metrics: SelfMetrics,
-    pub(crate) sources: RwLock<Vec<SourceStatus>>,
-    pub(crate) engine: Arc<Engine>,
+struct Shared {
+    options: Options,
+    config: RwLock<Arc<Config>>,
+    self_metrics: SelfMetrics,
+    sources: RwLock<Vec<SourceStatus>>,
+    engine: Arc<Engine>,
     client_metrics: ClientMetrics,
     /// Cancels the pollers of the config in force; replaced on every reload.
     pollers: std::sync::Mutex<CancellationToken>,
@@ -91,7 +59,7 @@ pub(crate) struct Shared {
 
 /// A cheap, cloneable handle to the running exporter: reload it, read its state.
 #[derive(Clone)]
-pub struct Handle(pub(crate) Arc<Shared>);
+pub struct Handle(Arc<Shared>);
 
 pub struct App {
     shared: Arc<Shared>,
@@ -273,6 +241,16 @@ impl Handle {
             s.up = result.is_ok();
             s.last_error = result.err();
         }
+    }
+
+    /// The flags the exporter was started with.
+    pub fn options(&self) -> &Options {
+        &self.0.options
+    }
+
+    /// The exporter's own metrics (build info, reloads, process, client, sources).
+    pub fn self_metrics(&self) -> &SelfMetrics {
+        &self.0.self_metrics
     }
 
     /// The SLA families of the latest evaluation.

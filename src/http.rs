@@ -72,11 +72,11 @@ pub async fn serve(listener: TcpListener, handle: Handle, shutdown: impl Future<
 
 async fn route(handle: &Handle, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let path = req.uri().path();
-    let telemetry = handle.0.options.telemetry_path.as_str();
+    let telemetry = handle.options().telemetry_path.as_str();
     match (req.method(), path) {
         (&Method::GET | &Method::HEAD, p) if p == telemetry => {
             let mut body = Vec::with_capacity(16 * 1024);
-            handle.0.self_metrics.render(&mut body);
+            handle.self_metrics().render(&mut body);
             body.extend_from_slice(handle.rendered_sla().as_bytes());
             respond(StatusCode::OK, METRICS_CONTENT_TYPE, body)
         }
@@ -145,7 +145,7 @@ fn text(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
 }
 
 fn landing_page(handle: &Handle) -> Vec<u8> {
-    let telemetry = escape(&handle.0.options.telemetry_path);
+    let telemetry = escape(&handle.options().telemetry_path);
     let mut rows = String::new();
     for s in handle.sources() {
         let health = match (s.first_sync_done, s.up) {

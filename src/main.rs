@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use helpdesk_sla_exporter::app::{App, ConfigSource, Options};
+use helpdesk_sla_exporter::app::{App, Options};
+use helpdesk_sla_exporter::config::ConfigSource;
 use helpdesk_sla_exporter::logging;
 
 /// The default port: 9100-9999 of the Prometheus default port allocations are

@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
+use helpdesk_sla_exporter::demo::{self, DemoConfig, api};
 use helpdesk_sla_exporter::model::{Channel, Item};
-use helpdesk_sla_exporter::providers::demo::{self, DemoConfig, api};
 use helpdesk_sla_exporter::providers::{ClientMetrics, Cursor, LiveAgentProvider, Page, Provider};
 use jiff::{SignedDuration, Timestamp};
 use tokio::sync::oneshot;

@@ -5,7 +5,8 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use helpdesk_sla_exporter::app::{App, ConfigSource, Handle, Options};
+use helpdesk_sla_exporter::app::{App, Handle, Options};
+use helpdesk_sla_exporter::config::ConfigSource;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 

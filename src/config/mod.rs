@@ -66,6 +66,38 @@ pub struct SourceConfig {
     pub timeout: Duration,
 }
 
+/// Where the configuration comes from, so a reload knows what to re-read.
+#[derive(Debug, Clone)]
+pub enum ConfigSource {
+    File(PathBuf),
+    /// A config held in memory (the demo); reloading re-validates the same text.
+    Embedded {
+        name: String,
+        text: String,
+        env: Vec<(String, String)>,
+    },
+}
+
+impl ConfigSource {
+    pub fn load(&self) -> Result<Config, ConfigError> {
+        match self {
+            ConfigSource::File(path) => load(path),
+            ConfigSource::Embedded { name, text, env } => {
+                let file = PathBuf::from(name);
+                let lookup = |v: &str| env.iter().find(|(k, _)| k == v).map(|(_, val)| val.clone());
+                parse(text, &file, &PathBuf::from("."), &lookup)
+            }
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            ConfigSource::File(path) => path.display().to_string(),
+            ConfigSource::Embedded { name, .. } => name.clone(),
+        }
+    }
+}
+
 /// Every problem found in one config file.
 #[derive(Debug)]
 pub struct ConfigError {

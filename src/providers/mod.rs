@@ -13,7 +13,6 @@
 //! fixtures without HTTP.
 
 pub mod client;
-pub mod demo;
 pub mod liveagent;
 pub mod liveagent_map;
 pub mod liveagent_raw;

@@ -1,10 +1,8 @@
-//! The demo helpdesk, the exporter's embedded default (`--demo`): a simulated
-//! LiveAgent v3 API served over real HTTP on a listener the caller binds, read
-//! by the real LiveAgent provider.
+//! The simulated LiveAgent v3 API: served over real HTTP on a listener the
+//! caller binds, read by the real LiveAgent provider.
 //!
-//! `sim` generates a seed-deterministic world, `api` shapes it like the vendor
-//! API as of the injected clock, and [`DEMO_POLICY_YAML`] holds calendars and
-//! policies that match the simulated departments.
+//! `sim` generates a seed-deterministic world and `api` shapes it like the
+//! vendor API as of the injected clock.
 
 pub mod api;
 pub mod sim;
@@ -22,8 +20,9 @@ use hyper_util::rt::TokioIo;
 use jiff::{SignedDuration, Timestamp};
 use tokio::net::TcpListener;
 
-use super::liveagent::{Clock, LiveAgentSettings};
+use super::DEMO_API_KEY;
 use crate::model::Channel;
+use crate::providers::liveagent::{Clock, LiveAgentSettings};
 use crate::secret::Secret;
 
 /// What the simulation needs.
@@ -56,9 +55,6 @@ impl DemoConfig {
     }
 }
 
-/// The key the demo source sends; the demo API only checks one is present.
-pub const DEMO_API_KEY: &str = "demo";
-
 /// Settings for the demo source, given the served base URL
 /// (`http://127.0.0.1:PORT/api/v3`).
 pub fn source_settings(source: &str, base_url: &str) -> LiveAgentSettings {
@@ -73,40 +69,6 @@ pub fn source_settings(source: &str, base_url: &str) -> LiveAgentSettings {
         timeout: Duration::from_secs(30),
     }
 }
-
-/// Calendars and policies (the contract's config shape) for the simulated
-/// company: office hours in Ljubljana, stricter targets for VIP billing, and
-/// live channels.
-pub const DEMO_POLICY_YAML: &str = r#"calendars:
-  - name: demo-office
-    time_zone: Europe/Ljubljana
-    hours:
-      monday: ["08:00-16:00"]
-      tuesday: ["08:00-16:00"]
-      wednesday: ["08:00-16:00"]
-      thursday: ["08:00-16:00"]
-      friday: ["08:00-16:00"]
-    holidays: ["*-01-01", "*-12-25", "*-12-26"]
-policies:
-  - name: vip-billing
-    match: {channels: [ticket], teams: [Billing], tags: [vip]}
-    targets:
-      first_response: {within: 1h, objective: 0.95, calendar: demo-office, at_risk: 25%}
-      next_response: {within: 4h, objective: 0.9, calendar: demo-office, at_risk: 25%}
-      resolution: {within: 1d, objective: 0.9, calendar: demo-office, pause_statuses: [answered, postponed], reopen: continue}
-      assignment: {within: 30m, objective: 0.95, calendar: demo-office}
-  - name: tickets
-    match: {channels: [ticket]}
-    targets:
-      first_response: {within: 4h, objective: 0.95, calendar: demo-office, at_risk: 25%}
-      next_response: {within: 8h, objective: 0.9, calendar: demo-office, at_risk: 25%}
-      resolution: {within: 2d, objective: 0.9, calendar: demo-office, pause_statuses: [answered, postponed], reopen: continue}
-      assignment: {within: 1h, objective: 0.9, calendar: demo-office}
-  - name: live
-    targets:
-      pickup: {within: 60s, objective: 0.9, unanswered: breach}
-      answer: {within: 30s, objective: 0.9}
-"#;
 
 /// Serve the demo API on `listener` until `shutdown` completes. Connections
 /// still open at shutdown are dropped with the runtime.
