@@ -7,7 +7,7 @@
 
 #![allow(dead_code)]
 
-use helpdesk_sla_exporter::providers::liveagent_map::format_time;
+use helpdesk_sla_exporter::providers::liveagent::map::format_time;
 use jiff::Timestamp;
 use serde_json::{Value, json};
 

@@ -27,7 +27,7 @@ use std::convert::Infallible;
 use std::sync::{Arc, Mutex, RwLock};
 
 use data::{Data, Sizes};
-use helpdesk_sla_exporter::providers::liveagent_map::parse_time;
+use helpdesk_sla_exporter::providers::liveagent::map::parse_time;
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 
 use helpdesk_sla_exporter::engine::{ItemSet, entry};
 use helpdesk_sla_exporter::model::Item;
-use helpdesk_sla_exporter::providers::liveagent_map::{
+use helpdesk_sla_exporter::providers::liveagent::map::{
     self as map, Departments, RawCall, RawChat, RawHistoryRow, RawTicket, TicketOutcome,
 };
 

@@ -11,12 +11,13 @@ use std::sync::{Arc, RwLock};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, ConfigError, ConfigSource, SourceConfig};
-use crate::engine::{self, Clock, Engine};
+use crate::clock::{self, Clock};
+use crate::config::{Config, ConfigError, ConfigSource};
+use crate::engine::{self, Engine};
 use crate::http;
 use crate::metrics::SelfMetrics;
 use crate::metrics::source::SourceMetrics;
-use crate::providers::{self, ClientMetrics, SourceSpec};
+use crate::providers::{self, ClientMetrics};
 use crate::store::Store;
 use crate::sync;
 
@@ -74,10 +75,7 @@ impl App {
         let client_metrics = ClientMetrics::new(&self_metrics.registry)?;
         let source_metrics = SourceMetrics::new(&self_metrics.registry)?;
         let store = Store::open(&options.storage_path)?;
-        let clock: Clock = match options.fixed_time {
-            Some(t) => Arc::new(move || t),
-            None => Arc::new(jiff::Timestamp::now),
-        };
+        let clock: Clock = options.fixed_time.map_or_else(clock::wall, clock::fixed);
         let engine = Arc::new(Engine::new(store, source_metrics, clock));
         engine.load(&config)?;
         let sources = source_statuses(&config);
@@ -213,7 +211,7 @@ impl Handle {
         }
         for source in &config.sources {
             self.0.engine.source_metrics.register_source(&source.name);
-            let provider = match providers::build(&source_spec(source), &self.0.client_metrics) {
+            let provider = match providers::build(source, &self.0.client_metrics) {
                 Ok(p) => p,
                 Err(e) => {
                     tracing::error!(source = %source.name, error = %e, "cannot start the source");
@@ -279,26 +277,12 @@ fn source_statuses(config: &Config) -> Vec<SourceStatus> {
         .iter()
         .map(|s| SourceStatus {
             name: s.name.clone(),
-            kind: s.kind.as_str(),
+            kind: s.kind,
             first_sync_done: false,
             up: false,
             last_error: None,
         })
         .collect()
-}
-
-pub fn source_spec(s: &SourceConfig) -> SourceSpec {
-    SourceSpec {
-        name: s.name.clone(),
-        kind: s.kind.as_str().to_owned(),
-        base_url: s.base_url.clone(),
-        api_key: s.api_key.clone(),
-        channels: s.channels.clone(),
-        page_size: s.page_size,
-        initial_lookback: s.initial_lookback,
-        requests_per_minute: s.requests_per_minute,
-        timeout: s.timeout,
-    }
 }
 
 pub(crate) fn now_seconds() -> f64 {

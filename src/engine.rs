@@ -11,6 +11,7 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use tokio::sync::Notify;
 
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::metrics::sla::{Inputs, Tally, render};
 use crate::metrics::source::SourceMetrics;
@@ -21,9 +22,6 @@ use crate::store::{CountedOutcome, Store, StoreError};
 /// How often open items are re-evaluated between syncs, so time to breach
 /// and new breaches move by the minute even when nothing is synced.
 pub const EVALUATION_INTERVAL: Duration = Duration::from_secs(15);
-
-/// Where "now" comes from: the wall clock, or a fixed instant for golden tests.
-pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
 
 /// The tracked items of one source, by id. Items are boxed so the hash table
 /// holds two pointers per slot rather than a whole `Item` (a table keeps up to

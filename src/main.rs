@@ -206,7 +206,7 @@ fn levels(args: LevelsArgs) -> anyhow::Result<()> {
     }
     .ok_or_else(|| anyhow::anyhow!("no source named {:?}", args.source.unwrap_or_default()))?;
     let metrics = ClientMetrics::new(&prometheus::Registry::new())?;
-    let provider = providers::build(&helpdesk_sla_exporter::app::source_spec(source), &metrics)?;
+    let provider = providers::build(source, &metrics)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -142,7 +142,7 @@ pub async fn items_from_sources(config: &Config) -> anyhow::Result<Vec<Item>> {
     let metrics = ClientMetrics::new(&prometheus::Registry::new())?;
     let mut out = Vec::new();
     for s in &config.sources {
-        let provider = providers::build(&crate::app::source_spec(s), &metrics)?;
+        let provider = providers::build(s, &metrics)?;
         let mut items: HashMap<String, Item> = HashMap::new();
         let mut cursor = Cursor::default();
         loop {

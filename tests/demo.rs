@@ -54,7 +54,7 @@ async fn start(now: Timestamp) -> Served {
 }
 
 fn provider(base_url: &str, now: Timestamp) -> LiveAgentProvider {
-    let mut settings = demo::source_settings("demo", base_url);
+    let mut settings = demo::source_config("demo", base_url);
     settings.requests_per_minute = 600_000;
     let metrics = ClientMetrics::new(&prometheus::Registry::new()).unwrap();
     LiveAgentProvider::new(settings, metrics)
@@ -192,7 +192,7 @@ fn the_api_checks_the_key_and_honours_the_time_zone_quirk() {
     );
     let created = |body: &str| {
         let rows: serde_json::Value = serde_json::from_str(body).unwrap();
-        helpdesk_sla_exporter::providers::liveagent_map::parse_time(
+        helpdesk_sla_exporter::providers::liveagent::map::parse_time(
             rows[0]["dateCreated"].as_str().unwrap(),
         )
         .unwrap()

@@ -4,13 +4,12 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use helpdesk_sla_exporter::config::SourceConfig;
 use helpdesk_sla_exporter::model::{Channel, Item, Status, StatusInterval, Target, VendorDue};
-use helpdesk_sla_exporter::providers::liveagent::{
-    LiveAgentCursor, LiveAgentProvider, LiveAgentSettings,
-};
-use helpdesk_sla_exporter::providers::liveagent_map::{
+use helpdesk_sla_exporter::providers::liveagent::map::{
     self as map, RawCall, RawChat, RawHistoryRow, RawTicket, TicketOutcome,
 };
+use helpdesk_sla_exporter::providers::liveagent::{self, LiveAgentCursor, LiveAgentProvider};
 use helpdesk_sla_exporter::providers::{ClientMetrics, Cursor, Page, Provider, ProviderError};
 use helpdesk_sla_exporter::secret::Secret;
 use jiff::{SignedDuration, Timestamp};
@@ -243,23 +242,24 @@ fn wrong_types_are_decode_errors_naming_the_field() {
 
 // --- The provider over HTTP -------------------------------------------------
 
-fn settings(server: &MockServer, channels: &[Channel], page_size: u32) -> LiveAgentSettings {
-    LiveAgentSettings {
-        source: "support".into(),
-        base_url: format!("{}/api/v3", server.uri()),
-        api_key: Secret::new(KEY),
-        channels: channels.to_vec(),
-        page_size,
-        initial_lookback: SignedDuration::from_hours(24),
-        requests_per_minute: 6000,
-        timeout: Duration::from_secs(5),
-    }
+fn settings(server: &MockServer, channels: &[Channel], page_size: u32) -> SourceConfig {
+    let mut s = liveagent::source_config(
+        "support",
+        &format!("{}/api/v3", server.uri()),
+        Secret::new(KEY),
+    );
+    s.channels = channels.to_vec();
+    s.page_size = page_size;
+    s.initial_lookback = SignedDuration::from_hours(24);
+    s.requests_per_minute = 6000;
+    s.timeout = Duration::from_secs(5);
+    s
 }
 
 fn provider(server: &MockServer, channels: &[Channel], page_size: u32) -> LiveAgentProvider {
     let metrics = ClientMetrics::new(&prometheus::Registry::new()).unwrap();
     let s = settings(server, channels, page_size);
-    let mut client = s.client_settings();
+    let mut client = liveagent::client_settings(&s);
     client.retry.max_retries = 0;
     LiveAgentProvider::with_client_settings(s, client, metrics)
         .unwrap()

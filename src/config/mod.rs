@@ -8,17 +8,18 @@
 pub mod duration;
 mod policies;
 pub mod raw;
+mod source;
+
+pub use source::{SourceConfig, VendorBlock};
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use jiff::SignedDuration;
 
 use crate::model::Channel;
-use crate::secret::Secret;
 use crate::sla::policy::PolicySet;
-use raw::{RawConfig, RawSource};
+use raw::RawConfig;
 
 /// The validated configuration. Built only by [`load`] or [`parse`].
 #[derive(Debug)]
@@ -36,34 +37,6 @@ pub struct MetricsConfig {
     /// Distinct team label values per source before the rest fold into `other`.
     pub team_limit: usize,
     pub priority_limit: usize,
-}
-
-/// Which vendor API a source talks to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SourceKind {
-    LiveAgent,
-}
-
-impl SourceKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SourceKind::LiveAgent => "liveagent",
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct SourceConfig {
-    pub name: String,
-    pub kind: SourceKind,
-    pub base_url: String,
-    pub api_key: Secret,
-    pub channels: Vec<Channel>,
-    pub poll_interval: Duration,
-    pub initial_lookback: SignedDuration,
-    pub page_size: u32,
-    pub requests_per_minute: u32,
-    pub timeout: Duration,
 }
 
 /// Where the configuration comes from, so a reload knows what to re-read.
@@ -191,7 +164,7 @@ pub fn parse(
     let metrics = validate_metrics(&raw, &mut problems);
     let mut sources = Vec::new();
     for (i, source) in raw.sources.iter().enumerate() {
-        if let Some(s) = validate_source(
+        if let Some(s) = source::validate(
             source,
             &format!("sources[{i}]"),
             base_dir,
@@ -260,189 +233,6 @@ fn validate_metrics(raw: &RawConfig, problems: &mut Problems) -> MetricsConfig {
         team_limit: limit("metrics.label_limits.team", limits.team, 50),
         priority_limit: limit("metrics.label_limits.priority", limits.priority, 20),
     }
-}
-
-fn validate_source(
-    raw: &RawSource,
-    key: &str,
-    base_dir: &Path,
-    env: &dyn Fn(&str) -> Option<String>,
-    problems: &mut Problems,
-) -> Option<SourceConfig> {
-    let before = problems.0.len();
-    let valid_name = !raw.name.is_empty()
-        && raw
-            .name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-    if !valid_name {
-        problems.add(
-            format!("{key}.name"),
-            format!("{:?} must match [a-z0-9_-]+", raw.name),
-        );
-    }
-    let kind = match raw.kind.as_str() {
-        "liveagent" => Some(SourceKind::LiveAgent),
-        other => {
-            problems.add(
-                format!("{key}.type"),
-                format!("unknown source type {other:?} (supported: liveagent)"),
-            );
-            None
-        }
-    };
-    let base_url = match &raw.base_url {
-        None => {
-            problems.add(format!("{key}.base_url"), "missing");
-            String::new()
-        }
-        Some(url) if !(url.starts_with("https://") || url.starts_with("http://")) => {
-            problems.add(
-                format!("{key}.base_url"),
-                format!("{url:?} must start with https:// or http://"),
-            );
-            String::new()
-        }
-        Some(url) => url.trim_end_matches('/').to_owned(),
-    };
-    let api_key = read_secret(raw, key, base_dir, env, problems);
-    let channels = match &raw.channels {
-        None => Channel::ALL.to_vec(),
-        Some(list) => {
-            let mut out = Vec::new();
-            for (i, c) in list.iter().enumerate() {
-                match parse_channel(c) {
-                    Ok(c) if !out.contains(&c) => out.push(c),
-                    Ok(_) => {
-                        problems.add(format!("{key}.channels[{i}]"), format!("duplicate {c:?}"))
-                    }
-                    Err(e) => problems.add(format!("{key}.channels[{i}]"), e),
-                }
-            }
-            if list.is_empty() {
-                problems.add(format!("{key}.channels"), "must name at least one channel");
-            }
-            out
-        }
-    };
-    let mut dur = |field: &str, value: &Option<String>, default: &str, min: SignedDuration| {
-        let text = value.as_deref().unwrap_or(default);
-        let k = format!("{key}.{field}");
-        let d = problems.check(&k, duration::parse(text))?;
-        if d < min {
-            problems.add(
-                k,
-                format!("{text:?} is below the minimum {}", duration::format(min)),
-            );
-            return None;
-        }
-        Some(d)
-    };
-    let poll_interval = dur(
-        "poll_interval",
-        &raw.poll_interval,
-        "1m",
-        SignedDuration::from_secs(10),
-    );
-    let initial_lookback = dur(
-        "initial_lookback",
-        &raw.initial_lookback,
-        "30d",
-        SignedDuration::from_hours(1),
-    );
-    let timeout = dur("timeout", &raw.timeout, "30s", SignedDuration::from_secs(1));
-    let page_size = raw.page_size.unwrap_or(500);
-    if !(1..=1000).contains(&page_size) {
-        problems.add(
-            format!("{key}.page_size"),
-            format!("must be between 1 and 1000, got {page_size}"),
-        );
-    }
-    let requests_per_minute = raw.requests_per_minute.unwrap_or(150);
-    if !(1..=10_000).contains(&requests_per_minute) {
-        problems.add(
-            format!("{key}.requests_per_minute"),
-            format!("must be between 1 and 10000, got {requests_per_minute}"),
-        );
-    }
-    if problems.0.len() > before {
-        return None;
-    }
-    Some(SourceConfig {
-        name: raw.name.clone(),
-        kind: kind?,
-        base_url,
-        api_key: api_key?,
-        channels,
-        poll_interval: poll_interval?.unsigned_abs(),
-        initial_lookback: initial_lookback?,
-        page_size,
-        requests_per_minute,
-        timeout: timeout?.unsigned_abs(),
-    })
-}
-
-/// Reads the API key from exactly one of `api_key_file` or `api_key_env`.
-/// Errors name the file or variable, never the value.
-fn read_secret(
-    raw: &RawSource,
-    key: &str,
-    base_dir: &Path,
-    env: &dyn Fn(&str) -> Option<String>,
-    problems: &mut Problems,
-) -> Option<Secret> {
-    let value = match (&raw.api_key_file, &raw.api_key_env) {
-        (Some(_), Some(_)) => {
-            problems.add(
-                format!("{key}.api_key_file"),
-                "give api_key_file or api_key_env, not both",
-            );
-            return None;
-        }
-        (None, None) => {
-            problems.add(key, "missing api_key_file or api_key_env");
-            return None;
-        }
-        (Some(file), None) => {
-            let path = base_dir.join(file);
-            match std::fs::read_to_string(&path) {
-                Ok(text) => text,
-                Err(e) => {
-                    let why = match e.kind() {
-                        std::io::ErrorKind::NotFound => "no such file".to_owned(),
-                        std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
-                        _ => e.to_string(),
-                    };
-                    problems.add(
-                        format!("{key}.api_key_file"),
-                        format!("cannot read {file:?}: {why}"),
-                    );
-                    return None;
-                }
-            }
-        }
-        (None, Some(var)) => match env(var) {
-            Some(v) => v,
-            None => {
-                problems.add(
-                    format!("{key}.api_key_env"),
-                    format!("environment variable {var} is not set"),
-                );
-                return None;
-            }
-        },
-    };
-    let value = value.trim();
-    if value.is_empty() {
-        let field = if raw.api_key_file.is_some() {
-            "api_key_file"
-        } else {
-            "api_key_env"
-        };
-        problems.add(format!("{key}.{field}"), "the API key is empty");
-        return None;
-    }
-    Some(Secret::new(value))
 }
 
 pub(crate) fn parse_channel(text: &str) -> Result<Channel, String> {

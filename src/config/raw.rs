@@ -34,8 +34,11 @@ pub struct RawLabelLimits {
     pub priority: Option<usize>,
 }
 
+/// The common keys of a source. Unknown keys are collected in `vendor` instead
+/// of rejected by serde, since the one named after the type is the vendor's
+/// block; `config::source` rejects every other one with the same message serde
+/// would give.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawSource {
     pub name: String,
     #[serde(rename = "type")]
@@ -49,6 +52,9 @@ pub struct RawSource {
     pub page_size: Option<u32>,
     pub requests_per_minute: Option<u32>,
     pub timeout: Option<String>,
+    /// Every other key: the vendor block (`liveagent: {...}`) or a mistake.
+    #[serde(flatten)]
+    pub vendor: BTreeMap<String, yaml_serde::Value>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 
 use crate::config::ConfigSource;
 
-pub use liveagent::{DemoConfig, api, serve, sim, source_settings};
+pub use liveagent::{DemoConfig, api, serve, sim, source_config};
 
 /// The seed of the simulated world: the same for every user, so the demo's
 /// numbers are reproducible.

@@ -2,20 +2,19 @@
 //!
 //! Every vendor sits behind one small trait, [`Provider`], whose only job is to
 //! fetch the next page of changes after a [`Cursor`]. A sync is a loop of
-//! `fetch_page` calls until [`Page::done`]; the caller persists [`Page::next`]
+//! `fetch_page` calls until [`Page::done`]; the sync loop persists [`Page::next`]
 //! after every page, so a restart resumes mid-sync. The cursor is opaque JSON
-//! owned by the provider: LiveAgent keeps a high-water mark per endpoint,
-//! Zendesk would keep `after_cursor`, Freshdesk an `updated_since` and a page,
-//! JSM a `start` offset (see `docs/providers.md`).
+//! owned by the provider (LiveAgent keeps a high-water mark per stream).
 //!
-//! Each provider splits IO (its `*.rs` file, using the shared [`client`]) from a
-//! pure mapping of vendor JSON to [`crate::model::Item`] that tests run on
-//! fixtures without HTTP.
+//! A vendor is one folder (`liveagent/`: `mod.rs` for IO, `config.rs` for its
+//! config block, `raw.rs` for its JSON types, `map.rs` for the pure JSON →
+//! model mapping) and one row in [`SOURCE_TYPES`]: its `type:` name, defaults,
+//! and the function that validates its block into a [`VendorConfig`], which
+//! then builds the provider. `docs/adding-a-provider.md` walks through it.
+//! Every vendor uses the shared [`client`] for HTTP.
 
 pub mod client;
 pub mod liveagent;
-pub mod liveagent_map;
-pub mod liveagent_raw;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -25,11 +24,11 @@ use std::time::Duration;
 use jiff::civil::Weekday;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Channel, Item, Target};
-use crate::secret::Secret;
+use crate::config::{SourceConfig, VendorBlock};
+use crate::model::{Item, Target};
 
-pub use client::{ClientMetrics, ClientSettings, HttpClient};
-pub use liveagent::{LiveAgentProvider, LiveAgentSettings};
+pub use client::{ClientError, ClientMetrics, ClientSettings, HttpClient};
+pub use liveagent::LiveAgentProvider;
 
 /// A boxed, sendable future: what makes [`Provider`] usable as `Arc<dyn Provider>`
 /// from a tokio task without an extra crate.
@@ -39,9 +38,6 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// and keep no sync state of their own beyond caches: everything needed to
 /// resume lives in the [`Cursor`].
 pub trait Provider: Send + Sync {
-    /// The configured source name (the `source` label).
-    fn source(&self) -> &str;
-
     /// Fetch the next page of changes after `cursor`. On error the caller keeps
     /// the old cursor and retries on its next poll; nothing is half-applied.
     fn fetch_page<'a>(&'a self, cursor: &'a Cursor) -> BoxFuture<'a, Result<Page, ProviderError>>;
@@ -81,45 +77,68 @@ pub struct Page {
     pub done: bool,
 }
 
-/// Everything a provider needs, as the lead builds it from one `sources[]` entry.
-#[derive(Debug, Clone)]
-pub struct SourceSpec {
-    pub name: String,
-    /// `sources[].type`, e.g. `liveagent`.
-    pub kind: String,
-    pub base_url: String,
-    pub api_key: Secret,
-    pub channels: Vec<Channel>,
-    pub page_size: u32,
-    pub initial_lookback: jiff::SignedDuration,
-    pub requests_per_minute: u32,
-    pub timeout: Duration,
+/// One source type: what `type: NAME` in the config means.
+pub struct SourceType {
+    /// The `type:` value and the name of the vendor block.
+    pub name: &'static str,
+    pub defaults: SourceDefaults,
+    /// Validates the vendor block (absent means empty) into the vendor's
+    /// settings; problems go to the block. `None` when it found problems.
+    pub validate: fn(&mut VendorBlock<'_>) -> Option<Arc<dyn VendorConfig>>,
 }
 
-/// Builds a provider from its spec and the shared client metrics.
-pub type Constructor = fn(&SourceSpec, &ClientMetrics) -> Result<Arc<dyn Provider>, BuildError>;
+/// Common keys whose defaults and limits differ between vendors.
+#[derive(Debug, Clone, Copy)]
+pub struct SourceDefaults {
+    pub page_size: u32,
+    /// The largest page the vendor serves.
+    pub max_page_size: u32,
+    /// The client-side budget, below the vendor's documented limit.
+    pub requests_per_minute: u32,
+}
 
-/// The source types the exporter knows, by their `type:` name in the config.
-pub const SOURCE_TYPES: &[(&str, Constructor)] = &[("liveagent", liveagent::build)];
+/// A vendor's validated config block. It knows how to build its provider from
+/// the whole source config, which the provider keeps as its settings.
+pub trait VendorConfig: std::fmt::Debug + Send + Sync {
+    /// The API root when `base_url` is not set (Zendesk: from the subdomain).
+    fn default_base_url(&self) -> Option<String> {
+        None
+    }
 
-/// Look up `spec.kind` in [`SOURCE_TYPES`] and build the provider.
-pub fn build(spec: &SourceSpec, metrics: &ClientMetrics) -> Result<Arc<dyn Provider>, BuildError> {
-    let (_, constructor) = SOURCE_TYPES
-        .iter()
-        .find(|(name, _)| *name == spec.kind)
-        .ok_or_else(|| BuildError::UnknownType(spec.kind.clone()))?;
-    constructor(spec, metrics)
+    fn build(
+        &self,
+        source: &SourceConfig,
+        metrics: &ClientMetrics,
+    ) -> Result<Arc<dyn Provider>, BuildError>;
+}
+
+/// The source types the exporter knows: one row per vendor.
+pub const SOURCE_TYPES: &[SourceType] = &[liveagent::SOURCE_TYPE];
+
+/// The row for a `type:` name.
+pub fn source_type(name: &str) -> Option<&'static SourceType> {
+    SOURCE_TYPES.iter().find(|t| t.name == name)
+}
+
+/// The known `type:` names, for error messages.
+pub fn known_types() -> String {
+    let names: Vec<&str> = SOURCE_TYPES.iter().map(|t| t.name).collect();
+    names.join(", ")
+}
+
+/// Builds the provider of a validated source.
+pub fn build(
+    source: &SourceConfig,
+    metrics: &ClientMetrics,
+) -> Result<Arc<dyn Provider>, BuildError> {
+    source.vendor.build(source, metrics)
 }
 
 /// Why a provider could not be built (a config problem, reported once).
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    #[error("unknown source type {0:?}; known: liveagent")]
-    UnknownType(String),
-    #[error("invalid base_url {url:?}: {reason}")]
-    BaseUrl { url: String, reason: String },
-    #[error("cannot build the HTTP client: {0}")]
-    Client(String),
+    #[error(transparent)]
+    Client(#[from] ClientError),
 }
 
 /// Why a fetch failed. Texts are one line and never contain the API key: the

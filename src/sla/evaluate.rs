@@ -9,7 +9,7 @@
 //! A clock runs from its cycle's start over the target's calendar, minus the
 //! business time spent in the target's pause statuses (and, for a continued
 //! resolution clock, while the item was resolved). The due instant is found by
-//! walking the pause intervals in order; see [`Clock::run`].
+//! walking the pause intervals in order; see [`TargetClock::run`].
 
 mod cycles;
 
@@ -97,7 +97,7 @@ pub fn evaluate_into(item: &Item, policy: &Policy, now: Timestamp, out: &mut Vec
         if duplicate || !applies(spec.target, item.channel) {
             continue;
         }
-        let clock = Clock {
+        let clock = TargetClock {
             spec,
             within: spec.within.as_secs().max(0),
             now,
@@ -177,7 +177,7 @@ pub(crate) enum End {
 }
 
 /// One target's clock settings, bound to an item.
-pub(crate) struct Clock<'a> {
+pub(crate) struct TargetClock<'a> {
     pub spec: &'a TargetSpec,
     /// The target in whole seconds, never negative.
     pub within: i64,
@@ -187,7 +187,7 @@ pub(crate) struct Clock<'a> {
     pub vendor: Option<&'a VendorDue>,
 }
 
-impl Clock<'_> {
+impl TargetClock<'_> {
     /// Evaluates one cycle. `gaps` are extra pause intervals (sorted by start),
     /// used for the time a continued resolution clock spent resolved. `last`
     /// says whether this is the target's latest cycle, the only one a vendor
@@ -313,7 +313,7 @@ impl Clock<'_> {
     }
 }
 
-impl Clock<'_> {
+impl TargetClock<'_> {
     /// The pause intervals from the status timeline, sorted by start.
     fn status_pauses(&self) -> impl Iterator<Item = (i64, i64)> + '_ {
         let pause = &self.spec.pause_statuses[..];

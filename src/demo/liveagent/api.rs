@@ -8,7 +8,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
 use super::sim::{self, DEPARTMENTS, Event, World};
-use crate::providers::liveagent_map::{format_time, parse_time};
+use crate::providers::liveagent::map::{format_time, parse_time};
 
 /// Without `Timezone-Offset`, an account from before mid-2019 answers in
 /// America/Phoenix (UTC-7); the demo does too, so a client that forgets the

@@ -11,7 +11,6 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
@@ -21,8 +20,9 @@ use jiff::{SignedDuration, Timestamp};
 use tokio::net::TcpListener;
 
 use super::DEMO_API_KEY;
-use crate::model::Channel;
-use crate::providers::liveagent::{Clock, LiveAgentSettings};
+use crate::clock::Clock;
+use crate::config::SourceConfig;
+use crate::providers::liveagent;
 use crate::secret::Secret;
 
 /// What the simulation needs.
@@ -42,7 +42,7 @@ impl DemoConfig {
         DemoConfig {
             seed,
             retention: SignedDuration::from_hours(24 * 31),
-            clock: Arc::new(Timestamp::now),
+            clock: crate::clock::wall(),
         }
     }
 
@@ -55,19 +55,9 @@ impl DemoConfig {
     }
 }
 
-/// Settings for the demo source, given the served base URL
-/// (`http://127.0.0.1:PORT/api/v3`).
-pub fn source_settings(source: &str, base_url: &str) -> LiveAgentSettings {
-    LiveAgentSettings {
-        source: source.to_owned(),
-        base_url: base_url.to_owned(),
-        api_key: Secret::new(DEMO_API_KEY),
-        channels: Channel::ALL.to_vec(),
-        page_size: 500,
-        initial_lookback: SignedDuration::from_hours(24 * 30),
-        requests_per_minute: 150,
-        timeout: Duration::from_secs(30),
-    }
+/// The demo source, given the served base URL (`http://127.0.0.1:PORT/api/v3`).
+pub fn source_config(source: &str, base_url: &str) -> SourceConfig {
+    liveagent::source_config(source, base_url, Secret::new(DEMO_API_KEY))
 }
 
 /// Serve the demo API on `listener` until `shutdown` completes. Connections

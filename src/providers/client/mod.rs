@@ -145,9 +145,29 @@ impl std::fmt::Debug for HttpClient {
     }
 }
 
+/// Why a client could not be built: a config problem, reported once. No
+/// variant carries a credential.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("invalid base_url {url:?}: {reason}")]
+    BaseUrl { url: String, reason: String },
+    #[error("the API credentials contain characters not allowed in an HTTP header")]
+    Credentials,
+    #[error("invalid value for the {name} header")]
+    Header { name: &'static str },
+    #[error("cannot build the HTTP client: {0}")]
+    Build(String),
+}
+
 impl HttpClient {
-    pub fn new(settings: ClientSettings, metrics: ClientMetrics) -> Result<HttpClient, String> {
-        Url::parse(&settings.base_url).map_err(|e| e.to_string())?;
+    pub fn new(
+        settings: ClientSettings,
+        metrics: ClientMetrics,
+    ) -> Result<HttpClient, ClientError> {
+        Url::parse(&settings.base_url).map_err(|e| ClientError::BaseUrl {
+            url: settings.base_url.clone(),
+            reason: e.to_string(),
+        })?;
         metrics.init_source(&settings.source);
         let mut headers = HeaderMap::new();
         let auth_value = match &settings.auth {
@@ -160,12 +180,11 @@ impl HttpClient {
             _ => reqwest::header::AUTHORIZATION,
         };
         // An invalid key must not echo itself in the error.
-        let mut value = HeaderValue::from_str(&auth_value)
-            .map_err(|_| "the API key contains characters not allowed in a header".to_owned())?;
+        let mut value = HeaderValue::from_str(&auth_value).map_err(|_| ClientError::Credentials)?;
         value.set_sensitive(true);
         headers.insert(auth_name, value);
         for (name, value) in &settings.headers {
-            let value = HeaderValue::from_str(value).map_err(|e| e.to_string())?;
+            let value = HeaderValue::from_str(value).map_err(|_| ClientError::Header { name })?;
             headers.insert(HeaderName::from_static(name), value);
         }
         let mut builder = reqwest::Client::builder()
@@ -180,7 +199,9 @@ impl HttpClient {
         if let Some(t) = settings.connect_timeout {
             builder = builder.connect_timeout(t);
         }
-        let inner = builder.build().map_err(|e| e.without_url().to_string())?;
+        let inner = builder
+            .build()
+            .map_err(|e| ClientError::Build(e.without_url().to_string()))?;
         Ok(HttpClient {
             inner,
             base: settings.base_url.trim_end_matches('/').to_owned(),
@@ -373,25 +394,25 @@ fn status_class(code: u16) -> &'static str {
 }
 
 fn basic(user: &str, password: &str) -> String {
-    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let input = format!("{user}:{password}");
-    let mut out = String::from("Basic ");
-    for chunk in input.as_bytes().chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(TABLE[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Basic {encoded}")
+}
+
+/// Decodes a JSON response body into `T`. A failure names the endpoint and the
+/// JSON path, never the body (it may hold customer data).
+pub fn decode<T: serde::de::DeserializeOwned>(
+    endpoint: &str,
+    body: &[u8],
+) -> Result<T, ProviderError> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        ProviderError::Decode {
+            endpoint: endpoint.to_owned(),
+            reason: format!("at {path}: {}", e.into_inner()),
         }
-    }
-    out
+    })
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! LiveAgent v3: the IO half. Pages through `/tickets` (+ `/tickets/history`),
 //! `/chats` and `/calls`, keeps department names fresh, and hands the JSON to
-//! the pure [`liveagent_map`](super::liveagent_map).
+//! the pure [`map`].
 //!
 //! A sync visits the enabled streams in the order tickets, chats, calls; each
 //! `fetch_page` call fetches one page of one stream and returns a cursor that
@@ -8,25 +8,25 @@
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
 
+mod config;
 mod cursor;
+pub mod map;
+pub mod raw;
 
+pub use config::{LiveAgentConfig, SOURCE_TYPE, client_settings, source_config};
 pub use cursor::{LiveAgentCursor, ScanCursor, TicketCursor};
 
-use super::client::{Auth, ClientMetrics, ClientSettings, HttpClient};
-use super::liveagent_map::{
-    self as map, Departments, RawCall, RawChat, RawHistoryRow, RawTicket, TicketOutcome,
-};
-use super::{
-    BoxFuture, BuildError, Cursor, Page, Provider, ProviderError, SourceSpec, VendorSlaLevel,
-};
+use super::client::{ClientMetrics, ClientSettings, HttpClient};
+use super::{BoxFuture, BuildError, Cursor, Page, Provider, ProviderError, VendorSlaLevel};
+use crate::clock::{self, Clock};
+use crate::config::SourceConfig;
 use crate::model::{Channel, Item};
-use crate::secret::Secret;
 use cursor::{finish_scan, track};
+use map::{Departments, RawCall, RawChat, RawHistoryRow, RawTicket, TicketOutcome};
 
 /// How often department names are re-read: they change rarely, and a stale
 /// name only affects a label until the next refresh.
@@ -43,86 +43,32 @@ const MAX_CURSOR_PAGES: usize = 10_000;
 /// server ignores `_page`.
 const MAX_LIST_PAGES: usize = 20;
 
-/// One LiveAgent source, as the lead builds it from the config.
-#[derive(Debug, Clone)]
-pub struct LiveAgentSettings {
-    pub source: String,
-    /// e.g. `https://acme.ladesk.com/api/v3`
-    pub base_url: String,
-    pub api_key: Secret,
-    pub channels: Vec<Channel>,
-    pub page_size: u32,
-    /// How far back the first sync reaches.
-    pub initial_lookback: SignedDuration,
-    pub requests_per_minute: u32,
-    pub timeout: Duration,
-}
-
-impl LiveAgentSettings {
-    /// The shared client's settings: the `apikey` header, `Timezone-Offset: 0`
-    /// so every time comes back in UTC, and the source's budget and timeout.
-    pub fn client_settings(&self) -> ClientSettings {
-        let auth = Auth::Header {
-            name: "apikey",
-            value: self.api_key.clone(),
-        };
-        let mut s = ClientSettings::new(
-            &self.source,
-            &self.base_url,
-            auth,
-            self.timeout,
-            self.requests_per_minute,
-        );
-        s.headers.push(("timezone-offset", "0".to_owned()));
-        s
-    }
-}
-
-/// An injected clock so tests (and the demo) fix "now".
-pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
-
 pub struct LiveAgentProvider {
-    settings: LiveAgentSettings,
+    /// The source as validated, kept as is: name, account URL, budget, channels.
+    source: SourceConfig,
     client: HttpClient,
     clock: Clock,
     departments: Mutex<(Departments, Option<Timestamp>)>,
 }
 
-/// The `liveagent` entry of [`super::SOURCE_TYPES`].
-pub fn build(spec: &SourceSpec, metrics: &ClientMetrics) -> Result<Arc<dyn Provider>, BuildError> {
-    let settings = LiveAgentSettings {
-        source: spec.name.clone(),
-        base_url: spec.base_url.clone(),
-        api_key: spec.api_key.clone(),
-        channels: spec.channels.clone(),
-        page_size: spec.page_size,
-        initial_lookback: spec.initial_lookback,
-        requests_per_minute: spec.requests_per_minute,
-        timeout: spec.timeout,
-    };
-    Ok(Arc::new(LiveAgentProvider::new(settings, metrics.clone())?))
-}
-
 impl LiveAgentProvider {
-    pub fn new(settings: LiveAgentSettings, metrics: ClientMetrics) -> Result<Self, BuildError> {
-        let client_settings = settings.client_settings();
-        Self::with_client_settings(settings, client_settings, metrics)
+    pub fn new(source: SourceConfig, metrics: ClientMetrics) -> Result<Self, BuildError> {
+        let client_settings = client_settings(&source);
+        Self::with_client_settings(source, client_settings, metrics)
     }
 
     /// Like [`LiveAgentProvider::new`] with adjusted client settings (tests: no
     /// IO timers on a paused clock, a short retry policy).
     pub fn with_client_settings(
-        settings: LiveAgentSettings,
+        source: SourceConfig,
         client: ClientSettings,
         metrics: ClientMetrics,
     ) -> Result<Self, BuildError> {
-        let url = settings.base_url.clone();
-        let client = HttpClient::new(client, metrics)
-            .map_err(|reason| BuildError::BaseUrl { url, reason })?;
+        let client = HttpClient::new(client, metrics)?;
         Ok(LiveAgentProvider {
-            settings,
+            source,
             client,
-            clock: Arc::new(Timestamp::now),
+            clock: clock::wall(),
             departments: Mutex::new((Departments::new(), None)),
         })
     }
@@ -135,18 +81,18 @@ impl LiveAgentProvider {
     fn streams(&self) -> Vec<Channel> {
         Channel::ALL
             .into_iter()
-            .filter(|c| self.settings.channels.contains(c))
+            .filter(|c| self.source.channels.contains(c))
             .collect()
     }
 
     fn per_page(&self) -> String {
-        self.settings.page_size.max(1).to_string()
+        self.source.page_size.max(1).to_string()
     }
 
     async fn page(&self, raw: &Cursor) -> Result<Page, ProviderError> {
         let mut cur: LiveAgentCursor = serde_json::from_value(raw.0.clone()).unwrap_or_else(|e| {
             if !raw.is_initial() {
-                tracing::warn!(source = %self.settings.source, error = %e, "unreadable cursor, starting over");
+                tracing::warn!(source = %self.source.name, error = %e, "unreadable cursor, starting over");
             }
             LiveAgentCursor::default()
         });
@@ -161,7 +107,7 @@ impl LiveAgentProvider {
         };
         let departments = self.departments().await?;
         let now = (self.clock)();
-        let start = now - self.settings.initial_lookback;
+        let start = now - self.source.initial_lookback;
         let (items, removed, stream_done) = match stream {
             Channel::Ticket => {
                 self.tickets_page(&mut cur.tickets, start, &departments)
@@ -230,12 +176,12 @@ impl LiveAgentProvider {
             let start = history.partition_point(|r| r.conversation_id < t.id);
             let len = history[start..].partition_point(|r| r.conversation_id == t.id);
             let rows = &history[start..start + len];
-            match map::ticket_item(&self.settings.source, t, rows, departments) {
+            match map::ticket_item(&self.source.name, t, rows, departments) {
                 TicketOutcome::Item(item) => items.push(*item),
                 TicketOutcome::Removed(id) => removed.push(id),
             }
         }
-        let short = tickets.len() < self.settings.page_size.max(1) as usize;
+        let short = tickets.len() < self.source.page_size.max(1) as usize;
         match tickets.iter().map(changed).max() {
             Some(max) if max > since => {
                 c.since = Some(max);
@@ -308,13 +254,13 @@ impl LiveAgentProvider {
         let chats: Vec<RawChat> = map::decode("/chats", &response.body)?;
         let items: Vec<Item> = chats
             .iter()
-            .map(|ch| map::chat_item(&self.settings.source, ch, departments))
+            .map(|ch| map::chat_item(&self.source.name, ch, departments))
             .collect();
         track(
             c,
             items.iter().map(|i| (i.created_at, i.ended_at.is_none())),
         );
-        let short = chats.len() < self.settings.page_size.max(1) as usize;
+        let short = chats.len() < self.source.page_size.max(1) as usize;
         if short {
             finish_scan(c, now);
         } else {
@@ -350,7 +296,7 @@ impl LiveAgentProvider {
         );
         let items = calls
             .iter()
-            .filter_map(|call| map::call_item(&self.settings.source, call))
+            .filter_map(|call| map::call_item(&self.source.name, call))
             .collect();
         let next = next_cursor(&response).filter(|_| !calls.is_empty());
         let done = next.is_none();
@@ -393,7 +339,7 @@ impl LiveAgentProvider {
             let query = [("_page", page.to_string()), ("_perPage", self.per_page())];
             let response = self.client.get(endpoint, &query).await?;
             let rows: Vec<T> = map::decode(endpoint, &response.body)?;
-            let short = rows.len() < self.settings.page_size.max(1) as usize;
+            let short = rows.len() < self.source.page_size.max(1) as usize;
             out.extend(rows);
             if short || page >= MAX_LIST_PAGES {
                 break;
@@ -404,10 +350,6 @@ impl LiveAgentProvider {
 }
 
 impl Provider for LiveAgentProvider {
-    fn source(&self) -> &str {
-        &self.settings.source
-    }
-
     fn fetch_page<'a>(&'a self, cursor: &'a Cursor) -> BoxFuture<'a, Result<Page, ProviderError>> {
         Box::pin(self.page(cursor))
     }

@@ -12,11 +12,11 @@
 
 use jiff::Timestamp;
 
-use super::{Clock, End, Outcome, Timeline};
+use super::{End, Outcome, TargetClock, Timeline};
 use crate::model::Target;
 use crate::sla::policy::ReopenMode;
 
-pub(crate) fn emit(clock: &Clock<'_>, tl: &Timeline<'_>, out: &mut Vec<Outcome>) {
+pub(crate) fn emit(clock: &TargetClock<'_>, tl: &Timeline<'_>, out: &mut Vec<Outcome>) {
     let start = tl.created;
     let none = std::iter::empty;
     match clock.spec.target {
@@ -92,7 +92,7 @@ enum Kind {
     Message,
 }
 
-fn next_response(clock: &Clock<'_>, tl: &Timeline<'_>, out: &mut Vec<Outcome>) {
+fn next_response(clock: &TargetClock<'_>, tl: &Timeline<'_>, out: &mut Vec<Outcome>) {
     let lists: [(&[Timestamp], Kind); 4] = [
         (&tl.replies, Kind::Reply),
         (&tl.resolutions, Kind::Resolution),

@@ -4,9 +4,8 @@
 use std::collections::HashMap;
 
 use jiff::Timestamp;
+use jiff::civil::DateTime;
 use serde::{Deserialize, Deserializer};
-
-use super::liveagent_map::parse_time;
 
 /// A `/tickets` row: only the fields the SLA engine needs.
 #[derive(Debug, Clone, Deserialize)]
@@ -154,4 +153,15 @@ fn opt_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
 
 fn tags<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     Ok(Option::<Vec<String>>::deserialize(d)?.unwrap_or_default())
+}
+
+/// Parse `YYYY-MM-DD HH:MM:SS` (also ISO `T`) as UTC.
+pub fn parse_time(s: &str) -> Option<Timestamp> {
+    let dt: DateTime = s.trim().replacen(' ', "T", 1).parse().ok()?;
+    jiff::tz::TimeZone::UTC.to_timestamp(dt).ok()
+}
+
+/// Format for `_filters` values.
+pub fn format_time(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%d %H:%M:%S").to_string()
 }

@@ -11,15 +11,14 @@
 
 use std::collections::HashMap;
 
-use jiff::Timestamp;
-use jiff::civil::{DateTime, Weekday};
-use serde::de::DeserializeOwned;
+use jiff::civil::Weekday;
 
-pub use super::liveagent_raw::{
+pub use super::raw::{
     RawBusinessHours, RawCall, RawChat, RawDepartment, RawHistoryRow, RawSlaLevel, RawTicket,
+    format_time, parse_time,
 };
-use super::{ProviderError, VendorBusinessHours, VendorSlaLevel};
 use crate::model::{Channel, Item, Status, StatusInterval, Target, VendorDue};
+use crate::providers::{VendorBusinessHours, VendorSlaLevel};
 
 /// `department_id -> name`, for readable team labels.
 pub type Departments = HashMap<String, String>;
@@ -33,16 +32,7 @@ pub enum TicketOutcome {
 }
 
 /// Decode a JSON body, naming the JSON path of the first problem.
-pub fn decode<T: DeserializeOwned>(endpoint: &str, body: &[u8]) -> Result<T, ProviderError> {
-    let de = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        ProviderError::Decode {
-            endpoint: endpoint.to_owned(),
-            reason: format!("at {path}: {}", e.into_inner()),
-        }
-    })
-}
+pub use crate::providers::client::decode;
 
 /// LiveAgent status letters. `X` (deleted) and `B` (spam) have no neutral
 /// meaning: `None`, and the caller drops the item or the history row.
@@ -293,17 +283,6 @@ fn business_hours(raw: &RawBusinessHours) -> VendorBusinessHours {
         windows,
         holidays: raw.exclude_holidays.clone().unwrap_or_default(),
     }
-}
-
-/// Parse `YYYY-MM-DD HH:MM:SS` (also ISO `T`) as UTC.
-pub fn parse_time(s: &str) -> Option<Timestamp> {
-    let dt: DateTime = s.trim().replacen(' ', "T", 1).parse().ok()?;
-    jiff::tz::TimeZone::UTC.to_timestamp(dt).ok()
-}
-
-/// Format for `_filters` values.
-pub fn format_time(t: Timestamp) -> String {
-    t.strftime("%Y-%m-%d %H:%M:%S").to_string()
 }
 
 #[cfg(test)]

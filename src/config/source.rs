@@ -1,0 +1,375 @@
+//! One `sources[]` entry. The keys every vendor shares are validated here; the
+//! vendor's own block (`liveagent: {...}`, named after the type) is validated by
+//! the vendor's row in [`crate::providers::SOURCE_TYPES`], which also supplies
+//! the defaults and limits that differ between vendors.
+//!
+//! The result is one [`SourceConfig`] per source, built once and handed to the
+//! provider as is.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::SignedDuration;
+use serde::de::DeserializeOwned;
+
+use super::raw::RawSource;
+use super::{Problems, duration, parse_channel};
+use crate::model::Channel;
+use crate::providers::{self, SourceType, VendorConfig};
+use crate::secret::Secret;
+
+/// One validated source: the common settings plus the vendor's typed block.
+#[derive(Debug, Clone)]
+pub struct SourceConfig {
+    pub name: String,
+    /// The registry name of the vendor (`liveagent`), as written in `type:`.
+    pub kind: &'static str,
+    /// The vendor API root, without a trailing slash.
+    pub base_url: String,
+    pub api_key: Secret,
+    pub channels: Vec<Channel>,
+    pub poll_interval: Duration,
+    pub initial_lookback: SignedDuration,
+    pub page_size: u32,
+    pub requests_per_minute: u32,
+    pub timeout: Duration,
+    /// The vendor block, validated by the vendor; it also builds the provider.
+    pub vendor: Arc<dyn VendorConfig>,
+}
+
+/// The common keys of a source, for the "unknown key" message.
+const COMMON_KEYS: &[&str] = &[
+    "name",
+    "type",
+    "base_url",
+    "api_key_file",
+    "api_key_env",
+    "channels",
+    "poll_interval",
+    "initial_lookback",
+    "page_size",
+    "requests_per_minute",
+    "timeout",
+];
+
+/// What a vendor's `validate` function sees: its block (absent when the user
+/// wrote none) and a place to report problems under the block's key path.
+pub struct VendorBlock<'a> {
+    /// `sources[0].liveagent`
+    pub key: String,
+    pub block: Option<&'a yaml_serde::Value>,
+    problems: &'a mut Problems,
+}
+
+impl VendorBlock<'_> {
+    /// Deserializes the block into the vendor's raw type (which should deny
+    /// unknown keys), reporting the exact key path on failure. An absent block
+    /// is `T::default()`.
+    pub fn parse<T: DeserializeOwned + Default>(&mut self) -> Option<T> {
+        let Some(value) = self.block else {
+            return Some(T::default());
+        };
+        if value.is_null() {
+            return Some(T::default());
+        }
+        match serde_path_to_error::deserialize(value.clone()) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let path = e.path().to_string();
+                let key = if path == "." {
+                    self.key.clone()
+                } else {
+                    format!("{}.{path}", self.key)
+                };
+                self.problems.add(key, e.into_inner().to_string());
+                None
+            }
+        }
+    }
+
+    /// Reports a problem with `field` of the block (`""` for the block itself).
+    pub fn problem(&mut self, field: &str, reason: impl Into<String>) {
+        let key = if field.is_empty() {
+            self.key.clone()
+        } else {
+            format!("{}.{field}", self.key)
+        };
+        self.problems.add(key, reason);
+    }
+
+    /// Runs a parse step, recording its error under `field`.
+    pub fn check<T>(&mut self, field: &str, result: Result<T, String>) -> Option<T> {
+        result.map_err(|reason| self.problem(field, reason)).ok()
+    }
+}
+
+/// Validates one `sources[]` entry at key path `key` (`sources[0]`).
+pub(super) fn validate(
+    raw: &RawSource,
+    key: &str,
+    base_dir: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+    problems: &mut Problems,
+) -> Option<SourceConfig> {
+    let before = problems.0.len();
+    check_name(&raw.name, key, problems);
+    let source_type = providers::source_type(&raw.kind);
+    if source_type.is_none() {
+        problems.add(
+            format!("{key}.type"),
+            format!(
+                "unknown source type {:?} (supported: {})",
+                raw.kind,
+                providers::known_types()
+            ),
+        );
+    }
+    let block = vendor_block(raw, key, source_type, problems);
+    let vendor = source_type.and_then(|t| {
+        (t.validate)(&mut VendorBlock {
+            key: format!("{key}.{}", t.name),
+            block,
+            problems,
+        })
+    });
+    let base_url = base_url(raw, key, vendor.as_deref(), problems);
+    let api_key = read_secret(raw, key, base_dir, env, problems);
+    let channels = channels(raw, key, problems);
+    let timing = timing(raw, key, problems);
+    let (page_size, requests_per_minute) = match source_type {
+        Some(t) => limits(raw, key, t, problems),
+        None => (0, 0),
+    };
+    if problems.0.len() > before {
+        return None;
+    }
+    let (poll_interval, initial_lookback, timeout) = timing?;
+    Some(SourceConfig {
+        name: raw.name.clone(),
+        kind: source_type?.name,
+        base_url: base_url?,
+        api_key: api_key?,
+        channels,
+        poll_interval,
+        initial_lookback,
+        page_size,
+        requests_per_minute,
+        timeout,
+        vendor: vendor?,
+    })
+}
+
+fn check_name(name: &str, key: &str, problems: &mut Problems) {
+    let valid = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if !valid {
+        problems.add(
+            format!("{key}.name"),
+            format!("{name:?} must match [a-z0-9_-]+"),
+        );
+    }
+}
+
+/// The keys beyond the common ones: only a block named after the source's own
+/// type is allowed. Returns that block.
+fn vendor_block<'a>(
+    raw: &'a RawSource,
+    key: &str,
+    source_type: Option<&SourceType>,
+    problems: &mut Problems,
+) -> Option<&'a yaml_serde::Value> {
+    let mut block = None;
+    for (name, value) in &raw.vendor {
+        if source_type.is_some_and(|t| t.name == name) {
+            block = Some(value);
+        } else if providers::source_type(name).is_some() {
+            problems.add(
+                format!("{key}.{name}"),
+                format!(
+                    "a {name:?} block configures a source of type {name:?}, but this source is of type {:?}",
+                    raw.kind
+                ),
+            );
+        } else {
+            let expected: Vec<String> = COMMON_KEYS.iter().map(|k| format!("`{k}`")).collect();
+            let block_hint = source_type
+                .map(|t| format!(", or a `{}` block", t.name))
+                .unwrap_or_default();
+            problems.add(
+                format!("{key}.{name}"),
+                format!(
+                    "unknown field `{name}`, expected one of {}{block_hint}",
+                    expected.join(", ")
+                ),
+            );
+        }
+    }
+    block
+}
+
+/// `base_url` as written, else the vendor's default (Zendesk derives it from
+/// the subdomain). It must be a full http(s) URL with a host.
+fn base_url(
+    raw: &RawSource,
+    key: &str,
+    vendor: Option<&dyn VendorConfig>,
+    problems: &mut Problems,
+) -> Option<String> {
+    let k = format!("{key}.base_url");
+    let Some(url) = raw
+        .base_url
+        .clone()
+        .or_else(|| vendor.and_then(|v| v.default_base_url()))
+    else {
+        problems.add(k, "missing");
+        return None;
+    };
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        problems.add(k, format!("{url:?} must start with https:// or http://"));
+        return None;
+    }
+    Some(url.trim_end_matches('/').to_owned())
+}
+
+fn channels(raw: &RawSource, key: &str, problems: &mut Problems) -> Vec<Channel> {
+    let Some(list) = &raw.channels else {
+        return Channel::ALL.to_vec();
+    };
+    let mut out = Vec::new();
+    for (i, c) in list.iter().enumerate() {
+        match parse_channel(c) {
+            Ok(c) if !out.contains(&c) => out.push(c),
+            Ok(_) => problems.add(format!("{key}.channels[{i}]"), format!("duplicate {c:?}")),
+            Err(e) => problems.add(format!("{key}.channels[{i}]"), e),
+        }
+    }
+    if list.is_empty() {
+        problems.add(format!("{key}.channels"), "must name at least one channel");
+    }
+    out
+}
+
+/// `poll_interval`, `initial_lookback` and `timeout`, each at least a minimum.
+fn timing(
+    raw: &RawSource,
+    key: &str,
+    problems: &mut Problems,
+) -> Option<(Duration, SignedDuration, Duration)> {
+    let mut dur = |field: &str, value: &Option<String>, default: &str, min: SignedDuration| {
+        let text = value.as_deref().unwrap_or(default);
+        let k = format!("{key}.{field}");
+        let d = problems.check(&k, duration::parse(text))?;
+        if d < min {
+            problems.add(
+                k,
+                format!("{text:?} is below the minimum {}", duration::format(min)),
+            );
+            return None;
+        }
+        Some(d)
+    };
+    let poll_interval = dur(
+        "poll_interval",
+        &raw.poll_interval,
+        "1m",
+        SignedDuration::from_secs(10),
+    );
+    let initial_lookback = dur(
+        "initial_lookback",
+        &raw.initial_lookback,
+        "30d",
+        SignedDuration::from_hours(1),
+    );
+    let timeout = dur("timeout", &raw.timeout, "30s", SignedDuration::from_secs(1));
+    Some((
+        poll_interval?.unsigned_abs(),
+        initial_lookback?,
+        timeout?.unsigned_abs(),
+    ))
+}
+
+/// `page_size` and `requests_per_minute` with the vendor's defaults and caps.
+fn limits(raw: &RawSource, key: &str, t: &SourceType, problems: &mut Problems) -> (u32, u32) {
+    let d = &t.defaults;
+    let page_size = raw.page_size.unwrap_or(d.page_size);
+    if !(1..=d.max_page_size).contains(&page_size) {
+        problems.add(
+            format!("{key}.page_size"),
+            format!("must be between 1 and {}, got {page_size}", d.max_page_size),
+        );
+    }
+    let rpm = raw.requests_per_minute.unwrap_or(d.requests_per_minute);
+    if !(1..=10_000).contains(&rpm) {
+        problems.add(
+            format!("{key}.requests_per_minute"),
+            format!("must be between 1 and 10000, got {rpm}"),
+        );
+    }
+    (page_size, rpm)
+}
+
+/// Reads the API key from exactly one of `api_key_file` or `api_key_env`.
+/// Errors name the file or variable, never the value.
+fn read_secret(
+    raw: &RawSource,
+    key: &str,
+    base_dir: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+    problems: &mut Problems,
+) -> Option<Secret> {
+    let value = match (&raw.api_key_file, &raw.api_key_env) {
+        (Some(_), Some(_)) => {
+            problems.add(
+                format!("{key}.api_key_file"),
+                "give api_key_file or api_key_env, not both",
+            );
+            return None;
+        }
+        (None, None) => {
+            problems.add(key, "missing api_key_file or api_key_env");
+            return None;
+        }
+        (Some(file), None) => {
+            let path = base_dir.join(file);
+            match std::fs::read_to_string(&path) {
+                Ok(text) => text,
+                Err(e) => {
+                    let why = match e.kind() {
+                        std::io::ErrorKind::NotFound => "no such file".to_owned(),
+                        std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+                        _ => e.to_string(),
+                    };
+                    problems.add(
+                        format!("{key}.api_key_file"),
+                        format!("cannot read {file:?}: {why}"),
+                    );
+                    return None;
+                }
+            }
+        }
+        (None, Some(var)) => match env(var) {
+            Some(v) => v,
+            None => {
+                problems.add(
+                    format!("{key}.api_key_env"),
+                    format!("environment variable {var} is not set"),
+                );
+                return None;
+            }
+        },
+    };
+    let value = value.trim();
+    if value.is_empty() {
+        let field = if raw.api_key_file.is_some() {
+            "api_key_file"
+        } else {
+            "api_key_env"
+        };
+        problems.add(format!("{key}.{field}"), "the API key is empty");
+        return None;
+    }
+    Some(Secret::new(value))
+}
