@@ -10,7 +10,7 @@ mod policies;
 pub mod raw;
 mod source;
 
-pub use source::{SourceConfig, VendorBlock};
+pub use source::{DEFAULT_MAX_PAGES_PER_SYNC, SourceConfig, VendorBlock};
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -34,9 +34,16 @@ pub struct SourceConfig {
     pub page_size: u32,
     pub requests_per_minute: u32,
     pub timeout: Duration,
+    /// A sync that needs more pages than this ends with a `paging_loop` error:
+    /// a guard against a vendor whose paging never ends.
+    pub max_pages_per_sync: u32,
     /// The vendor block, validated by the vendor; it also builds the provider.
     pub vendor: Arc<dyn VendorConfig>,
 }
+
+/// Generous: a first sync of a million tickets at 500 a page with their
+/// history takes a few thousand pages.
+pub const DEFAULT_MAX_PAGES_PER_SYNC: u32 = 100_000;
 
 /// The common keys of a source, for the "unknown key" message.
 const COMMON_KEYS: &[&str] = &[
@@ -51,6 +58,7 @@ const COMMON_KEYS: &[&str] = &[
     "page_size",
     "requests_per_minute",
     "timeout",
+    "max_pages_per_sync",
 ];
 
 /// What a vendor's `validate` function sees: its block (absent when the user
@@ -141,6 +149,13 @@ pub(super) fn validate(
         Some(t) => limits(raw, key, t, problems),
         None => (0, 0),
     };
+    let max_pages_per_sync = raw.max_pages_per_sync.unwrap_or(DEFAULT_MAX_PAGES_PER_SYNC);
+    if !(10..=10_000_000).contains(&max_pages_per_sync) {
+        problems.add(
+            format!("{key}.max_pages_per_sync"),
+            format!("must be between 10 and 10000000, got {max_pages_per_sync}"),
+        );
+    }
     if problems.0.len() > before {
         return None;
     }
@@ -156,6 +171,7 @@ pub(super) fn validate(
         page_size,
         requests_per_minute,
         timeout,
+        max_pages_per_sync,
         vendor: vendor?,
     })
 }

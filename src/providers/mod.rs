@@ -299,6 +299,20 @@ pub enum ProviderError {
     Connect { endpoint: String, reason: String },
     #[error("GET {endpoint}: response body larger than {limit} bytes")]
     BodyTooLarge { endpoint: String, limit: usize },
+    /// The vendor answered 3xx. Redirects are not followed, so credentials
+    /// never reach another origin; check `base_url`.
+    #[error(
+        "GET {endpoint}: the vendor redirected (HTTP {code}) to {to}; redirects are not followed, check base_url"
+    )]
+    Redirect {
+        endpoint: String,
+        code: u16,
+        to: String,
+    },
+    /// The vendor's paging does not advance (a repeated cursor, the same page
+    /// again) or a sync exceeded its page bound.
+    #[error("GET {endpoint}: paging does not advance: {detail}")]
+    PagingLoop { endpoint: String, detail: String },
 }
 
 impl ProviderError {
@@ -312,6 +326,8 @@ impl ProviderError {
             ProviderError::Timeout { .. } => "timeout",
             ProviderError::Connect { .. } => "connect",
             ProviderError::BodyTooLarge { .. } => "body_too_large",
+            ProviderError::Redirect { .. } => "redirect",
+            ProviderError::PagingLoop { .. } => "paging_loop",
         }
     }
 }

@@ -132,7 +132,7 @@ pub struct HttpClient {
     source: String,
     body_limit: usize,
     retry: RetryPolicy,
-    budget: Budget,
+    budget: std::sync::Arc<Budget>,
     metrics: ClientMetrics,
 }
 
@@ -187,7 +187,11 @@ impl HttpClient {
             let value = HeaderValue::from_str(value).map_err(|_| ClientError::Header { name })?;
             headers.insert(HeaderName::from_static(name), value);
         }
+        // Redirects are never followed: a vendor answering 3xx to another host
+        // would otherwise receive the credentials (reqwest strips only the
+        // standard auth headers on a cross-origin redirect, not `apikey`).
         let mut builder = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("helpdesk-sla-exporter/", env!("CARGO_PKG_VERSION")))
             .default_headers(headers);
         if let Some(t) = settings.timeout {
@@ -202,13 +206,14 @@ impl HttpClient {
         let inner = builder
             .build()
             .map_err(|e| ClientError::Build(e.without_url().to_string()))?;
+        let budget = metrics.budget(&settings.source, settings.requests_per_minute);
         Ok(HttpClient {
             inner,
             base: settings.base_url.trim_end_matches('/').to_owned(),
             source: settings.source,
             body_limit: settings.body_limit,
             retry: settings.retry,
-            budget: Budget::new(settings.requests_per_minute),
+            budget,
             metrics,
         })
     }
@@ -292,6 +297,20 @@ impl HttpClient {
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| parse_retry_after(v, Timestamp::now()));
                 return Err(Attempt::RateLimited(retry_after));
+            }
+            300..=399 => {
+                let to = response
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|l| response.url().join(l).ok())
+                    .map(|u| u.origin().ascii_serialization())
+                    .unwrap_or_else(|| "an unknown location".to_owned());
+                return Err(Attempt::Fatal(ProviderError::Redirect {
+                    endpoint: endpoint_owned(),
+                    code,
+                    to,
+                }));
             }
             401 | 403 => {
                 return Err(Attempt::Fatal(ProviderError::Auth {

@@ -88,6 +88,7 @@ pub fn source_config(name: &str, base_url: &str, api_key: Secret) -> SourceConfi
         page_size: d.page_size,
         requests_per_minute: d.requests_per_minute,
         timeout: Duration::from_secs(30),
+        max_pages_per_sync: crate::config::DEFAULT_MAX_PAGES_PER_SYNC,
         vendor: Arc::new(LiveAgentConfig::default()),
     }
 }
