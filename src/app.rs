@@ -25,6 +25,9 @@ pub struct Options {
     pub config: ConfigSource,
     /// Path of the metrics endpoint (`--web.telemetry-path`).
     pub telemetry_path: String,
+    /// `POST /-/reload` is served only when set (`--web.enable-lifecycle`), so
+    /// anyone who can reach the port cannot make the exporter re-read its files.
+    pub enable_lifecycle: bool,
     /// Directory of the embedded store (`--storage.path`).
     pub storage_path: PathBuf,
     /// Evaluate as of this fixed instant instead of the wall clock (golden

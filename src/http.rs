@@ -1,5 +1,5 @@
 //! The HTTP surface on hyper 1: `/metrics`, the landing page, `/-/healthy`,
-//! `/-/ready` and `POST /-/reload`.
+//! `/-/ready` and `POST /-/reload` (only with `--web.enable-lifecycle`).
 //!
 //! Handlers only read in-memory state; none of them calls a vendor API, so a
 //! slow helpdesk can never make a scrape slow.
@@ -25,6 +25,10 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Protects against clients that open a connection and never send headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The answer to `POST /-/reload` without `--web.enable-lifecycle`.
+pub const LIFECYCLE_DISABLED: &str =
+    "Lifecycle API is not enabled; start the exporter with --web.enable-lifecycle.\n";
 
 /// Accepts connections until `shutdown` completes, then drains.
 pub async fn serve(listener: TcpListener, handle: Handle, shutdown: impl Future<Output = ()>) {
@@ -104,6 +108,9 @@ async fn route(handle: &Handle, req: Request<Incoming>) -> Response<Full<Bytes>>
                     ),
                 )
             }
+        }
+        (&Method::POST | &Method::PUT, "/-/reload") if !handle.options().enable_lifecycle => {
+            text(StatusCode::FORBIDDEN, LIFECYCLE_DISABLED)
         }
         (&Method::POST | &Method::PUT, "/-/reload") => match handle.reload().await {
             Ok(()) => text(StatusCode::OK, "Configuration reloaded.\n"),

@@ -38,6 +38,10 @@ struct Flags {
         default_value = "/metrics"
     )]
     telemetry_path: String,
+    /// Enable the lifecycle endpoint `POST /-/reload` (as in Prometheus). Without
+    /// it the endpoint answers 403; SIGHUP reloads either way.
+    #[arg(long = "web.enable-lifecycle")]
+    enable_lifecycle: bool,
     /// Directory for the embedded state store.
     #[arg(long = "storage.path", value_name = "DIR", default_value = "data")]
     storage_path: PathBuf,
@@ -240,6 +244,7 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         Options {
             config: source,
             telemetry_path: flags.telemetry_path,
+            enable_lifecycle: flags.enable_lifecycle,
             storage_path: flags.storage_path,
             fixed_time: flags.fixed_time,
         },

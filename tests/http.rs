@@ -27,13 +27,14 @@ impl Running {
     }
 }
 
-async fn start(config_path: &Path) -> Running {
+async fn start(config_path: &Path, enable_lifecycle: bool) -> Running {
     let source = ConfigSource::File(config_path.to_owned());
     let config = source.load().expect("valid config");
     let app = App::new(
         Options {
             config: source,
             telemetry_path: "/metrics".into(),
+            enable_lifecycle,
             storage_path: config_path.parent().unwrap().join("data"),
             fixed_time: None,
         },
@@ -85,7 +86,7 @@ fn metric_value(body: &str, name: &str) -> f64 {
 #[tokio::test]
 async fn endpoints_answer_with_status_type_and_body() {
     let dir = common::scratch("http-endpoints");
-    let app = start(&write_config(&dir, NO_SOURCES)).await;
+    let app = start(&write_config(&dir, NO_SOURCES), false).await;
 
     let (status, ct, body) = get(&format!("{}/metrics", app.base)).await;
     assert_eq!(status, 200);
@@ -120,6 +121,12 @@ async fn endpoints_answer_with_status_type_and_body() {
     assert_eq!((status, body.as_str()), (405, "Use POST to reload.\n"));
     let (status, _) = post(&format!("{}/metrics", app.base)).await;
     assert_eq!(status, 405);
+    // Lifecycle endpoints are opt-in: without the flag a reload is refused.
+    let (status, body) = post(&format!("{}/-/reload", app.base)).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (403, helpdesk_sla_exporter::http::LIFECYCLE_DISABLED)
+    );
     app.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -131,7 +138,7 @@ async fn ready_waits_for_the_first_sync_of_every_source() {
     let config = format!(
         "sources:\n  - {{name: support, type: liveagent, base_url: 'http://127.0.0.1:9', api_key_file: key}}\n{NO_SOURCES}"
     );
-    let app = start(&write_config(&dir, &config)).await;
+    let app = start(&write_config(&dir, &config), false).await;
     let (status, _, body) = get(&format!("{}/-/ready", app.base)).await;
     assert_eq!(status, 503);
     assert_eq!(body, "Not ready: waiting for the first sync of support.\n");
@@ -148,7 +155,7 @@ async fn ready_waits_for_the_first_sync_of_every_source() {
 async fn reload_applies_a_good_config_and_keeps_the_old_one_on_a_bad_one() {
     let dir = common::scratch("http-reload");
     let path = write_config(&dir, NO_SOURCES);
-    let app = start(&path).await;
+    let app = start(&path, true).await;
     assert_eq!(app.handle.config().policies.policies().len(), 1);
 
     // A good config with a second policy is applied.

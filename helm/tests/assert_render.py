@@ -112,6 +112,7 @@ def case_default():
                 "--log.level=info", "--log.format=logfmt"):
         assert arg in c["args"], f"missing arg {arg}: {c['args']}"
     assert "--demo" not in c["args"], "--demo without demo.enabled"
+    assert "--web.enable-lifecycle" not in c["args"], "lifecycle endpoints are opt-in"
     eq(c["ports"], [{"name": "http", "containerPort": 10042, "protocol": "TCP"}], "ports")
     eq(c["livenessProbe"]["httpGet"]["path"], "/-/healthy", "liveness path")
     eq(c["readinessProbe"]["httpGet"]["path"], "/-/ready", "readiness path")
@@ -255,6 +256,11 @@ def case_demo():
     eq(sorted(volumes(objs)), ["storage", "tmp"], "demo volumes")
     eq(sorted(mounts(objs)), ["storage", "tmp"], "demo mounts")
     assert "--log.format=json" in c["args"] and "--log.level=debug" in c["args"], "log flags"
+
+
+def case_lifecycle():
+    c = container(render("--set", "web.enableLifecycle=true"))
+    assert "--web.enable-lifecycle" in c["args"], f"--web.enable-lifecycle missing: {c['args']}"
 
 
 def case_network_policy():
