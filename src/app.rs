@@ -19,8 +19,9 @@ use crate::metrics::source::SourceMetrics;
 use crate::providers::{self, ClientMetrics, SourceSpec};
 use crate::store::Store;
 use crate::sync;
+use crate::web::WebConfigFile;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Options {
     pub config: ConfigSource,
     /// Path of the metrics endpoint (`--web.telemetry-path`).
@@ -33,6 +34,9 @@ pub struct Options {
     /// Evaluate as of this fixed instant instead of the wall clock (golden
     /// tests and reproducible demos).
     pub fixed_time: Option<jiff::Timestamp>,
+    /// TLS, basic auth and headers (`--web.config.file`), loaded and checked
+    /// before the exporter starts; `None` serves plain, open HTTP.
+    pub web: Option<Arc<WebConfigFile>>,
 }
 
 /// What the landing page and `/-/ready` know about one configured source.
@@ -244,6 +248,11 @@ impl Handle {
             s.up = result.is_ok();
             s.last_error = result.err();
         }
+    }
+
+    /// The web config (`--web.config.file`), if any.
+    pub fn web(&self) -> Option<&Arc<WebConfigFile>> {
+        self.0.options.web.as_ref()
     }
 
     /// The flags the exporter was started with.

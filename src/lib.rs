@@ -21,3 +21,4 @@ pub mod sla;
 pub mod snapshot;
 pub mod store;
 pub mod sync;
+pub mod web;

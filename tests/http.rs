@@ -37,6 +37,7 @@ async fn start(config_path: &Path, enable_lifecycle: bool) -> Running {
             enable_lifecycle,
             storage_path: config_path.parent().unwrap().join("data"),
             fixed_time: None,
+            web: None,
         },
         config,
     )
@@ -215,6 +216,81 @@ async fn reload_applies_a_good_config_and_keeps_the_old_one_on_a_bad_one() {
         ),
         good_at
     );
+    app.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Every line but the process collector's, which moves between two scrapes.
+fn stable(body: &str) -> String {
+    body.lines()
+        .filter(|l| !l.contains("process_"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test]
+async fn metrics_are_gzipped_only_when_the_scraper_asks() {
+    use std::io::Read;
+    let dir = common::scratch("http-gzip");
+    let app = start(&write_config(&dir, NO_SOURCES), false).await;
+    let url = format!("{}/metrics", app.base);
+    let client = reqwest::Client::new();
+
+    let plain = client.get(&url).send().await.unwrap();
+    assert_eq!(plain.headers()["vary"], "Accept-Encoding");
+    assert!(plain.headers().get("content-encoding").is_none());
+    let plain = plain.text().await.unwrap();
+    assert!(plain.contains("# TYPE helpdesk_sla_exporter_build_info gauge"));
+
+    // What Prometheus sends.
+    let packed = client
+        .get(&url)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(packed.status(), 200);
+    assert_eq!(packed.headers()["content-encoding"], "gzip");
+    assert_eq!(packed.headers()["vary"], "Accept-Encoding");
+    assert_eq!(
+        packed.headers()["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    let bytes = packed.bytes().await.unwrap();
+    assert!(bytes.len() < plain.len() / 2, "{} bytes", bytes.len());
+    let mut unpacked = String::new();
+    flate2::read::GzDecoder::new(&bytes[..])
+        .read_to_string(&mut unpacked)
+        .unwrap();
+    assert_eq!(stable(&unpacked), stable(&plain));
+
+    // A refused coding gets identity.
+    let refused = client
+        .get(&url)
+        .header("accept-encoding", "gzip;q=0, identity")
+        .send()
+        .await
+        .unwrap();
+    assert!(refused.headers().get("content-encoding").is_none());
+
+    // curl --compressed, a client that decodes on its own.
+    let base = app.base.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(common::require_tool("curl"))
+            .args(["-sS", "--compressed", "-D", "-", &format!("{base}/metrics")])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    assert!(
+        head.to_ascii_lowercase().contains("content-encoding: gzip"),
+        "{head}"
+    );
+    assert_eq!(stable(body), stable(&plain));
     app.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
