@@ -20,17 +20,24 @@ use crate::metrics::source::SourceMetrics;
 use crate::providers::{self, ClientMetrics};
 use crate::store::Store;
 use crate::sync;
+use crate::web::WebConfigFile;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Options {
     pub config: ConfigSource,
     /// Path of the metrics endpoint (`--web.telemetry-path`).
     pub telemetry_path: String,
+    /// `POST /-/reload` is served only when set (`--web.enable-lifecycle`), so
+    /// anyone who can reach the port cannot make the exporter re-read its files.
+    pub enable_lifecycle: bool,
     /// Directory of the embedded store (`--storage.path`).
     pub storage_path: PathBuf,
     /// Evaluate as of this fixed instant instead of the wall clock (golden
     /// tests and reproducible demos).
     pub fixed_time: Option<jiff::Timestamp>,
+    /// TLS, basic auth and headers (`--web.config.file`), loaded and checked
+    /// before the exporter starts; `None` serves plain, open HTTP.
+    pub web: Option<Arc<WebConfigFile>>,
 }
 
 /// What the landing page and `/-/ready` know about one configured source.
@@ -265,6 +272,11 @@ impl Handle {
                 s.progress = None;
             }
         }
+    }
+
+    /// The web config (`--web.config.file`), if any.
+    pub fn web(&self) -> Option<&Arc<WebConfigFile>> {
+        self.0.options.web.as_ref()
     }
 
     /// The flags the exporter was started with.

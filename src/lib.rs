@@ -23,3 +23,4 @@ pub mod sla;
 pub mod snapshot;
 pub mod store;
 pub mod sync;
+pub mod web;

@@ -29,6 +29,7 @@ async fn failures_after_a_good_sync_keep_the_last_good_data() {
     let exporter = tokio::task::spawn_blocking(move || {
         Exporter::start(
             &[
+                "--web.enable-lifecycle",
                 "--config.file",
                 d.join("config.yml").to_str().unwrap(),
                 "--storage.path",
