@@ -352,6 +352,16 @@ async fn ticket_export_pages_to_end_of_stream_then_resumes_from_the_cursor() {
     );
     assert_eq!(c.tickets.position, Some(ts("2025-01-02T12:30:00Z")));
     assert_eq!(cursor_of(&pages[0]).active, Some(Stream::Tickets));
+    // Progress: one stream (tickets and chats share it), from the lookback
+    // start to the newest updated_at read; at end_of_stream, now.
+    let progress = pages[0].progress.unwrap();
+    assert_eq!((progress.stream, progress.streams), (0, 1));
+    assert_eq!(progress.from, ts("2025-01-02T00:00:00Z"));
+    assert_eq!(progress.position, ts("2025-01-02T12:00:00Z"));
+    assert_eq!(
+        pages[1].progress.unwrap().position,
+        ts("2025-01-03T00:00:00Z")
+    );
     server.verify().await;
 
     // The next poll (or a restart with the stored cursor) continues from the
@@ -474,6 +484,10 @@ async fn a_sync_reads_tickets_then_calls() {
         .unwrap();
     assert_eq!(pages.len(), 2);
     assert_eq!(cursor_of(&pages[0]).active, Some(Stream::Calls));
+    let (tickets, calls) = (pages[0].progress.unwrap(), pages[1].progress.unwrap());
+    assert_eq!((tickets.stream, tickets.streams), (0, 2));
+    assert_eq!((calls.stream, calls.streams), (1, 2));
+    assert!(!pages[0].done && pages[1].done);
     server.verify().await;
 }
 
@@ -515,6 +529,17 @@ async fn a_malformed_row_is_skipped_not_the_page() {
         .unwrap();
     let ids: Vec<&str> = page.items.iter().map(|i| i.id.as_str()).collect();
     assert_eq!(ids, ["35442"]);
+    assert_eq!(page.rejected.len(), 1);
+    let bad = &page.rejected[0];
+    assert_eq!(
+        (
+            bad.stream,
+            bad.id.as_deref(),
+            bad.field.as_str(),
+            bad.kind()
+        ),
+        ("tickets", Some("1"), "created_at", "invalid_type")
+    );
 }
 
 #[tokio::test(start_paused = true)]

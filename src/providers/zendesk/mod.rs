@@ -10,8 +10,6 @@
 use std::sync::{Arc, Mutex};
 
 use jiff::{SignedDuration, Timestamp};
-use serde::de::DeserializeOwned;
-
 mod config;
 mod cursor;
 pub mod map;
@@ -23,8 +21,8 @@ pub use config::{
 };
 pub use cursor::{CallCursor, Stream, TicketCursor, ZendeskCursor};
 
-use super::client::{ClientMetrics, ClientSettings, HttpClient};
-use super::{BoxFuture, BuildError, Cursor, Page, Provider, ProviderError};
+use super::client::{ClientMetrics, ClientSettings, HttpClient, decode_values};
+use super::{BoxFuture, BuildError, Cursor, Page, Progress, Provider, ProviderError, RejectedRow};
 use crate::clock::{self, Clock};
 use crate::config::SourceConfig;
 use crate::model::{Channel, Item};
@@ -47,6 +45,18 @@ const RECENCY_GAP: SignedDuration = SignedDuration::from_secs(60);
 /// The group list is short; more pages than this means the server ignores
 /// the cursor.
 const MAX_GROUP_PAGES: usize = 50;
+
+/// What one stream's page gives [`ZendeskProvider::page`].
+#[derive(Default)]
+struct StreamPage {
+    items: Vec<Item>,
+    removed: Vec<String>,
+    rejected: Vec<RejectedRow>,
+    /// The stream is read to its end for this sync.
+    done: bool,
+    /// How far the stream's data reaches (newest `updated_at`, `end_time`).
+    position: Option<Timestamp>,
+}
 
 pub struct ZendeskProvider {
     /// The source as validated, kept as is: name, account URL, budget, channels.
@@ -113,35 +123,51 @@ impl ZendeskProvider {
         let streams = self.streams();
         let Some(stream) = cur.active.or_else(|| streams.first().copied()) else {
             return Ok(Page {
-                items: vec![],
-                removed: vec![],
                 next: raw.clone(),
                 done: true,
+                ..Page::default()
             });
         };
         let now = (self.clock)();
         // The export refuses a start inside its last minute.
         let start = (now - self.source.initial_lookback).min(now - RECENCY_GAP);
-        let (items, removed, stream_done) = match stream {
+        let out = match stream {
             Stream::Tickets => {
                 let groups = self.groups().await;
                 self.tickets_page(&mut cur.tickets, start, &groups).await?
             }
             Stream::Calls => self.calls_page(&mut cur.calls, start, now).await?,
         };
-        let mut done = false;
-        if stream_done {
-            cur.active = streams.iter().skip_while(|s| **s != stream).nth(1).copied();
-            done = cur.active.is_none();
+        let index = streams.iter().position(|s| *s == stream).unwrap_or(0);
+        let from = match stream {
+            Stream::Tickets => cur.tickets.start_time,
+            Stream::Calls => None,
+        }
+        .and_then(|t| Timestamp::from_second(t).ok())
+        .unwrap_or(start);
+        let progress = Some(Progress {
+            stream: index,
+            streams: streams.len(),
+            from,
+            position: if out.done {
+                now
+            } else {
+                out.position.unwrap_or(from).clamp(from, now)
+            },
+        });
+        if out.done {
+            cur.active = streams.get(index + 1).copied();
         } else {
             cur.active = Some(stream);
         }
         let next = Cursor(serde_json::to_value(&cur).expect("cursor serializes"));
         Ok(Page {
-            items,
-            removed,
+            items: out.items,
+            removed: out.removed,
             next,
-            done,
+            done: out.done && cur.active.is_none(),
+            progress,
+            rejected: out.rejected,
         })
     }
 
@@ -150,7 +176,7 @@ impl ZendeskProvider {
         c: &mut TicketCursor,
         start: Timestamp,
         groups: &Groups,
-    ) -> Result<(Vec<Item>, Vec<String>, bool), ProviderError> {
+    ) -> Result<StreamPage, ProviderError> {
         let mut query = vec![
             ("per_page", self.source.page_size.max(1).to_string()),
             ("include", "metric_sets,slas".to_owned()),
@@ -164,8 +190,10 @@ impl ZendeskProvider {
         }
         let response = self.export.get(TICKETS, &query).await?;
         let page: map::RawTicketPage = map::decode(TICKETS, &response.body)?;
-        let tickets: Vec<RawTicket> = self.rows(TICKETS, "tickets", page.tickets);
-        let metric_sets: Vec<RawMetricSet> = self.rows(TICKETS, "metric_sets", page.metric_sets);
+        let (tickets, mut rejected): (Vec<RawTicket>, _) = decode_values("tickets", page.tickets);
+        let (metric_sets, bad_sets): (Vec<RawMetricSet>, _) =
+            decode_values("metric_sets", page.metric_sets);
+        rejected.extend(bad_sets);
         let mut items = Vec::new();
         let mut removed = Vec::new();
         for t in &tickets {
@@ -192,7 +220,13 @@ impl ZendeskProvider {
             end_of_stream = page.end_of_stream,
             "zendesk export page"
         );
-        Ok((items, removed, page.end_of_stream))
+        Ok(StreamPage {
+            items,
+            removed,
+            rejected,
+            done: page.end_of_stream,
+            position: c.position,
+        })
     }
 
     async fn calls_page(
@@ -200,16 +234,20 @@ impl ZendeskProvider {
         c: &mut CallCursor,
         start: Timestamp,
         now: Timestamp,
-    ) -> Result<(Vec<Item>, Vec<String>, bool), ProviderError> {
+    ) -> Result<StreamPage, ProviderError> {
         let start_time = *c.start_time.get_or_insert(start.as_second());
         if start_time > (now - RECENCY_GAP).as_second() {
             // Caught up to the minute Zendesk leaves out: nothing to ask for.
-            return Ok((Vec::new(), Vec::new(), true));
+            return Ok(StreamPage {
+                done: true,
+                ..StreamPage::default()
+            });
         }
         let query = [("start_time", start_time.to_string())];
         let response = self.export.get(CALLS, &query).await?;
         let page: RawCallPage = map::decode(CALLS, &response.body)?;
-        let calls: Vec<RawCall> = self.rows(CALLS, "calls", page.calls);
+        let (calls, rejected): (Vec<RawCall>, _) = decode_values("calls", page.calls);
+        let rows = calls.len() + rejected.len();
         let items = calls
             .iter()
             .filter_map(|call| map::call_item(&self.source.name, call))
@@ -220,36 +258,14 @@ impl ZendeskProvider {
         if let Some(end) = advanced {
             c.start_time = Some(end);
         }
-        let done = page.count == 0 || calls.is_empty() || advanced.is_none();
-        Ok((items, Vec::new(), done))
-    }
-
-    /// Decodes list rows one by one: a malformed row is skipped and logged
-    /// (by index and JSON path, never its content) instead of failing the page.
-    fn rows<T: DeserializeOwned>(
-        &self,
-        endpoint: &str,
-        key: &str,
-        values: Vec<serde_json::Value>,
-    ) -> Vec<T> {
-        let mut out = Vec::with_capacity(values.len());
-        for (i, v) in values.into_iter().enumerate() {
-            match serde_path_to_error::deserialize::<_, T>(v) {
-                Ok(row) => out.push(row),
-                Err(e) => {
-                    let path = e.path().to_string();
-                    tracing::warn!(
-                        source = %self.source.name,
-                        endpoint,
-                        row = format!("{key}[{i}]"),
-                        path,
-                        error = %e.into_inner(),
-                        "skipping a malformed row"
-                    );
-                }
-            }
-        }
-        out
+        let done = page.count == 0 || rows == 0 || advanced.is_none();
+        Ok(StreamPage {
+            items,
+            rejected,
+            done,
+            position: c.start_time.and_then(|t| Timestamp::from_second(t).ok()),
+            ..StreamPage::default()
+        })
     }
 
     /// Group names, re-read every [`GROUPS_TTL`]. A failure keeps the last
