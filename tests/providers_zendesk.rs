@@ -107,16 +107,19 @@ fn export_page_maps_tickets_chats_voice_and_deletions() {
                 target: Target::FirstResponse,
                 due_at: ts("2025-01-02T10:15:00Z"),
                 completed_at: Some(ts("2025-01-02T10:00:12Z")),
+                breached: None,
             },
             VendorDue {
                 target: Target::NextResponse,
                 due_at: ts("2025-01-02T13:00:00Z"),
                 completed_at: None,
+                breached: None,
             },
             VendorDue {
                 target: Target::Resolution,
                 due_at: ts("2025-01-03T09:15:00Z"),
                 completed_at: None,
+                breached: None,
             },
         ]
     );
@@ -154,6 +157,7 @@ fn export_page_maps_tickets_chats_voice_and_deletions() {
             target: Target::Resolution,
             due_at: ts("2025-01-02T16:00:00Z"),
             completed_at: None,
+            breached: None,
         }]
     );
 

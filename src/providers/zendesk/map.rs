@@ -202,11 +202,15 @@ pub fn vendor_due(t: &RawTicket, ch: Channel, item: &Item) -> Vec<VendorDue> {
         if out.iter().any(|d| d.target == target) {
             continue;
         }
-        let achieved = p.stage.as_deref() == Some("achieved");
+        let stage = p.stage.as_deref();
         out.push(VendorDue {
             target,
             due_at,
-            completed_at: done_at.filter(|_| achieved),
+            completed_at: done_at.filter(|_| stage == Some("achieved")),
+            // Zendesk keeps a breached metric `active`; only the rare
+            // `breached` stage states the verdict, else it is read from the
+            // instants.
+            breached: (stage == Some("breached")).then_some(true),
         });
     }
     out.sort_by_key(|d| d.target);
