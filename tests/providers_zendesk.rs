@@ -650,3 +650,71 @@ async fn oauth_sends_a_bearer_token() {
     p.fetch_page(&Cursor::default()).await.unwrap();
     server.verify().await;
 }
+
+/// Vendor-shaped input through `map` into the engine: the reopened ticket
+/// 35440 of the export fixture (solved 10:00, open again since 11:00, first
+/// reply after 90 calendar minutes) and the held ticket 35441, with
+/// hand-computed outcomes.
+#[test]
+fn exported_tickets_through_the_engine() {
+    use helpdesk_sla_exporter::sla::{Calendar, Policy, ReopenMode, State, TargetSpec, evaluate};
+    use std::sync::Arc;
+
+    let all = tickets("tickets.json", &Channel::ALL);
+    let always = Arc::new(Calendar::always());
+    let spec = |t, mins| TargetSpec::new(t, SignedDuration::from_mins(mins), 0.9, always.clone());
+    let mut resolution = spec(Target::Resolution, 4 * 60);
+    resolution.pause_statuses = vec![Status::Pending];
+    let mut restart = resolution.clone();
+    restart.reopen = ReopenMode::Restart;
+    let policy = |targets| Policy {
+        name: "zendesk".into(),
+        matcher: None,
+        targets,
+    };
+    let now = ts("2025-01-02T13:00:00Z");
+
+    // 35440: created 08:00, first reply 08:00 + 90 min = 09:30 against 1 h:
+    // breached, 30 min late. Resolution (continue): 08:00-10:00 = 2 h, stopped
+    // while solved, 11:00-13:00 = 2 h: 4 h elapsed = the target, due 13:00.
+    let reopened = item(&all[4]);
+    let out = evaluate(
+        reopened,
+        &policy(vec![spec(Target::FirstResponse, 60), resolution.clone()]),
+        now,
+    );
+    let first = out
+        .iter()
+        .find(|o| o.target == Target::FirstResponse)
+        .unwrap();
+    assert_eq!(first.state, State::Breached);
+    assert_eq!(first.due_at, Some(ts("2025-01-02T09:00:00Z")));
+    assert_eq!(first.completed_at, Some(ts("2025-01-02T09:30:00Z")));
+    let res = out.iter().find(|o| o.target == Target::Resolution).unwrap();
+    assert_eq!(res.due_at, Some(ts("2025-01-02T13:00:00Z")));
+    assert_ne!(res.state, State::Met);
+
+    // Restart: cycle 1 met at 10:00 (2 h of 4), cycle 2 from 11:00, due 15:00.
+    let out = evaluate(reopened, &policy(vec![restart]), now);
+    let cycles: Vec<_> = out.iter().map(|o| (o.cycle, o.state, o.due_at)).collect();
+    assert_eq!(
+        cycles,
+        [
+            (1, State::Met, Some(ts("2025-01-02T12:00:00Z"))),
+            (2, State::Running, Some(ts("2025-01-02T15:00:00Z"))),
+        ]
+    );
+
+    // 35441: on hold since 09:30. A requester-wait-time style resolution
+    // (pause pending) keeps running: 07:00 + 4 h = 11:00 passed -> breached;
+    // an agent-work-time style one (pause pending, on_hold) is paused after
+    // 2 h 30 min.
+    let held = item(&all[5]);
+    let out = evaluate(held, &policy(vec![resolution.clone()]), now);
+    assert_eq!(out[0].state, State::Breached);
+    assert_eq!(out[0].due_at, Some(ts("2025-01-02T11:00:00Z")));
+    let mut awt = resolution;
+    awt.pause_statuses = vec![Status::Pending, Status::OnHold];
+    let out = evaluate(held, &policy(vec![awt]), now);
+    assert_eq!((out[0].state, out[0].due_at), (State::Paused, None));
+}
