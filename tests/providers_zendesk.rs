@@ -718,3 +718,33 @@ fn exported_tickets_through_the_engine() {
     let out = evaluate(held, &policy(vec![awt]), now);
     assert_eq!((out[0].state, out[0].due_at), (State::Paused, None));
 }
+
+#[tokio::test(start_paused = true)]
+async fn rate_limit_headers_hold_the_next_request_before_a_429() {
+    let server = MockServer::start().await;
+    mount_groups(&server, 1).await;
+    tickets_request()
+        .and(query_param("start_time", START))
+        .respond_with(
+            body("tickets.json")
+                .insert_header("x-rate-limit-remaining", "0")
+                .insert_header("ratelimit-remaining", "0")
+                .insert_header("ratelimit-reset", "20"),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    tickets_request()
+        .and(query_param("cursor", "MTczNTgxOTIwMC4wfHwzNTQ0MXw="))
+        .respond_with(body("tickets_end.json"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let p = provider_with(&server, &[Channel::Ticket], 10, true);
+    let start = tokio::time::Instant::now();
+    let (pages, _) = sync(&p, Cursor::default()).await.unwrap();
+    assert_eq!(pages.len(), 2);
+    // Without the headers the budget would send the second page after 6 s.
+    assert_eq!(start.elapsed(), Duration::from_secs(20));
+    server.verify().await;
+}
