@@ -748,3 +748,29 @@ async fn rate_limit_headers_hold_the_next_request_before_a_429() {
     assert_eq!(start.elapsed(), Duration::from_secs(20));
     server.verify().await;
 }
+
+#[tokio::test]
+async fn a_page_without_after_cursor_ends_the_sync_instead_of_looping() {
+    let server = MockServer::start().await;
+    mount_groups(&server, 1).await;
+    let mut page: serde_json::Value = serde_json::from_slice(&fixture("tickets.json")).unwrap();
+    page["after_cursor"] = serde_json::Value::Null;
+    page["after_url"] = serde_json::Value::Null;
+    tickets_request()
+        .and(query_param("start_time", START))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let (pages, cursor) = sync(&provider(&server, &[Channel::Ticket]), Cursor::default())
+        .await
+        .unwrap();
+    assert_eq!(pages.len(), 1);
+    assert_eq!(pages[0].items.len(), 3, "the chat ticket is not read");
+    let c: ZendeskCursor = serde_json::from_value(cursor.0).unwrap();
+    assert_eq!(
+        (c.tickets.start_time, c.tickets.after_cursor),
+        (Some(1735776000), None)
+    );
+    server.verify().await;
+}

@@ -207,10 +207,17 @@ impl ZendeskProvider {
         if let Some(newest) = tickets.iter().filter_map(|t| t.updated_at).max() {
             c.position = c.position.max(Some(newest));
         }
-        // A page without a cursor cannot be continued: keep the old one and
-        // read it again next time (the store replaces by id).
-        if let Some(next) = page.after_cursor.filter(|s| !s.is_empty()) {
-            c.after_cursor = Some(next);
+        // A page without a cursor cannot be continued: end this sync, keep
+        // the old position and read it again next time (the store replaces by
+        // id), rather than asking for the same page for ever.
+        let mut done = page.end_of_stream;
+        match page.after_cursor.filter(|s| !s.is_empty()) {
+            Some(next) => c.after_cursor = Some(next),
+            None if !done => {
+                tracing::warn!(source = %self.source.name, "ticket export page without after_cursor; ending this sync");
+                done = true;
+            }
+            None => {}
         }
         tracing::info!(
             source = %self.source.name,
@@ -224,7 +231,7 @@ impl ZendeskProvider {
             items,
             removed,
             rejected,
-            done: page.end_of_stream,
+            done,
             position: c.position,
         })
     }
