@@ -774,3 +774,87 @@ async fn a_page_without_after_cursor_ends_the_sync_instead_of_looping() {
     );
     server.verify().await;
 }
+
+#[tokio::test]
+async fn check_source_probes_each_endpoint_and_the_sideloads() {
+    use helpdesk_sla_exporter::providers::ProbeResult;
+    let server = MockServer::start().await;
+    // The last hour before the fixed clock: 2025-01-02T23:00:00Z.
+    tickets_request_one()
+        .and(query_param("start_time", "1735858800"))
+        .respond_with(body("tickets.json"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/api/v2/channels/voice/stats/incremental/calls.json"))
+        .respond_with(ResponseTemplate::new(404).set_body_string(r#"{"error":"InvalidEndpoint"}"#))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/api/v2/groups.json"))
+        .and(query_param("page[size]", "1"))
+        .respond_with(body("groups.json"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/api/v2/slas/policies.json"))
+        .respond_with(ResponseTemplate::new(403).set_body_string(r#"{"error":"Forbidden"}"#))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let probes = provider(&server, &[Channel::Ticket, Channel::Chat])
+        .probes()
+        .await;
+    let seen: Vec<(&str, ProbeResult, bool)> = probes
+        .iter()
+        .map(|p| (p.name.as_str(), p.result, p.required))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (
+                "GET /incremental/tickets/cursor.json",
+                ProbeResult::Works,
+                true
+            ),
+            (
+                "include=slas on the ticket export",
+                ProbeResult::Works,
+                false
+            ),
+            (
+                "include=metric_sets on the ticket export",
+                ProbeResult::Works,
+                false
+            ),
+            // Talk is absent, but this source does not read calls.
+            (
+                "GET /channels/voice/stats/incremental/calls.json",
+                ProbeResult::Refused,
+                false
+            ),
+            ("GET /groups.json", ProbeResult::Works, false),
+            ("GET /slas/policies.json", ProbeResult::Fallback, false),
+        ]
+    );
+    assert!(
+        probes[0].detail.contains("account limit 700/min"),
+        "{}",
+        probes[0].detail
+    );
+    for p in &probes {
+        assert!(
+            !p.detail.contains(TOKEN) && !p.detail.contains('\n'),
+            "{p:?}"
+        );
+    }
+    server.verify().await;
+}
+
+fn tickets_request_one() -> wiremock::MockBuilder {
+    Mock::given(method("GET"))
+        .and(path("/api/v2/incremental/tickets/cursor.json"))
+        .and(header("authorization", BASIC))
+        .and(query_param("include", "metric_sets,slas"))
+        .and(query_param("per_page", "1"))
+}

@@ -13,6 +13,7 @@ use jiff::{SignedDuration, Timestamp};
 mod config;
 mod cursor;
 pub mod map;
+mod probes;
 pub mod raw;
 
 pub use config::{
@@ -22,7 +23,9 @@ pub use config::{
 pub use cursor::{CallCursor, Stream, TicketCursor, ZendeskCursor};
 
 use super::client::{ClientMetrics, ClientSettings, HttpClient, decode_values};
-use super::{BoxFuture, BuildError, Cursor, Page, Progress, Provider, ProviderError, RejectedRow};
+use super::{
+    BoxFuture, BuildError, Cursor, Page, Probe, Progress, Provider, ProviderError, RejectedRow,
+};
 use crate::clock::{self, Clock};
 use crate::config::SourceConfig;
 use crate::model::{Channel, Item};
@@ -34,6 +37,8 @@ pub const TICKETS: &str = "/incremental/tickets/cursor.json";
 pub const CALLS: &str = "/channels/voice/stats/incremental/calls.json";
 /// The group list, for team names.
 pub const GROUPS: &str = "/groups.json";
+/// SLA policies (Professional plans and above); only probed.
+pub const SLA_POLICIES: &str = "/slas/policies.json";
 
 /// Group names change rarely; a stale name only affects a label for an hour.
 const GROUPS_TTL: SignedDuration = SignedDuration::from_hours(1);
@@ -328,5 +333,9 @@ impl ZendeskProvider {
 impl Provider for ZendeskProvider {
     fn fetch_page<'a>(&'a self, cursor: &'a Cursor) -> BoxFuture<'a, Result<Page, ProviderError>> {
         Box::pin(self.page(cursor))
+    }
+
+    fn probes(&self) -> BoxFuture<'_, Vec<Probe>> {
+        Box::pin(self.check())
     }
 }
