@@ -224,7 +224,8 @@ impl ZendeskProvider {
             }
             None => {}
         }
-        tracing::info!(
+        // The sync loop logs progress from `Page::progress`; this is detail.
+        tracing::debug!(
             source = %self.source.name,
             stream = "tickets",
             position = ?c.position,
