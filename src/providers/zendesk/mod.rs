@@ -10,6 +10,7 @@
 use std::sync::{Arc, Mutex};
 
 use jiff::{SignedDuration, Timestamp};
+
 mod config;
 mod cursor;
 pub mod map;
