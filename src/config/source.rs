@@ -41,6 +41,34 @@ pub struct SourceConfig {
     pub vendor: Arc<dyn VendorConfig>,
 }
 
+impl SourceConfig {
+    /// A source of type `t` with every common key at its default, as the
+    /// config builds it from `{name, type, base_url, api_key_env}` and the
+    /// vendor block `vendor` (the demo and tests use it).
+    pub fn with_defaults(
+        name: &str,
+        t: &SourceType,
+        base_url: &str,
+        api_key: Secret,
+        vendor: Arc<dyn VendorConfig>,
+    ) -> SourceConfig {
+        SourceConfig {
+            name: name.to_owned(),
+            kind: t.name,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            api_key,
+            channels: Channel::ALL.to_vec(),
+            poll_interval: Duration::from_secs(60),
+            initial_lookback: SignedDuration::from_hours(24 * 30),
+            page_size: t.defaults.page_size,
+            requests_per_minute: t.defaults.requests_per_minute,
+            timeout: Duration::from_secs(30),
+            max_pages_per_sync: DEFAULT_MAX_PAGES_PER_SYNC,
+            vendor,
+        }
+    }
+}
+
 /// Generous: a first sync of a million tickets at 500 a page with their
 /// history takes a few thousand pages.
 pub const DEFAULT_MAX_PAGES_PER_SYNC: u32 = 100_000;

@@ -15,6 +15,7 @@
 
 pub mod client;
 pub mod liveagent;
+pub mod zendesk;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -250,7 +251,7 @@ pub trait VendorConfig: std::fmt::Debug + Send + Sync {
 }
 
 /// The source types the exporter knows: one row per vendor.
-pub const SOURCE_TYPES: &[SourceType] = &[liveagent::SOURCE_TYPE];
+pub const SOURCE_TYPES: &[SourceType] = &[liveagent::SOURCE_TYPE, zendesk::SOURCE_TYPE];
 
 /// The row for a `type:` name.
 pub fn source_type(name: &str) -> Option<&'static SourceType> {

@@ -14,7 +14,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 mod budget;
 mod metrics;
 
-pub use budget::{Budget, parse_retry_after};
+pub use budget::{Budget, header_pause, parse_retry_after};
 pub use metrics::ClientMetrics;
 
 use super::{ProviderError, RejectedRow};
@@ -344,6 +344,13 @@ impl HttpClient {
             return Err(too_large());
         }
         let headers = response.headers().clone();
+        // The vendor says its window is used up: slow down before a 429.
+        if let Some(pause) = header_pause(&headers) {
+            tracing::debug!(source = %self.source, endpoint, pause_s = pause.as_secs_f64(), "rate limit headers: holding requests");
+            self.budget
+                .hold_until(tokio::time::Instant::now() + pause)
+                .await;
+        }
         let mut body = Vec::new();
         loop {
             match response.chunk().await {
