@@ -220,12 +220,23 @@ impl HttpClient {
         endpoint: &str,
         query: &[(&str, String)],
     ) -> Result<Response, ProviderError> {
-        let mut url = Url::parse(&format!("{}{}", self.base, endpoint)).map_err(|e| {
-            ProviderError::Connect {
+        self.get_path(endpoint, endpoint, query).await
+    }
+
+    /// Like [`HttpClient::get`] for a path with ids in it (`/issue/10001/changelog`):
+    /// `endpoint` is the template (`/issue/{id}/changelog`) that names the request
+    /// in metrics and errors, so ids never become label values.
+    pub async fn get_path(
+        &self,
+        endpoint: &str,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<Response, ProviderError> {
+        let mut url =
+            Url::parse(&format!("{}{}", self.base, path)).map_err(|e| ProviderError::Connect {
                 endpoint: endpoint.to_owned(),
                 reason: e.to_string(),
-            }
-        })?;
+            })?;
         if !query.is_empty() {
             url.query_pairs_mut()
                 .extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
