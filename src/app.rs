@@ -34,7 +34,7 @@ pub struct Options {
 }
 
 /// What the landing page and `/-/ready` know about one configured source.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SourceStatus {
     pub name: String,
     pub kind: &'static str,
@@ -43,6 +43,16 @@ pub struct SourceStatus {
     pub up: bool,
     /// The last sync error, one line, never containing a secret.
     pub last_error: Option<String>,
+    /// Set while a sync is under way and has reported how far it has come.
+    pub progress: Option<SyncProgress>,
+}
+
+/// How far a running sync has come (see [`sync::SyncEvent::Progress`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncProgress {
+    pub ratio: f64,
+    pub items: u64,
+    pub eta_seconds: Option<f64>,
 }
 
 struct Shared {
@@ -215,13 +225,12 @@ impl Handle {
                 Ok(p) => p,
                 Err(e) => {
                     tracing::error!(source = %source.name, error = %e, "cannot start the source");
-                    self.mark_synced(&source.name, Err(e.to_string()));
+                    self.on_sync(&source.name, sync::SyncEvent::Finished(Err(e.to_string())));
                     continue;
                 }
             };
             let handle = self.clone();
-            let on_sync: sync::OnSync =
-                Arc::new(move |name, result| handle.mark_synced(name, result));
+            let on_sync: sync::OnSync = Arc::new(move |name, event| handle.on_sync(name, event));
             tokio::spawn(sync::run_source(
                 self.0.engine.clone(),
                 provider,
@@ -232,12 +241,29 @@ impl Handle {
         }
     }
 
-    fn mark_synced(&self, name: &str, result: Result<(), String>) {
+    fn on_sync(&self, name: &str, event: sync::SyncEvent) {
         let mut sources = self.0.sources.write().expect("lock poisoned");
-        if let Some(s) = sources.iter_mut().find(|s| s.name == name) {
-            s.first_sync_done = true;
-            s.up = result.is_ok();
-            s.last_error = result.err();
+        let Some(s) = sources.iter_mut().find(|s| s.name == name) else {
+            return;
+        };
+        match event {
+            sync::SyncEvent::Progress {
+                ratio,
+                items,
+                eta_seconds,
+            } => {
+                s.progress = Some(SyncProgress {
+                    ratio,
+                    items,
+                    eta_seconds,
+                })
+            }
+            sync::SyncEvent::Finished(result) => {
+                s.first_sync_done = true;
+                s.up = result.is_ok();
+                s.last_error = result.err();
+                s.progress = None;
+            }
         }
     }
 
@@ -281,6 +307,7 @@ fn source_statuses(config: &Config) -> Vec<SourceStatus> {
             first_sync_done: false,
             up: false,
             last_error: None,
+            progress: None,
         })
         .collect()
 }

@@ -4,6 +4,7 @@
 //! A failed sync logs one line, marks the source down and leaves everything
 //! else as it was: the previous items keep being evaluated and served.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -12,14 +13,36 @@ use tokio_util::sync::CancellationToken;
 use crate::config::SourceConfig;
 use crate::engine::Engine;
 use crate::model::Channel;
-use crate::providers::{Cursor, Provider};
+use crate::providers::{Cursor, Page, Progress, Provider, RejectedRow};
 use crate::store::StoreError;
 
 /// The store's endpoint name for a provider's whole-source cursor.
 const CURSOR: &str = "sync";
 
-/// What a poller reports back after each sync attempt.
-pub type OnSync = Arc<dyn Fn(&str, Result<(), String>) + Send + Sync>;
+/// What a poller reports back: progress during a sync, the result after it.
+pub type OnSync = Arc<dyn Fn(&str, SyncEvent) + Send + Sync>;
+
+/// One report of a poller.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SyncEvent {
+    /// The sync has come this far (0 to 1); `eta_seconds` is a linear estimate
+    /// of the time left, once there is enough progress to extrapolate.
+    Progress {
+        ratio: f64,
+        items: u64,
+        eta_seconds: Option<f64>,
+    },
+    /// The sync ended: `Err` holds its one-line error.
+    Finished(Result<(), String>),
+}
+
+/// Rejected rows already logged, so a bad row that stays bad logs once, not
+/// on every poll. Bounded: when full it starts over (and logs again).
+const MAX_LOGGED_REJECTIONS: usize = 10_000;
+
+/// A sync shorter than this logs no progress lines: an incremental poll
+/// finishes in seconds and its progress would only be noise.
+const PROGRESS_LOG_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Polls one source until `cancel` fires: sync, then wait the poll interval
 /// (with ±10% jitter so several exporters do not hit a vendor in step).
@@ -30,10 +53,21 @@ pub async fn run_source(
     cancel: CancellationToken,
     on_sync: OnSync,
 ) {
+    let mut logged = HashSet::new();
     loop {
         let started = Instant::now();
+        let mut run = Run {
+            engine: &engine,
+            source: &source,
+            on_sync: &on_sync,
+            started,
+            logged: &mut logged,
+            initial: false,
+            items: 0,
+            logged_decile: 0,
+        };
         let result = tokio::select! {
-            r = sync_once(&engine, provider.as_ref(), &source, &cancel) => r,
+            r = run.sync_once(provider.as_ref(), &cancel) => r,
             () = cancel.cancelled() => return,
         };
         let took = started.elapsed().as_secs_f64();
@@ -53,7 +87,10 @@ pub async fn run_source(
                 tracing::warn!(source = %source.name, reason = e.reason(), error = %e, "sync failed; serving the last good data");
             }
         }
-        on_sync(&source.name, result.map(|_| ()).map_err(|e| e.to_string()));
+        on_sync(
+            &source.name,
+            SyncEvent::Finished(result.map(|_| ()).map_err(|e| e.to_string())),
+        );
         engine.evaluate_now.notify_one();
         let jitter = 0.9 + fastrand::f64() * 0.2;
         let wait = source.poll_interval.mul_f64(jitter);
@@ -83,55 +120,145 @@ impl SyncError {
     }
 }
 
-/// Fetches pages until the source is caught up, storing each page and its
-/// cursor in one transaction. Returns the number of items received.
-async fn sync_once(
-    engine: &Arc<Engine>,
-    provider: &dyn Provider,
-    source: &SourceConfig,
-    cancel: &CancellationToken,
-) -> Result<u64, SyncError> {
-    let name = source.name.clone();
-    let stored = blocking(engine, move |e| e.store.cursor(&name, CURSOR)).await?;
-    let mut cursor = match stored {
-        Some(text) => serde_json::from_str(&text).unwrap_or_else(|e| {
-            tracing::warn!(source = %source.name, error = %e, "stored cursor unreadable; starting from the initial lookback");
-            Cursor::default()
-        }),
-        None => Cursor::default(),
-    };
-    let mut total = 0;
-    loop {
-        let page = provider.fetch_page(&cursor).await?;
-        let next = serde_json::to_string(&page.next).expect("cursors serialize");
-        let mut per_channel = [0u64; 3];
-        for item in &page.items {
-            per_channel[Channel::ALL
-                .iter()
-                .position(|c| *c == item.channel)
-                .unwrap_or(0)] += 1;
-        }
-        let (name, items, removed) = (source.name.clone(), page.items, page.removed);
-        total += items.len() as u64;
-        let items = blocking(engine, move |e| {
-            e.store.apply_page(&name, CURSOR, &items, &removed, &next)?;
-            e.apply(&name, items, &removed);
-            Ok(())
-        })
-        .await;
-        items?;
-        for (c, n) in Channel::ALL.iter().zip(per_channel) {
-            if n > 0 {
-                engine
-                    .source_metrics
-                    .items_synced(&source.name, c.as_str(), n);
+/// One sync attempt of one source.
+struct Run<'a> {
+    engine: &'a Arc<Engine>,
+    source: &'a SourceConfig,
+    on_sync: &'a OnSync,
+    started: Instant,
+    logged: &'a mut HashSet<(&'static str, String)>,
+    /// The sync started from no cursor: a first sync (backfill).
+    initial: bool,
+    items: u64,
+    /// The last tenth of progress that was logged.
+    logged_decile: u32,
+}
+
+impl Run<'_> {
+    /// Fetches pages until the source is caught up, storing each page and its
+    /// cursor in one transaction. Returns the number of items received.
+    async fn sync_once(
+        &mut self,
+        provider: &dyn Provider,
+        cancel: &CancellationToken,
+    ) -> Result<u64, SyncError> {
+        let (engine, source) = (self.engine, self.source);
+        let name = source.name.clone();
+        let stored = blocking(engine, move |e| e.store.cursor(&name, CURSOR)).await?;
+        let mut cursor = match stored {
+            Some(text) => serde_json::from_str(&text).unwrap_or_else(|e| {
+                tracing::warn!(source = %source.name, error = %e, "stored cursor unreadable; starting from the initial lookback");
+                Cursor::default()
+            }),
+            None => Cursor::default(),
+        };
+        self.initial = cursor.is_initial();
+        loop {
+            let page = provider.fetch_page(&cursor).await?;
+            self.quarantine(&page.rejected);
+            let next = serde_json::to_string(&page.next).expect("cursors serialize");
+            let per_channel = per_channel(&page);
+            let Page {
+                items,
+                removed,
+                progress,
+                done,
+                next: next_cursor,
+                ..
+            } = page;
+            let name = source.name.clone();
+            self.items += items.len() as u64;
+            blocking(engine, move |e| {
+                e.store.apply_page(&name, CURSOR, &items, &removed, &next)?;
+                e.apply(&name, items, &removed);
+                Ok(())
+            })
+            .await?;
+            for (c, n) in Channel::ALL.iter().zip(per_channel) {
+                if n > 0 {
+                    engine
+                        .source_metrics
+                        .items_synced(&source.name, c.as_str(), n);
+                }
+            }
+            if let Some(p) = progress.filter(|_| !done) {
+                self.progress(&p);
+            }
+            cursor = next_cursor;
+            if done || cancel.is_cancelled() {
+                return Ok(self.items);
             }
         }
-        cursor = page.next;
-        if page.done || cancel.is_cancelled() {
-            return Ok(total);
+    }
+
+    /// Counts each rejected row and logs it once, with its id and field but
+    /// never its content.
+    fn quarantine(&mut self, rejected: &[RejectedRow]) {
+        for row in rejected {
+            self.engine
+                .source_metrics
+                .rows_rejected(&self.source.name, row.stream, row.kind());
+            let id = row.id.clone().unwrap_or_default();
+            if self.logged.len() >= MAX_LOGGED_REJECTIONS {
+                self.logged.clear();
+            }
+            if self.logged.insert((row.stream, id)) {
+                tracing::warn!(
+                    source = %self.source.name,
+                    stream = row.stream,
+                    id = row.id.as_deref().unwrap_or("unknown"),
+                    field = %row.field,
+                    reason = %row.reason,
+                    "row skipped: it cannot be decoded; the rest of the page was applied"
+                );
+            }
         }
     }
+
+    /// Publishes progress (gauge and landing page) and logs each further tenth
+    /// of a long sync with an estimate of the time left.
+    fn progress(&mut self, p: &Progress) {
+        let now = (self.engine.clock)();
+        let ratio = p.ratio(now);
+        let elapsed = self.started.elapsed();
+        let eta_seconds = (ratio >= 0.01).then(|| elapsed.as_secs_f64() * (1.0 - ratio) / ratio);
+        self.engine
+            .source_metrics
+            .progress(&self.source.name, ratio);
+        (self.on_sync)(
+            &self.source.name,
+            SyncEvent::Progress {
+                ratio,
+                items: self.items,
+                eta_seconds,
+            },
+        );
+        let decile = (ratio * 10.0).floor() as u32;
+        if decile > self.logged_decile && (self.initial || elapsed >= PROGRESS_LOG_AFTER) {
+            self.logged_decile = decile;
+            tracing::info!(
+                source = %self.source.name,
+                stream = p.stream,
+                streams = p.streams,
+                position = %p.position,
+                progress = format!("{:.0}%", ratio * 100.0),
+                items = self.items,
+                eta_seconds = eta_seconds.map(|s| s.round()).unwrap_or(f64::NAN),
+                "sync in progress"
+            );
+        }
+    }
+}
+
+fn per_channel(page: &Page) -> [u64; 3] {
+    let mut counts = [0u64; 3];
+    for item in &page.items {
+        counts[Channel::ALL
+            .iter()
+            .position(|c| *c == item.channel)
+            .unwrap_or(0)] += 1;
+    }
+    counts
 }
 
 async fn blocking<T: Send + 'static>(

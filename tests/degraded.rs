@@ -58,7 +58,7 @@ async fn failures_after_a_good_sync_keep_the_last_good_data() {
         ),
         (
             "/api/v3/chats",
-            ResponseTemplate::new(200).set_body_string("[{\"id\": 42, \"date_created\": true}]"),
+            ResponseTemplate::new(200).set_body_string("{\"id\": 42}"),
             "decode",
         ),
         (
@@ -118,5 +118,45 @@ async fn failures_after_a_good_sync_keep_the_last_good_data() {
         warnings[2]
     );
     assert!(!log.contains("degraded-key"));
+
+    // A row of the wrong type is no failure: it is skipped and counted, the
+    // source stays up, and the rows already stored keep serving.
+    server.reset().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v3/chats"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_string("[{\"id\": 42, \"date_created\": true}]"),
+        )
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    common::liveagent::serve(&server).await;
+    let status = reqwest::Client::new()
+        .post(exporter.url("/-/reload"))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+    let line = "helpdesk_sla_source_rows_rejected_total{reason=\"invalid_type\",source=\"support\",stream=\"chats\"} 1";
+    let body = tokio::task::block_in_place(|| {
+        e.wait_metrics(|b| {
+            b.lines().any(|l| l == line)
+                && b.contains("helpdesk_sla_source_up{source=\"support\"} 1")
+        })
+    });
+    assert_eq!(
+        sla_lines(&body),
+        good_sla,
+        "SLA data changed after a bad row"
+    );
+    let log = exporter.log_text();
+    let skipped: Vec<&str> = log.lines().filter(|l| l.contains("row skipped")).collect();
+    assert_eq!(skipped.len(), 1, "{log}");
+    assert!(
+        skipped[0].contains("\"id\":\"42\"") && skipped[0].contains("\"field\":\"date_created\""),
+        "{}",
+        skipped[0]
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

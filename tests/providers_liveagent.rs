@@ -538,6 +538,55 @@ async fn chats_page_style_and_calls_cursor_style() {
     assert_eq!(state.chats.since, Some(ts("2025-01-02 11:00:00")));
     assert_eq!(state.calls.since, Some(ts("2025-01-02 09:02:00")));
     assert_eq!(state.active, None);
+
+    // Progress: chats are stream 0 of 2, calls stream 1; each page says how far
+    // its stream's cursor has come in a window from the lookback start
+    // (2025-01-02 00:00) to now (2025-01-03 00:00).
+    let now = ts("2025-01-03 00:00:00");
+    let progress: Vec<_> = pages.iter().map(|p| p.progress.unwrap()).collect();
+    assert_eq!(
+        progress
+            .iter()
+            .map(|p| (p.stream, p.streams))
+            .collect::<Vec<_>>(),
+        [(0, 2), (0, 2), (1, 2), (1, 2)]
+    );
+    assert_eq!(progress[0].from, ts("2025-01-02 00:00:00"));
+    assert_eq!(progress[0].position, ts("2025-01-02 11:00:00"));
+    // Half a day into chats: (0 + 11/24) / 2.
+    assert!((progress[0].ratio(now) - 11.0 / 48.0).abs() < 1e-9);
+    let ratios: Vec<f64> = progress.iter().map(|p| p.ratio(now)).collect();
+    assert!(ratios.windows(2).all(|w| w[0] <= w[1]), "{ratios:?}");
+    assert!(ratios[2] >= 0.5, "{ratios:?}");
+}
+
+#[tokio::test]
+async fn a_bad_row_is_quarantined_and_its_page_goes_on() {
+    let server = MockServer::start().await;
+    mount_departments(&server).await;
+    Mock::given(path("/api/v3/chats"))
+        .respond_with(json(serde_json::json!([
+            {"id": "ch1", "date_created": "2025-01-02 10:00:00", "status_date_started": "2025-01-02 10:00:30",
+             "rstatus": "R", "status": "T", "departmentId": "zbmc7d61", "agentId": null},
+            {"id": "bad1", "date_created": "not a date", "rstatus": "R", "status": "T"},
+            {"id": "ch3", "date_created": "2025-01-02 12:00:00", "status_date_started": null,
+             "rstatus": "I", "status": "Q", "departmentId": "zbmc7d61", "agentId": null}
+        ])))
+        .mount(&server)
+        .await;
+    let p = provider(&server, &[Channel::Chat], 3);
+    let page = p.fetch_page(&Cursor::default()).await.unwrap();
+    let ids: Vec<&str> = page.items.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(ids, ["ch1", "ch3"]);
+    assert_eq!(page.rejected.len(), 1);
+    let bad = &page.rejected[0];
+    assert_eq!(
+        (bad.stream, bad.id.as_deref(), bad.field.as_str()),
+        ("chats", Some("bad1"), "date_created")
+    );
+    assert!(!bad.reason.contains("not a date"), "{bad:?}");
+    // Three rows arrived on a page of three: the stream is not done yet.
+    assert!(!page.done);
 }
 
 #[tokio::test]
@@ -556,7 +605,7 @@ async fn errors_are_typed_and_never_show_the_key() {
         .mount(&server)
         .await;
     Mock::given(path("/api/v3/calls"))
-        .respond_with(json(serde_json::json!([{"id": "k1", "dateCreated": true}])))
+        .respond_with(json(serde_json::json!({"id": "k1", "dateCreated": true})))
         .mount(&server)
         .await;
 
@@ -573,7 +622,7 @@ async fn errors_are_typed_and_never_show_the_key() {
         .await
         .unwrap_err();
     assert_eq!(calls.reason(), "decode");
-    assert!(calls.to_string().contains("[0].dateCreated"), "{calls}");
+    assert!(calls.to_string().contains("expected a sequence"), "{calls}");
     for text in [
         err.to_string(),
         format!("{err:?}"),

@@ -9,6 +9,8 @@ pub struct SourceMetrics {
     duration: GaugeVec,
     items: IntCounterVec,
     errors: IntCounterVec,
+    progress: GaugeVec,
+    rejected: IntCounterVec,
 }
 
 impl SourceMetrics {
@@ -41,7 +43,20 @@ impl SourceMetrics {
                 ),
                 &["source", "reason"],
             )?,
+            progress: gauge(
+                "helpdesk_sla_source_sync_progress_ratio",
+                "How far the current (or last) sync of the source has come, from 0 to 1: the cursor's position between the start of its window and now. Below 1 for long during a first sync on a rate-limited API.",
+            )?,
+            rejected: IntCounterVec::new(
+                Opts::new(
+                    "helpdesk_sla_source_rows_rejected_total",
+                    "Vendor rows skipped because they could not be decoded, by stream and reason; the rest of their page was applied.",
+                ),
+                &["source", "stream", "reason"],
+            )?,
         };
+        registry.register(Box::new(m.progress.clone()))?;
+        registry.register(Box::new(m.rejected.clone()))?;
         registry.register(Box::new(m.up.clone()))?;
         registry.register(Box::new(m.last_success.clone()))?;
         registry.register(Box::new(m.duration.clone()))?;
@@ -66,6 +81,7 @@ impl SourceMetrics {
     /// counter at 0), so alerts and `rate()` work before anything happens.
     pub fn register_source(&self, source: &str) {
         self.up.with_label_values(&[source]).set(0.0);
+        self.progress.with_label_values(&[source]).set(0.0);
         for reason in Self::ERROR_REASONS {
             self.errors.with_label_values(&[source, reason]);
         }
@@ -76,6 +92,7 @@ impl SourceMetrics {
         let _ = self.up.remove_label_values(&[source]);
         let _ = self.last_success.remove_label_values(&[source]);
         let _ = self.duration.remove_label_values(&[source]);
+        let _ = self.progress.remove_label_values(&[source]);
         for reason in Self::ERROR_REASONS {
             let _ = self.errors.remove_label_values(&[source, reason]);
         }
@@ -83,6 +100,7 @@ impl SourceMetrics {
 
     pub fn success(&self, source: &str, finished_at: f64, duration: f64) {
         self.up.with_label_values(&[source]).set(1.0);
+        self.progress.with_label_values(&[source]).set(1.0);
         self.last_success
             .with_label_values(&[source])
             .set(finished_at);
@@ -93,6 +111,16 @@ impl SourceMetrics {
         self.up.with_label_values(&[source]).set(0.0);
         self.duration.with_label_values(&[source]).set(duration);
         self.errors.with_label_values(&[source, reason]).inc();
+    }
+
+    pub fn progress(&self, source: &str, ratio: f64) {
+        self.progress.with_label_values(&[source]).set(ratio);
+    }
+
+    pub fn rows_rejected(&self, source: &str, stream: &str, reason: &str) {
+        self.rejected
+            .with_label_values(&[source, stream, reason])
+            .inc();
     }
 
     pub fn items_synced(&self, source: &str, channel: &str, n: u64) {

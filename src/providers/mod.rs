@@ -64,7 +64,7 @@ impl Cursor {
 }
 
 /// One page of changes.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Page {
     /// New or changed items, each complete: the store replaces by `(source, id)`.
     pub items: Vec<Item>,
@@ -76,6 +76,68 @@ pub struct Page {
     /// True when the source is caught up: wait for the poll interval, then call
     /// again with `next`.
     pub done: bool,
+    /// Where the sync stands, for backfill progress; `None` when the provider
+    /// cannot tell.
+    pub progress: Option<Progress>,
+    /// Rows of this page that could not be decoded: skipped, counted and
+    /// logged by the sync loop; the rest of the page is applied.
+    pub rejected: Vec<RejectedRow>,
+}
+
+/// How far a sync has come. A sync reads `streams` streams one after the other
+/// (LiveAgent: tickets, chats, calls); within stream `stream` (0-based) the
+/// cursor has reached `position` of a window that starts at `from` and ends now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    pub stream: usize,
+    pub streams: usize,
+    pub from: jiff::Timestamp,
+    pub position: jiff::Timestamp,
+}
+
+impl Progress {
+    /// The share of the whole sync done as of `now`, between 0 and 1.
+    pub fn ratio(&self, now: jiff::Timestamp) -> f64 {
+        let streams = self.streams.max(1) as f64;
+        let window = now.duration_since(self.from).as_secs_f64();
+        let done = self.position.duration_since(self.from).as_secs_f64();
+        let within = if window <= 0.0 {
+            1.0
+        } else {
+            (done / window).clamp(0.0, 1.0)
+        };
+        ((self.stream.min(self.streams) as f64 + within) / streams).clamp(0.0, 1.0)
+    }
+}
+
+/// A row the provider skipped because it could not be decoded. Never carries
+/// the row's content: only its id (when readable) and where it broke.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectedRow {
+    /// `tickets`, `chats`, `calls`: a small closed set per vendor (a label).
+    pub stream: &'static str,
+    pub id: Option<String>,
+    /// The JSON path of the first problem, e.g. `date_created`.
+    pub field: String,
+    /// The decoder's reason (type, format), without the value.
+    pub reason: String,
+}
+
+impl RejectedRow {
+    /// The `reason` label: a closed set derived from the decoder's message.
+    pub fn kind(&self) -> &'static str {
+        const KINDS: [(&str, &str); 5] = [
+            ("invalid type", "invalid_type"),
+            ("invalid value", "invalid_value"),
+            ("missing field", "missing_field"),
+            ("unknown variant", "unknown_variant"),
+            ("invalid length", "invalid_length"),
+        ];
+        KINDS
+            .iter()
+            .find(|(prefix, _)| self.reason.starts_with(prefix))
+            .map_or("invalid", |(_, kind)| kind)
+    }
 }
 
 /// One source type: what `type: NAME` in the config means.

@@ -15,6 +15,10 @@ const OPEN_HORIZON: SignedDuration = SignedDuration::from_hours(24);
 pub struct LiveAgentCursor {
     /// The stream being synced; `None` between syncs.
     pub active: Option<Channel>,
+    /// Where the active stream's window started, for progress: the stream's
+    /// `since` when it began this sync. `None` between streams.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_start: Option<Timestamp>,
     pub tickets: TicketCursor,
     pub chats: ScanCursor,
     pub calls: ScanCursor,

@@ -20,8 +20,11 @@ pub mod raw;
 pub use config::{LiveAgentConfig, SOURCE_TYPE, client_settings, source_config};
 pub use cursor::{LiveAgentCursor, ScanCursor, TicketCursor};
 
-use super::client::{ClientMetrics, ClientSettings, HttpClient};
-use super::{BoxFuture, BuildError, Cursor, Page, Provider, ProviderError, VendorSlaLevel};
+use super::client::{ClientMetrics, ClientSettings, HttpClient, decode_rows};
+use super::{
+    BoxFuture, BuildError, Cursor, Page, Progress, Provider, ProviderError, RejectedRow,
+    VendorSlaLevel,
+};
 use crate::clock::{self, Clock};
 use crate::config::SourceConfig;
 use crate::model::{Channel, Item};
@@ -99,16 +102,29 @@ impl LiveAgentProvider {
         let streams = self.streams();
         let Some(stream) = cur.active.or_else(|| streams.first().copied()) else {
             return Ok(Page {
-                items: vec![],
-                removed: vec![],
                 next: raw.clone(),
                 done: true,
+                ..Page::default()
             });
         };
         let departments = self.departments().await?;
         let now = (self.clock)();
         let start = now - self.source.initial_lookback;
-        let (items, removed, stream_done) = match stream {
+        let window_start = match stream {
+            Channel::Ticket => cur.tickets.since,
+            Channel::Chat => cur.chats.since,
+            Channel::Call => cur.calls.since,
+        };
+        let from = *cur
+            .window_start
+            .get_or_insert(window_start.unwrap_or(start));
+        let StreamPage {
+            items,
+            removed,
+            rejected,
+            done: stream_done,
+            position,
+        } = match stream {
             Channel::Ticket => {
                 self.tickets_page(&mut cur.tickets, start, &departments)
                     .await?
@@ -122,16 +138,25 @@ impl LiveAgentProvider {
         let mut done = false;
         if stream_done {
             cur.active = streams.iter().skip_while(|s| **s != stream).nth(1).copied();
+            cur.window_start = None;
             done = cur.active.is_none();
         } else {
             cur.active = Some(stream);
         }
+        let progress = Progress {
+            stream: streams.iter().position(|s| *s == stream).unwrap_or(0),
+            streams: streams.len(),
+            from,
+            position: position.unwrap_or(from).max(from),
+        };
         let next = Cursor(serde_json::to_value(&cur).expect("cursor serializes"));
         Ok(Page {
             items,
             removed,
             next,
             done,
+            progress: Some(progress),
+            rejected,
         })
     }
 
@@ -140,7 +165,7 @@ impl LiveAgentProvider {
         c: &mut TicketCursor,
         start: Timestamp,
         departments: &Departments,
-    ) -> Result<(Vec<Item>, Vec<String>, bool), ProviderError> {
+    ) -> Result<StreamPage, ProviderError> {
         let since = *c.since.get_or_insert(start);
         let page = c.page.max(1);
         let filters = json!([["date_changed", "D>=", map::format_time(since)]]).to_string();
@@ -152,7 +177,9 @@ impl LiveAgentProvider {
             ("_perPage", self.per_page()),
         ];
         let response = self.client.get("/tickets", &query).await?;
-        let tickets: Vec<RawTicket> = map::decode("/tickets", &response.body)?;
+        let (tickets, mut rejected) =
+            decode_rows::<RawTicket>("/tickets", "tickets", &response.body)?;
+        let received = tickets.len() + rejected.len();
         let changed = |t: &RawTicket| t.date_changed.unwrap_or(t.date_created);
         let seen: HashSet<&str> = c.seen.iter().map(String::as_str).collect();
         let fresh: Vec<&RawTicket> = tickets
@@ -164,7 +191,8 @@ impl LiveAgentProvider {
             .filter(|t| map::status(&t.status).is_some())
             .map(|t| t.id.clone())
             .collect();
-        let mut history = self.history(&ids).await?;
+        let (mut history, history_rejected) = self.history(&ids).await?;
+        rejected.extend(history_rejected);
         // Grouped by ticket so each `ticket_item` call sees only its own rows:
         // it filters by id, and scanning every row of the page for every
         // ticket made a page quadratic in its size (a tenth of a first sync).
@@ -181,7 +209,7 @@ impl LiveAgentProvider {
                 TicketOutcome::Removed(id) => removed.push(id),
             }
         }
-        let short = tickets.len() < self.source.page_size.max(1) as usize;
+        let short = received < self.source.page_size.max(1) as usize;
         match tickets.iter().map(changed).max() {
             Some(max) if max > since => {
                 c.since = Some(max);
@@ -201,12 +229,22 @@ impl LiveAgentProvider {
         if short {
             c.page = 1;
         }
-        Ok((items, removed, short))
+        Ok(StreamPage {
+            items,
+            removed,
+            rejected,
+            done: short,
+            position: c.since,
+        })
     }
 
     /// Status history for `ids`, joined later by `conversation_id`.
-    async fn history(&self, ids: &[String]) -> Result<Vec<RawHistoryRow>, ProviderError> {
+    async fn history(
+        &self,
+        ids: &[String],
+    ) -> Result<(Vec<RawHistoryRow>, Vec<RejectedRow>), ProviderError> {
         let mut rows = Vec::new();
+        let mut rejected = Vec::new();
         for chunk in ids.chunks(HISTORY_IDS_PER_REQUEST) {
             let filters = json!([["conversation_id", "IN", chunk.join(",")]]).to_string();
             let mut query = vec![
@@ -218,9 +256,14 @@ impl LiveAgentProvider {
             let mut pages = 0;
             loop {
                 let response = self.client.get("/tickets/history", &query).await?;
-                let page: Vec<RawHistoryRow> = map::decode("/tickets/history", &response.body)?;
-                let empty = page.is_empty();
+                let (page, bad) = decode_rows::<RawHistoryRow>(
+                    "/tickets/history",
+                    "ticket_history",
+                    &response.body,
+                )?;
+                let empty = page.is_empty() && bad.is_empty();
                 rows.extend(page);
+                rejected.extend(bad);
                 pages += 1;
                 match next_cursor(&response) {
                     Some(next) if !empty && pages < MAX_CURSOR_PAGES => {
@@ -230,7 +273,7 @@ impl LiveAgentProvider {
                 }
             }
         }
-        Ok(rows)
+        Ok((rows, rejected))
     }
 
     async fn chats_page(
@@ -239,7 +282,7 @@ impl LiveAgentProvider {
         start: Timestamp,
         now: Timestamp,
         departments: &Departments,
-    ) -> Result<(Vec<Item>, Vec<String>, bool), ProviderError> {
+    ) -> Result<StreamPage, ProviderError> {
         let since = *c.since.get_or_insert(start);
         let page = c.page.max(1);
         let filters = json!([["date_created", "D>=", map::format_time(since)]]).to_string();
@@ -251,7 +294,7 @@ impl LiveAgentProvider {
             ("_perPage", self.per_page()),
         ];
         let response = self.client.get("/chats", &query).await?;
-        let chats: Vec<RawChat> = map::decode("/chats", &response.body)?;
+        let (chats, rejected) = decode_rows::<RawChat>("/chats", "chats", &response.body)?;
         let items: Vec<Item> = chats
             .iter()
             .map(|ch| map::chat_item(&self.source.name, ch, departments))
@@ -260,13 +303,20 @@ impl LiveAgentProvider {
             c,
             items.iter().map(|i| (i.created_at, i.ended_at.is_none())),
         );
-        let short = chats.len() < self.source.page_size.max(1) as usize;
+        let short = chats.len() + rejected.len() < self.source.page_size.max(1) as usize;
+        let position = c.newest;
         if short {
             finish_scan(c, now);
         } else {
             c.page = page + 1;
         }
-        Ok((items, Vec::new(), short))
+        Ok(StreamPage {
+            items,
+            removed: Vec::new(),
+            rejected,
+            done: short,
+            position,
+        })
     }
 
     async fn calls_page(
@@ -274,7 +324,7 @@ impl LiveAgentProvider {
         c: &mut ScanCursor,
         start: Timestamp,
         now: Timestamp,
-    ) -> Result<(Vec<Item>, Vec<String>, bool), ProviderError> {
+    ) -> Result<StreamPage, ProviderError> {
         let since = *c.since.get_or_insert(start);
         let filters = json!([["dateCreated", "D>=", map::format_time(since)]]).to_string();
         let mut query = vec![
@@ -287,7 +337,7 @@ impl LiveAgentProvider {
             set_cursor(&mut query, cursor);
         }
         let response = self.client.get("/calls", &query).await?;
-        let calls: Vec<RawCall> = map::decode("/calls", &response.body)?;
+        let (calls, rejected) = decode_rows::<RawCall>("/calls", "calls", &response.body)?;
         track(
             c,
             calls
@@ -298,14 +348,21 @@ impl LiveAgentProvider {
             .iter()
             .filter_map(|call| map::call_item(&self.source.name, call))
             .collect();
-        let next = next_cursor(&response).filter(|_| !calls.is_empty());
+        let next = next_cursor(&response).filter(|_| !(calls.is_empty() && rejected.is_empty()));
         let done = next.is_none();
+        let position = c.newest;
         if done {
             finish_scan(c, now);
         } else {
             c.cursor = next;
         }
-        Ok((items, Vec::new(), done))
+        Ok(StreamPage {
+            items,
+            removed: Vec::new(),
+            rejected,
+            done,
+            position,
+        })
     }
 
     /// Department names, re-read every [`DEPARTMENTS_TTL`].
@@ -347,6 +404,17 @@ impl LiveAgentProvider {
         }
         Ok(out)
     }
+}
+
+/// What one page of one stream yields.
+struct StreamPage {
+    items: Vec<Item>,
+    removed: Vec<String>,
+    rejected: Vec<RejectedRow>,
+    /// The stream is caught up.
+    done: bool,
+    /// How far the stream's cursor has come (its high-water mark).
+    position: Option<Timestamp>,
 }
 
 impl Provider for LiveAgentProvider {
