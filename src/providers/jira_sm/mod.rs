@@ -20,11 +20,11 @@ pub mod raw;
 pub use config::{AuthKind, JsmConfig, SOURCE_TYPE, TeamField, client_settings};
 pub use cursor::{JsmCursor, OVERLAP, jql};
 
-use super::client::{ClientMetrics, ClientSettings, HttpClient};
-use super::{BoxFuture, BuildError, Cursor, Page, Provider, ProviderError};
+use super::client::{ClientMetrics, ClientSettings, HttpClient, decode_values};
+use super::{BoxFuture, BuildError, Cursor, Page, Progress, Provider, ProviderError};
 use crate::clock::{self, Clock};
 use crate::config::SourceConfig;
-use map::{Fields, RawChangelogPage, RawField, RawHistory, RawMyself, RawSearchPage};
+use map::{Fields, RawChangelogPage, RawField, RawHistory, RawIssue, RawMyself, RawSearchPage};
 
 /// The field list and the account's zone change rarely; a stale copy only
 /// delays a renamed SLA field by this much.
@@ -45,6 +45,9 @@ const SYSTEM_FIELDS: &[&str] = &[
     "assignee",
     "resolutiondate",
 ];
+
+/// The one stream: the `stream` label of rejected rows.
+const STREAM: &str = "issues";
 
 pub const SEARCH: &str = "/rest/api/3/search/jql";
 pub const CHANGELOG: &str = "/rest/api/3/issue/{id}/changelog";
@@ -109,7 +112,7 @@ impl JsmProvider {
         let now = (self.clock)();
         let from = cur.begin(now - self.source.initial_lookback);
         let meta = self.meta(now).await?;
-        let page = match self.search(&meta, from, cur.page_token.as_deref()).await {
+        let mut page = match self.search(&meta, from, cur.page_token.as_deref()).await {
             // A token older than its 7 days (a long outage) is refused: read
             // the window again from its start instead of failing forever.
             Err(ProviderError::Status { code: 400, .. }) if cur.page_token.is_some() => {
@@ -119,8 +122,11 @@ impl JsmProvider {
             }
             other => other?,
         };
+        let empty = page.issues.is_empty();
+        let (issues, rejected) =
+            decode_values::<RawIssue>(STREAM, std::mem::take(&mut page.issues));
         let mut histories: HashMap<String, Vec<RawHistory>> = HashMap::new();
-        for issue in &page.issues {
+        for issue in &issues {
             let embedded = issue.changelog.as_ref();
             let rows = match embedded {
                 Some(c) if !c.is_truncated() => c.histories.clone(),
@@ -128,8 +134,7 @@ impl JsmProvider {
             };
             histories.insert(issue.id.clone(), rows);
         }
-        let items: Vec<_> = page
-            .issues
+        let items: Vec<_> = issues
             .iter()
             .map(|issue| {
                 map::issue_item(
@@ -146,13 +151,21 @@ impl JsmProvider {
         // the search, whatever the token says.
         let token = page
             .next_page_token
-            .filter(|t| !t.is_empty() && page.is_last != Some(true) && !page.issues.is_empty());
+            .filter(|t| !t.is_empty() && page.is_last != Some(true) && !empty);
+        let position = cur.newest.max(newest).unwrap_or(from);
         let done = cur.advance(newest, token);
         Ok(Page {
             items,
             removed: Vec::new(),
             next: Cursor(serde_json::to_value(&cur).expect("cursor serializes")),
             done,
+            progress: Some(Progress {
+                stream: 0,
+                streams: 1,
+                from,
+                position,
+            }),
+            rejected,
         })
     }
 

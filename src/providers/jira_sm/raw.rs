@@ -14,12 +14,14 @@ use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 /// `GET /rest/api/3/search/jql`: one page of issues. `nextPageToken` is null or
-/// absent on the last page; `isLast` is optional in the API description.
+/// absent on the last page; `isLast` is optional in the API description. The
+/// issues stay JSON here and are decoded one by one (a bad issue is rejected,
+/// not the page).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RawSearchPage {
     #[serde(default, deserialize_with = "nullable_vec")]
-    pub issues: Vec<RawIssue>,
+    pub issues: Vec<Value>,
     #[serde(default)]
     pub next_page_token: Option<String>,
     #[serde(default)]
