@@ -20,6 +20,8 @@ pub const SOURCE_TYPE: SourceType = SourceType {
         // `maxResults` as a wish the server may lower; with `expand=changelog`
         // and a handful of fields, 100 keeps a page well under the body limit.
         page_size: 100,
+        // The API takes `maxResults` as a wish and may return fewer; paging
+        // is by token, so a smaller page than asked is harmless.
         max_page_size: 5000,
         // Jira Cloud's API-token traffic has dynamic burst limits per endpoint
         // and no published per-minute figure; 100 a minute stays well clear of

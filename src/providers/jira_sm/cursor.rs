@@ -67,7 +67,18 @@ impl JsmCursor {
 pub fn jql(projects: &[String], from: Timestamp, zone: &TimeZone) -> String {
     let local = zone.to_datetime(from - OVERLAP);
     let literal = local.strftime("%Y-%m-%d %H:%M").to_string();
-    let list: Vec<String> = projects.iter().map(|p| format!("\"{p}\"")).collect();
+    // Keys are quoted so one spelled like a JQL keyword stays a value; numeric
+    // ids are not, so JQL reads them as ids rather than as names.
+    let list: Vec<String> = projects
+        .iter()
+        .map(|p| {
+            if p.bytes().all(|b| b.is_ascii_digit()) {
+                p.clone()
+            } else {
+                format!("\"{p}\"")
+            }
+        })
+        .collect();
     format!(
         "project in ({}) AND updated >= \"{literal}\" ORDER BY updated ASC",
         list.join(", ")
@@ -84,7 +95,7 @@ mod tests {
         let zone = TimeZone::get("Asia/Tokyo").unwrap();
         assert_eq!(
             jql(&["ITS".into(), "10002".into()], from, &zone),
-            "project in (\"ITS\", \"10002\") AND updated >= \"2026-03-02 16:59\" ORDER BY updated ASC"
+            "project in (\"ITS\", 10002) AND updated >= \"2026-03-02 16:59\" ORDER BY updated ASC"
         );
         let ny = TimeZone::get("America/New_York").unwrap();
         assert!(jql(&["ITS".into()], from, &ny).contains("\"2026-03-02 02:59\""));
