@@ -16,8 +16,11 @@ use crate::config::Config;
 use crate::metrics::sla::{Inputs, Tally, render};
 use crate::metrics::source::SourceMetrics;
 use crate::model::{Channel, Item};
-use crate::snapshot::{BUCKETS, LabelCaps, Series, evaluate_all};
+use crate::snapshot::{BUCKETS, Evaluation, Final, LabelCaps, Series, evaluate_all};
 use crate::store::{CountedOutcome, Store, StoreError};
+
+/// Per capped label, how many distinct values folded into `other`.
+type Folded = Vec<(&'static str, u64)>;
 
 /// How often open items are re-evaluated between syncs, so time to breach
 /// and new breaches move by the minute even when nothing is synced.
@@ -62,7 +65,7 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Loads every stored item into memory.
+    /// An engine with an empty item set; [`Engine::load`] reads the stored items.
     pub fn new(store: Store, source_metrics: SourceMetrics, clock: Clock) -> Engine {
         Engine {
             store: Arc::new(store),
@@ -128,9 +131,23 @@ impl Engine {
     /// Returns how many outcomes were counted for the first time.
     pub fn evaluate(&self, config: &Config) -> Result<usize, StoreError> {
         let now = (self.clock)();
-        let retention = retention(config);
-        let horizon = (now - retention).as_second();
-        let (mut eval, admitted, folded) = {
+        let horizon = (now - retention(config)).as_second();
+        let (mut eval, folded) = self.evaluate_items(config, now)?;
+        let counted = self.count(std::mem::take(&mut eval.finals), horizon)?;
+        self.render(config, now, &eval, &folded)?;
+        self.prune(&eval, horizon)?;
+        Ok(counted)
+    }
+
+    /// Evaluates every item under the label caps and persists label values
+    /// admitted for the first time. Returns the evaluation and how many values
+    /// each capped label has folded into `other`.
+    fn evaluate_items(
+        &self,
+        config: &Config,
+        now: Timestamp,
+    ) -> Result<(Evaluation, Folded), StoreError> {
+        let (eval, admitted, folded) = {
             let items = self.items.read().expect("lock poisoned");
             let mut caps = self.caps.lock().expect("lock poisoned");
             caps.team_limit = config.metrics.team_limit;
@@ -151,11 +168,15 @@ impl Engine {
         for (source, label, value) in &admitted {
             self.store.admit_label_value(source, label, value)?;
         }
+        Ok((eval, folded))
+    }
 
-        // The finals are moved, not cloned, into what the store counts, and
-        // both are dropped once counted: on a first sync of 100k tickets they
-        // are the largest transient allocation of an evaluation.
-        let finals = std::mem::take(&mut eval.finals);
+    /// Counts final outcomes not counted before, once each, in the store.
+    ///
+    /// The finals are moved, not cloned, into what the store counts, and both
+    /// are dropped once counted: on a first sync of 100k tickets they are the
+    /// largest transient allocation of an evaluation.
+    fn count(&self, finals: Vec<Final>, horizon: i64) -> Result<usize, StoreError> {
         // Taken, so a failed count below leaves it empty and the next
         // evaluation offers everything again (the store ignores repeats).
         let known = std::mem::take(&mut *self.counted.lock().expect("lock poisoned"));
@@ -202,7 +223,18 @@ impl Engine {
         let counted = self.store.count_outcomes(&to_count, bucket_of)?;
         drop(to_count);
         *self.counted.lock().expect("lock poisoned") = seen;
+        Ok(counted)
+    }
 
+    /// Renders the SLA families from the evaluation, the stored counters and
+    /// the compliance windows, and swaps them in for `/metrics`.
+    fn render(
+        &self,
+        config: &Config,
+        now: Timestamp,
+        eval: &Evaluation,
+        folded: &[(&'static str, u64)],
+    ) -> Result<(), StoreError> {
         let counters: Vec<(Series, String, u64)> = self
             .store
             .counters()?
@@ -223,18 +255,21 @@ impl Engine {
         let mut text = String::with_capacity(self.rendered().len() + 1024);
         render(
             &Inputs {
-                eval: &eval,
+                eval,
                 counters: &counters,
                 compliance: &compliance,
                 objectives: &objectives,
-                folded: &folded,
+                folded,
             },
             &mut text,
         );
         *self.rendered.write().expect("lock poisoned") = Arc::new(text);
+        Ok(())
+    }
 
-        // Items with no open cycle that have not changed within the retention
-        // can no longer move a metric; forget them.
+    /// Forgets items with no open cycle that have not changed within the
+    /// retention: they can no longer move a metric.
+    fn prune(&self, eval: &Evaluation, horizon: i64) -> Result<(), StoreError> {
         for (source, ids) in &eval.done {
             let removed = self.store.prune(source, horizon, ids)?;
             if removed > 0 {
@@ -252,7 +287,7 @@ impl Engine {
                 tracing::debug!(source = %source, removed, "pruned items past retention");
             }
         }
-        Ok(counted)
+        Ok(())
     }
 
     /// Tallies counted outcomes per series for every rolling window and the

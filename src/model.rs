@@ -149,6 +149,10 @@ pub struct VendorDue {
     pub due_at: Timestamp,
     /// When the vendor says the target was fulfilled, if it says so.
     pub completed_at: Option<Timestamp>,
+    /// The vendor's own verdict when it states one (JSM `breached`, Freshdesk
+    /// `fr_escalated`); otherwise it is read from `due_at` and `completed_at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breached: Option<bool>,
 }
 
 /// A ticket, chat or call with everything the SLA engine needs and nothing else:

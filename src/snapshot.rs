@@ -1,7 +1,8 @@
 //! The snapshot: every tracked item evaluated at one instant, folded into the
 //! aggregates `/metrics` serves. Pure: items, policies, `now` and the label caps
-//! in; gauges, histograms and the outcomes to count out. Counting itself (which
-//! needs the store's memory of what was counted) happens in [`crate::sync`].
+//! in; gauges, histograms, the vendor comparison and the outcomes to count out.
+//! Counting itself (which needs the store's memory of what was counted)
+//! happens in [`crate::engine`].
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -158,6 +159,61 @@ pub struct Evaluation {
     pub finals: Vec<Final>,
     /// Ids of items with no open cycle, candidates for pruning.
     pub done: HashMap<String, Vec<String>>,
+    /// `(source, channel, target, result)` -> items where the vendor's own SLA
+    /// verdict and ours are both decided; see [`compare_with_vendor`].
+    pub vendor: BTreeMap<(String, &'static str, &'static str, &'static str), u64>,
+}
+
+/// Compares the vendor's verdict on each of the item's targets with ours. The
+/// vendor's verdict is its explicit `breached` flag, else completion after the
+/// due instant (or no completion by `now` past it); ours is the outcome of the
+/// same target's cycle (the last one for next response, whose vendor due is the
+/// current cycle's). A side still undecided, or a target measured by the
+/// vendor's due instant itself (`use_vendor_due`), is not compared.
+fn compare_with_vendor(
+    item: &Item,
+    policy: &crate::sla::Policy,
+    outcomes: &[Outcome],
+    now: Timestamp,
+    into: &mut BTreeMap<(String, &'static str, &'static str, &'static str), u64>,
+) {
+    for vd in &item.vendor_due {
+        let measured_by_vendor = policy
+            .targets
+            .iter()
+            .any(|t| t.target == vd.target && t.use_vendor_due);
+        if measured_by_vendor {
+            continue;
+        }
+        let vendor = vd.breached.or(match vd.completed_at {
+            Some(done) => Some(done > vd.due_at),
+            None => (now > vd.due_at).then_some(true),
+        });
+        let ours = outcomes
+            .iter()
+            .filter(|o| o.target == vd.target)
+            .max_by_key(|o| o.cycle)
+            .and_then(|o| match o.state {
+                State::Met => Some(false),
+                State::Breached => Some(true),
+                _ => None,
+            });
+        let result = match (vendor, ours) {
+            (Some(false), Some(false)) => "agree_met",
+            (Some(true), Some(true)) => "agree_breached",
+            (Some(true), Some(false)) => "vendor_breached_only",
+            (Some(false), Some(true)) => "exporter_breached_only",
+            _ => continue,
+        };
+        *into
+            .entry((
+                item.source.clone(),
+                item.channel.as_str(),
+                vd.target.as_str(),
+                result,
+            ))
+            .or_default() += 1;
+    }
 }
 
 /// Evaluates every item at `now`. Items no policy selects are not measured.
@@ -187,6 +243,9 @@ pub fn evaluate_all<'a>(
         if outcomes.is_empty() {
             done();
             continue;
+        }
+        if !item.vendor_due.is_empty() {
+            compare_with_vendor(item, policy, &outcomes, now, &mut eval.vendor);
         }
         let team = caps.label(&item.source, "team", item.team.as_deref());
         let priority = caps.label(&item.source, "priority", item.priority.as_deref());
@@ -334,6 +393,86 @@ mod tests {
         let mut done = eval.done["s"].clone();
         done.sort();
         assert_eq!(done, ["met", "ticket"]);
+    }
+
+    #[test]
+    fn vendor_verdicts_are_compared_with_ours_when_both_are_decided() {
+        use std::sync::Arc;
+
+        use crate::model::{Channel, Target, VendorDue};
+        use crate::sla::{Calendar, Policy, TargetSpec};
+
+        let t = |s: &str| s.parse::<Timestamp>().unwrap();
+        let pickup = TargetSpec::new(
+            Target::Pickup,
+            jiff::SignedDuration::from_secs(60),
+            0.9,
+            Arc::new(Calendar::always()),
+        );
+        let policies = PolicySet::new(vec![Policy {
+            name: "live".into(),
+            matcher: None,
+            targets: vec![pickup],
+        }]);
+        let now = t("2026-11-24T10:00:00Z");
+        let chat = |id: &str, answered: &str, vendor_due: &str, breached: Option<bool>| {
+            let mut i = Item::new("s", id, Channel::Chat, t("2026-11-24T09:00:00Z"));
+            i.answered_at = Some(t(answered));
+            i.vendor_due.push(VendorDue {
+                target: Target::Pickup,
+                due_at: t(vendor_due),
+                completed_at: Some(t(answered)),
+                breached,
+            });
+            i
+        };
+        // Ours: due 09:01. Answered 09:00:30 (met) and 09:02 (breached).
+        let both_met = chat("a", "2026-11-24T09:00:30Z", "2026-11-24T09:01:00Z", None);
+        let both_breached = chat("b", "2026-11-24T09:02:00Z", "2026-11-24T09:01:00Z", None);
+        // The vendor's due is later (09:05): it calls 09:02 met.
+        let vendor_lenient = chat("c", "2026-11-24T09:02:00Z", "2026-11-24T09:05:00Z", None);
+        // An explicit vendor verdict wins over its instants.
+        let vendor_says = chat(
+            "d",
+            "2026-11-24T09:00:30Z",
+            "2026-11-24T09:01:00Z",
+            Some(true),
+        );
+        // Still running on both sides: not compared.
+        let mut open = Item::new("s", "e", Channel::Chat, t("2026-11-24T09:59:30Z"));
+        open.vendor_due.push(VendorDue {
+            target: Target::Pickup,
+            due_at: t("2026-11-24T10:00:30Z"),
+            completed_at: None,
+            breached: None,
+        });
+        let mut caps = LabelCaps {
+            team_limit: 5,
+            priority_limit: 5,
+            ..LabelCaps::default()
+        };
+        let eval = evaluate_all(
+            [
+                &both_met,
+                &both_breached,
+                &vendor_lenient,
+                &vendor_says,
+                &open,
+            ],
+            &policies,
+            now,
+            &mut caps,
+        );
+        let got: Vec<(&str, u64)> = eval.vendor.iter().map(|(k, n)| (k.3, *n)).collect();
+        assert_eq!(
+            got,
+            [
+                ("agree_breached", 1),
+                ("agree_met", 1),
+                ("exporter_breached_only", 1),
+                ("vendor_breached_only", 1)
+            ]
+        );
     }
 
     #[test]

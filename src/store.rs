@@ -1,6 +1,6 @@
 //! The embedded state store: SQLite (bundled, WAL) under `--storage.path`.
 //!
-//! It keeps the items, the sync cursors per source and endpoint, which
+//! It keeps the items, one sync cursor per source (the provider's opaque JSON), which
 //! (item, target, cycle) outcomes were already counted, the outcome counters, and
 //! the label values admitted under the cardinality caps. It is what lets a
 //! restart resume without a full re-pull and without counting a breach twice.
@@ -340,15 +340,6 @@ impl Store {
             .into_iter()
             .flat_map(|(series, by)| by.into_iter().map(move |(o, c)| (series.clone(), o, c)))
             .collect())
-    }
-
-    /// Counted outcomes at or after `since` (seconds), as `(series, outcome, at)`,
-    /// for compliance windows.
-    pub fn outcomes_since(&self, since: i64) -> Result<Vec<(String, String, i64)>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT series, outcome, at FROM counted WHERE at >= ?1")?;
-        let rows = stmt.query_map(params![since], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// The label values admitted so far for `(source, label)`.

@@ -36,9 +36,17 @@ fn demo_serves_sla_metrics_that_pass_promtool() {
     }
     assert!(ready, "demo never became ready: {}", exporter.log_text());
     let mut body = String::new();
-    for _ in 0..400 {
+    // Ready means the first sync ended; the evaluation it triggers may still be
+    // running (or an earlier one, from before chats and calls arrived, may be
+    // what is served), so wait for outcomes of every channel.
+    let has = |body: &str, channel: &str| {
+        body.contains(&format!(
+            "helpdesk_sla_outcomes_total{{source=\"demo\",channel=\"{channel}\""
+        ))
+    };
+    for _ in 0..1200 {
         body = get(&exporter.url("/metrics")).2;
-        if body.contains("helpdesk_sla_outcomes_total{") {
+        if ["ticket", "chat", "call"].iter().all(|c| has(&body, c)) {
             break;
         }
         std::thread::sleep(Duration::from_millis(25));

@@ -106,7 +106,8 @@ fn ticket_with_a_next_answer_cycle() {
         [VendorDue {
             target: Target::NextResponse,
             due_at: ts("2025-01-02 12:30:00"),
-            completed_at: None
+            completed_at: None,
+            breached: None,
         }]
     );
     assert_eq!(t.updated_at, ts("2025-01-02 10:30:00"));
@@ -152,7 +153,8 @@ fn ticket_without_history_and_spam() {
         [VendorDue {
             target: Target::FirstResponse,
             due_at: ts("2025-01-02 18:00:00"),
-            completed_at: None
+            completed_at: None,
+            breached: None,
         }]
     );
     assert_eq!(all["d4e5f6g7"], TicketOutcome::Removed("d4e5f6g7".into()));

@@ -197,6 +197,7 @@ impl Case {
                     target: target(a(0)),
                     due_at: instant(a(1)),
                     completed_at: args.get(2).map(|s| instant(s)),
+                    breached: None,
                 }),
                 _ => panic!("{}: unknown line {key}", self.name),
             }

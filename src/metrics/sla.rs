@@ -29,13 +29,26 @@ pub struct Inputs<'a> {
     pub folded: &'a [(&'static str, u64)],
 }
 
+/// Renders every SLA family, one function each, in a fixed order.
 pub fn render(inp: &Inputs<'_>, out: &mut String) {
     let mut w = TextWriter::new(out);
-    let d = |s: &Series| -> [(&'static str, String); 6] {
-        let v = s.values();
-        std::array::from_fn(|i| (Series::LABELS[i], v[i].to_owned()))
-    };
+    outcomes(&mut w, inp);
+    open_items(&mut w, inp);
+    time_to_breach(&mut w, inp);
+    completion(&mut w, inp);
+    compliance(&mut w, inp);
+    objectives(&mut w, inp);
+    vendor_comparison(&mut w, inp);
+    folded(&mut w, inp);
+}
 
+/// The six SLA labels of a series, as owned pairs.
+fn d(s: &Series) -> [(&'static str, String); 6] {
+    let v = s.values();
+    std::array::from_fn(|i| (Series::LABELS[i], v[i].to_owned()))
+}
+
+fn outcomes(w: &mut TextWriter<'_>, inp: &Inputs<'_>) {
     w.header(
         "helpdesk_sla_outcomes_total",
         "counter",
@@ -45,15 +58,12 @@ pub fn render(inp: &Inputs<'_>, out: &mut String) {
         if name == "met" || name == "breached" {
             let mut labels = d(series).to_vec();
             labels.push(("outcome", name.clone()));
-            sample(
-                &mut w,
-                "helpdesk_sla_outcomes_total",
-                &labels,
-                *value as f64,
-            );
+            sample(w, "helpdesk_sla_outcomes_total", &labels, *value as f64);
         }
     }
+}
 
+fn open_items(w: &mut TextWriter<'_>, inp: &Inputs<'_>) {
     w.header(
         "helpdesk_sla_open_items",
         "gauge",
@@ -71,19 +81,23 @@ pub fn render(inp: &Inputs<'_>, out: &mut String) {
         for (state, n) in OPEN_STATES.iter().zip(counts) {
             let mut labels = d(series).to_vec();
             labels.push(("state", (*state).to_owned()));
-            sample(&mut w, "helpdesk_sla_open_items", &labels, n as f64);
+            sample(w, "helpdesk_sla_open_items", &labels, n as f64);
         }
     }
+}
 
+fn time_to_breach(w: &mut TextWriter<'_>, inp: &Inputs<'_>) {
     w.header(
         "helpdesk_sla_time_to_breach_seconds",
         "histogram",
         "Remaining business time of open, not yet breached SLA cycles, recomputed every evaluation (use histogram_quantile directly, without rate()).",
     );
     for (series, h) in &inp.eval.time_to_breach {
-        histogram(&mut w, "helpdesk_sla_time_to_breach_seconds", &d(series), h);
+        histogram(w, "helpdesk_sla_time_to_breach_seconds", &d(series), h);
     }
+}
 
+fn completion(w: &mut TextWriter<'_>, inp: &Inputs<'_>) {
     w.header(
         "helpdesk_sla_completion_elapsed_seconds",
         "histogram",
@@ -100,14 +114,11 @@ pub fn render(inp: &Inputs<'_>, out: &mut String) {
         }
     }
     for (series, h) in completion {
-        histogram(
-            &mut w,
-            "helpdesk_sla_completion_elapsed_seconds",
-            &d(series),
-            &h,
-        );
+        histogram(w, "helpdesk_sla_completion_elapsed_seconds", &d(series), &h);
     }
+}
 
+fn compliance(w: &mut TextWriter<'_>, inp: &Inputs<'_>) {
     w.header(
         "helpdesk_sla_compliance_ratio",
         "gauge",
@@ -117,12 +128,8 @@ pub fn render(inp: &Inputs<'_>, out: &mut String) {
         if t.total > 0 {
             let mut labels = d(series).to_vec();
             labels.push(("window", window.clone()));
-            sample(
-                &mut w,
-                "helpdesk_sla_compliance_ratio",
-                &labels,
-                t.met as f64 / t.total as f64,
-            );
+            let ratio = t.met as f64 / t.total as f64;
+            sample(w, "helpdesk_sla_compliance_ratio", &labels, ratio);
         }
     }
     w.header(
@@ -133,38 +140,56 @@ pub fn render(inp: &Inputs<'_>, out: &mut String) {
     for ((series, window), t) in inp.compliance {
         let mut labels = d(series).to_vec();
         labels.push(("window", window.clone()));
-        sample(
-            &mut w,
-            "helpdesk_sla_compliance_items",
-            &labels,
-            t.total as f64,
-        );
+        sample(w, "helpdesk_sla_compliance_items", &labels, t.total as f64);
     }
+}
 
+fn objectives(w: &mut TextWriter<'_>, inp: &Inputs<'_>) {
     w.header(
         "helpdesk_sla_objective_ratio",
         "gauge",
         "The configured objective of each policy target (0.95 means 95% of cycles should be met).",
     );
     for (policy, target, objective) in inp.objectives {
+        let labels = [("policy", policy.clone()), ("target", (*target).to_owned())];
+        sample(w, "helpdesk_sla_objective_ratio", &labels, *objective);
+    }
+}
+
+fn vendor_comparison(w: &mut TextWriter<'_>, inp: &Inputs<'_>) {
+    w.header(
+        "helpdesk_sla_vendor_comparison_items",
+        "gauge",
+        "Tracked items whose target both the helpdesk's own SLA (its due instant or verdict) and the exporter have decided, by whether they agree: agree_met, agree_breached, vendor_breached_only, exporter_breached_only. Recomputed every evaluation.",
+    );
+    for ((source, channel, target, result), n) in &inp.eval.vendor {
+        let labels = [
+            ("source", source.clone()),
+            ("channel", (*channel).to_owned()),
+            ("target", (*target).to_owned()),
+            ("result", (*result).to_owned()),
+        ];
         sample(
-            &mut w,
-            "helpdesk_sla_objective_ratio",
-            &[("policy", policy.clone()), ("target", (*target).to_owned())],
-            *objective,
+            w,
+            "helpdesk_sla_vendor_comparison_items",
+            &labels,
+            *n as f64,
         );
     }
+}
 
+fn folded(w: &mut TextWriter<'_>, inp: &Inputs<'_>) {
     w.header(
         "helpdesk_sla_label_values_folded_total",
         "counter",
         "Distinct team or priority values folded into \"other\" because a source exceeded metrics.label_limits.",
     );
     for (label, n) in inp.folded {
+        let labels = [("label", (*label).to_owned())];
         sample(
-            &mut w,
+            w,
             "helpdesk_sla_label_values_folded_total",
-            &[("label", (*label).to_owned())],
+            &labels,
             *n as f64,
         );
     }

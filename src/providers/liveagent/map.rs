@@ -126,6 +126,7 @@ pub fn ticket_item(
                 target,
                 due_at,
                 completed_at: None,
+                breached: None,
             });
         }
     }
