@@ -16,6 +16,8 @@ use helpdesk_sla_exporter::providers::jira_sm::{
 };
 use helpdesk_sla_exporter::providers::{ClientMetrics, Cursor, Page, Provider, ProviderError};
 use helpdesk_sla_exporter::secret::Secret;
+use helpdesk_sla_exporter::sla::{Calendar, Policy, PolicySet, TargetSpec};
+use helpdesk_sla_exporter::snapshot::{LabelCaps, evaluate_all};
 use jiff::{SignedDuration, Timestamp};
 use tokio::time::Instant;
 use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
@@ -83,11 +85,12 @@ fn iv(status: Status, start: &str, end: Option<&str>) -> StatusInterval {
     }
 }
 
-fn due(target: Target, at: &str, done: Option<&str>) -> VendorDue {
+fn due(target: Target, at: &str, done: Option<&str>, breached: Option<bool>) -> VendorDue {
     VendorDue {
         target,
         due_at: ts(at),
         completed_at: done.map(ts),
+        breached,
     }
 }
 
@@ -161,12 +164,14 @@ fn search_page_maps_timeline_team_priority_and_jsm_verdicts() {
             due(
                 Target::FirstResponse,
                 "2026-03-02T12:00Z",
-                Some("2026-03-02T09:30Z")
+                Some("2026-03-02T09:30Z"),
+                Some(false)
             ),
             due(
                 Target::Resolution,
                 "2026-03-02T10:00Z",
-                Some("2026-03-02T12:00Z")
+                Some("2026-03-02T12:00Z"),
+                Some(true)
             ),
         ]
     );
@@ -180,7 +185,12 @@ fn search_page_maps_timeline_team_priority_and_jsm_verdicts() {
     // breachTime) gives nothing, so the engine keeps its own clock.
     assert_eq!(
         t.vendor_due,
-        [due(Target::FirstResponse, "2026-03-03T11:00Z", None)]
+        [due(
+            Target::FirstResponse,
+            "2026-03-03T11:00Z",
+            None,
+            Some(true)
+        )]
     );
 }
 
@@ -222,9 +232,11 @@ fn changelog_endpoint_completes_a_truncated_changelog() {
             due(
                 Target::FirstResponse,
                 "2026-03-04T12:00Z",
-                Some("2026-03-04T08:30Z")
+                Some("2026-03-04T08:30Z"),
+                Some(false)
             ),
-            due(Target::Resolution, "2026-03-04T19:00Z", None),
+            // Ongoing and not breached yet: no verdict.
+            due(Target::Resolution, "2026-03-04T19:00Z", None, None),
         ]
     );
     // An SLA without cycles and a null SLA field give nothing; no request type.
@@ -561,4 +573,69 @@ async fn bearer_auth_sends_the_token_alone() {
     let err = p.fetch_page(&Cursor::default()).await.unwrap_err();
     assert_eq!(err.reason(), "auth");
     assert!(!err.to_string().contains(TOKEN));
+}
+
+// --- JSM's verdict against ours ----------------------------------------------
+
+/// Every fixture issue, the truncated one with its full changelog.
+fn all_fixture_items() -> Vec<Item> {
+    let p1: RawChangelogPage =
+        map::decode("/changelog", &fixture("changelog-10003-page1.json")).unwrap();
+    let p2: RawChangelogPage =
+        map::decode("/changelog", &fixture("changelog-10003-page2.json")).unwrap();
+    let full: HashMap<&str, Vec<map::RawHistory>> =
+        HashMap::from([("10003", [p1.values, p2.values].concat())]);
+    let mut items: Vec<Item> = issues("search-page1.json", None).into_values().collect();
+    items.extend(issues("search-page2.json", Some(&full)).into_values());
+    items.sort_by(|a, b| a.id.cmp(&b.id));
+    items
+}
+
+fn jsm_policy(vendor: bool) -> PolicySet {
+    let spec = |target, hours| {
+        let mut s = TargetSpec::new(
+            target,
+            SignedDuration::from_hours(hours),
+            0.9,
+            Arc::new(Calendar::always()),
+        );
+        s.use_vendor_due = vendor;
+        s
+    };
+    PolicySet::new(vec![Policy {
+        name: "jsm".into(),
+        matcher: None,
+        targets: vec![spec(Target::FirstResponse, 2), spec(Target::Resolution, 4)],
+    }])
+}
+
+#[test]
+fn jsm_cycles_feed_the_agreement_comparison() {
+    let items = all_fixture_items();
+    let now = ts("2026-03-06T00:00:00Z");
+    let mut caps = LabelCaps {
+        team_limit: 10,
+        priority_limit: 10,
+        ..LabelCaps::default()
+    };
+    let eval = evaluate_all(&items, &jsm_policy(false), now, &mut caps);
+    let got: Vec<(&str, &str, u64)> = eval.vendor.iter().map(|(k, n)| (k.2, k.3, *n)).collect();
+    // first_response: ITS-1 (reply after 1h30m of 2h; JSM met), ITS-3 (30m; JSM
+    // met) agree met; ITS-2 (no reply; JSM breached) agrees breached.
+    // resolution: ITS-1 resolved at exactly our 4h (met) but JSM's 2h goal
+    // breached; ITS-3 open since its reopening (ours 38h > 4h) and past JSM's
+    // breach instant 19:00Z: both breached. ITS-2's paused cycle and HR-4 give
+    // no JSM verdict.
+    assert_eq!(
+        got,
+        [
+            ("first_response", "agree_breached", 1),
+            ("first_response", "agree_met", 2),
+            ("resolution", "agree_breached", 1),
+            ("resolution", "vendor_breached_only", 1),
+        ]
+    );
+    // Targets measured by JSM's own instants are not compared with themselves.
+    let eval = evaluate_all(&items, &jsm_policy(true), now, &mut caps);
+    assert!(eval.vendor.is_empty());
 }

@@ -219,10 +219,11 @@ pub fn issue_item(
 /// completed one), because the engine applies a vendor due instant to the
 /// target's latest cycle only.
 ///
-/// - ongoing with a `breachTime`: due = breachTime, not completed;
+/// - ongoing with a `breachTime`: due = breachTime, not completed, and JSM's
+///   verdict only once `breached` is true (before that it is undecided);
 /// - ongoing and paused, or without `breachTime`: nothing (the instant depends
 ///   on when the pause ends; the engine falls back to its own clock);
-/// - completed: due = breachTime, completed = stopTime. Without `breachTime`
+/// - completed: due = breachTime, completed = stopTime, verdict = `breached`. Without `breachTime`
 ///   it is left out rather than guessed: `remainingTime` is calendar time.
 /// - no cycles (the SLA does not apply) or a null field: nothing.
 pub fn vendor_due(target: Target, sla: &RawSla) -> Option<VendorDue> {
@@ -234,6 +235,8 @@ pub fn vendor_due(target: Target, sla: &RawSla) -> Option<VendorDue> {
             target,
             due_at: c.breach_time.as_ref()?.instant()?,
             completed_at: None,
+            // A running cycle that has not breached yet is undecided, not met.
+            breached: c.breached.filter(|b| *b),
         });
     }
     let c = sla.completed_cycles.last()?;
@@ -241,6 +244,7 @@ pub fn vendor_due(target: Target, sla: &RawSla) -> Option<VendorDue> {
         target,
         due_at: c.breach_time.as_ref()?.instant()?,
         completed_at: Some(c.stop_time.as_ref()?.instant()?),
+        breached: c.breached,
     })
 }
 
