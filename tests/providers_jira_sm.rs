@@ -639,3 +639,36 @@ fn jsm_cycles_feed_the_agreement_comparison() {
     let eval = evaluate_all(&items, &jsm_policy(true), now, &mut caps);
     assert!(eval.vendor.is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_429_with_only_x_ratelimit_reset_waits_until_the_reset() {
+    let server = MockServer::start().await;
+    mount_meta(&server).await;
+    // Jira's format has minutes only: two minutes ahead, rounded down, is a
+    // wait of 60-120 s from the real clock the client reads.
+    let reset = (Timestamp::now() + SignedDuration::from_mins(2))
+        .strftime("%Y-%m-%dT%H:%MZ")
+        .to_string();
+    Mock::given(path("/rest/api/3/search/jql"))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("X-RateLimit-Reset", reset.as_str())
+                .insert_header("RateLimit-Reason", "jira-burst-based"),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    mount_search(&server).await;
+    let start = Instant::now();
+    let page = provider(&server)
+        .fetch_page(&Cursor::default())
+        .await
+        .unwrap();
+    let waited = start.elapsed();
+    assert!(
+        (Duration::from_secs(59)..=Duration::from_secs(120)).contains(&waited),
+        "{waited:?}"
+    );
+    assert_eq!(ids(&page), ["10001", "10002"]);
+}
