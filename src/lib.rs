@@ -6,6 +6,7 @@
 //! `report` and `http`. `app` wires the parts; `main.rs` only parses flags.
 
 pub mod app;
+pub mod check_source;
 pub mod clock;
 pub mod config;
 pub mod demo;

@@ -60,6 +60,18 @@ enum Command {
     /// Print the source's own SLA levels (LiveAgent /slas) as calendars and
     /// policies config to review and paste.
     Levels(LevelsArgs),
+    /// Probe each source's API (auth, endpoints, assumptions) and say whether it can be synced.
+    #[command(name = "check-source")]
+    CheckSource(CheckSourceArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct CheckSourceArgs {
+    #[arg(long = "config.file", value_name = "FILE")]
+    config_file: PathBuf,
+    /// Only this source (default: every source).
+    #[arg(long)]
+    source: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -117,6 +129,7 @@ fn main() -> ExitCode {
         let (name, result) = match command {
             Command::Report(args) => ("report", report(args)),
             Command::Levels(args) => ("levels", levels(args)),
+            Command::CheckSource(args) => ("check-source", check_source(args)),
         };
         return match result {
             Ok(()) => ExitCode::SUCCESS,
@@ -193,6 +206,25 @@ fn report(args: ReportArgs) -> anyhow::Result<()> {
         ReportFormat::Json => report::write_json(&rows, &mut out)?,
     }
     out.flush()?;
+    Ok(())
+}
+
+fn check_source(args: CheckSourceArgs) -> anyhow::Result<()> {
+    use helpdesk_sla_exporter::check_source;
+    let config = helpdesk_sla_exporter::config::load(&args.config_file)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let checked = rt.block_on(check_source::check(&config, args.source.as_deref()))?;
+    check_source::print(&checked, &mut std::io::stdout().lock())?;
+    let failed: Vec<&str> = checked
+        .iter()
+        .filter(|c| !c.ok())
+        .map(|c| c.source.as_str())
+        .collect();
+    if !failed.is_empty() {
+        anyhow::bail!("cannot sync: {}", failed.join(", "));
+    }
     Ok(())
 }
 

@@ -43,10 +43,85 @@ pub trait Provider: Send + Sync {
     /// the old cursor and retries on its next poll; nothing is half-applied.
     fn fetch_page<'a>(&'a self, cursor: &'a Cursor) -> BoxFuture<'a, Result<Page, ProviderError>>;
 
+    /// Checks, request by request, what the account answers (`check-source`).
+    /// The default fetches the first page of a sync and reports whether it
+    /// worked; vendors with undocumented or plan-dependent endpoints probe each.
+    fn probes(&self) -> BoxFuture<'_, Vec<Probe>> {
+        Box::pin(async {
+            let probe = match self.fetch_page(&Cursor::default()).await {
+                Ok(page) => Probe::new(
+                    "first page of a sync",
+                    ProbeResult::Works,
+                    format!(
+                        "{} items, {} rows rejected",
+                        page.items.len(),
+                        page.rejected.len()
+                    ),
+                ),
+                Err(e) => Probe::new("first page of a sync", ProbeResult::Refused, e.to_string()),
+            };
+            vec![probe]
+        })
+    }
+
     /// The vendor's own SLA levels, for `use_vendor_sla_levels: true`. Vendors
     /// without such a notion return an empty list.
     fn sla_levels(&self) -> BoxFuture<'_, Result<Vec<VendorSlaLevel>, ProviderError>> {
         Box::pin(async { Ok(Vec::new()) })
+    }
+}
+
+/// One check of `check-source`: an endpoint or an assumption about the
+/// vendor's API, and what the account answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    /// `GET /tickets`, `date_changed filter on /tickets`, ...
+    pub name: String,
+    pub result: ProbeResult,
+    /// One line: what was seen, or the error (never a secret).
+    pub detail: String,
+    /// Without it the source cannot be synced (else a feature is missing).
+    pub required: bool,
+}
+
+impl Probe {
+    /// A required probe; see [`Probe::optional`].
+    pub fn new(name: impl Into<String>, result: ProbeResult, detail: impl Into<String>) -> Probe {
+        Probe {
+            name: name.into(),
+            result,
+            detail: detail.into(),
+            required: true,
+        }
+    }
+
+    pub fn optional(mut self) -> Probe {
+        self.required = false;
+        self
+    }
+}
+
+/// What a probe found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeResult {
+    /// The request or assumption holds.
+    Works,
+    /// The server accepted the request but ignored part of it (a filter, a sort).
+    Ignored,
+    /// The server refused it (an error status) or it failed.
+    Refused,
+    /// It does not hold, and the provider uses a documented fallback instead.
+    Fallback,
+}
+
+impl ProbeResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProbeResult::Works => "works",
+            ProbeResult::Ignored => "ignored",
+            ProbeResult::Refused => "refused",
+            ProbeResult::Fallback => "fallback",
+        }
     }
 }
 

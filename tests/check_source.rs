@@ -1,0 +1,79 @@
+//! `check-source`: probes the configured account, prints one line per probe
+//! with the requests used, and exits non-zero when a source cannot be synced.
+
+mod common;
+
+use std::process::{Command, Output};
+
+use wiremock::matchers::path;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+async fn check_source(name: &str, server: &MockServer) -> Output {
+    let (_dir, config) = common::liveagent::scratch_with_config(name, &server.uri());
+    tokio::task::spawn_blocking(move || {
+        Command::new(common::BIN)
+            .args(["check-source", "--config.file", config.to_str().unwrap()])
+            .env("LIVEAGENT_API_KEY", "check-source-key")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_working_account_can_be_synced() {
+    let server = MockServer::start().await;
+    common::liveagent::serve(&server).await;
+    let out = check_source("check-source-ok", &server).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("source support (type liveagent):"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("works      first page of a sync"),
+        "{stdout}"
+    );
+    // The first page of tickets costs /departments, /tickets and /tickets/history.
+    let sent = server.received_requests().await.unwrap().len();
+    assert!(
+        stdout.contains(&format!("=> can be synced; {sent} requests used")),
+        "{stdout}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_key_cannot_be_synced_and_is_never_printed() {
+    let server = MockServer::start().await;
+    Mock::given(path("/api/v3/departments"))
+        .respond_with(ResponseTemplate::new(401).set_body_string("{}"))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    common::liveagent::serve(&server).await;
+    let out = check_source("check-source-401", &server).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("refused    first page of a sync"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("authentication failed (HTTP 401)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("=> CANNOT be synced"), "{stdout}");
+    assert!(
+        stderr.contains("check-source: cannot sync: support"),
+        "{stderr}"
+    );
+    assert!(!stdout.contains("check-source-key") && !stderr.contains("check-source-key"));
+}
