@@ -672,3 +672,75 @@ async fn a_429_with_only_x_ratelimit_reset_waits_until_the_reset() {
     );
     assert_eq!(ids(&page), ["10001", "10002"]);
 }
+
+// --- check-source ----------------------------------------------------------
+
+#[tokio::test]
+async fn probes_report_auth_projects_sla_fields_and_the_search() {
+    let server = MockServer::start().await;
+    mount_meta(&server).await;
+    Mock::given(path("/rest/api/3/project/ITS"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            r#"{"self":"https://acme.atlassian.net/rest/api/3/project/10000","id":"10000","key":"ITS","name":"IT Support","projectTypeKey":"service_desk","simplified":false,"style":"classic","isPrivate":false}"#,
+            "application/json",
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(path("/rest/api/3/project/HR"))
+        .respond_with(ResponseTemplate::new(404).set_body_raw(
+            r#"{"errorMessages":["No project could be found with key 'HR'."],"errors":{}}"#,
+            "application/json",
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(path("/rest/api/3/search/jql"))
+        .and(query_param("maxResults", "1"))
+        .and(query_param("jql", FIRST_JQL))
+        .respond_with(json_file("search-page1.json"))
+        .mount(&server)
+        .await;
+    let probes = provider(&server).probes().await;
+    let got: Vec<(&str, &str, bool)> = probes
+        .iter()
+        .map(|p| (p.name.as_str(), p.result.as_str(), p.required))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "GET /rest/api/3/myself (authentication, time zone)",
+                "works",
+                true
+            ),
+            ("GET /rest/api/3/project/{id} (ITS)", "works", true),
+            ("GET /rest/api/3/project/{id} (HR)", "refused", true),
+            (
+                "SLA field \"Time to first response\" (first_response)",
+                "works",
+                false
+            ),
+            (
+                "SLA field \"time to resolution\" (resolution)",
+                "works",
+                false
+            ),
+            (
+                "SLA field \"Time to nothing\" (assignment)",
+                "refused",
+                false
+            ),
+            ("team field request_type", "works", false),
+            (
+                "GET /rest/api/3/search/jql (JQL over the projects)",
+                "works",
+                true
+            ),
+        ]
+    );
+    assert_eq!(probes[0].detail, "JQL dates are read in Europe/Berlin");
+    assert_eq!(
+        probes[5].detail,
+        "no sd-sla-field of this name; the site has: Time to first response, Time to resolution, Time to close after resolution"
+    );
+    assert!(probes.iter().all(|p| !p.detail.contains(TOKEN)));
+}

@@ -75,6 +75,18 @@ pub enum TeamField {
     Field(String),
 }
 
+impl TeamField {
+    /// As written in the config.
+    pub fn as_config(&self) -> &str {
+        match self {
+            TeamField::RequestType => "request_type",
+            TeamField::Components => "components",
+            TeamField::Organizations => "organizations",
+            TeamField::Field(id) => id,
+        }
+    }
+}
+
 /// The validated block.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JsmConfig {

@@ -15,13 +15,14 @@ use jiff::{SignedDuration, Timestamp};
 mod config;
 mod cursor;
 pub mod map;
+mod probe;
 pub mod raw;
 
 pub use config::{AuthKind, JsmConfig, SOURCE_TYPE, TeamField, client_settings};
 pub use cursor::{JsmCursor, OVERLAP, jql};
 
 use super::client::{ClientMetrics, ClientSettings, HttpClient, decode_values};
-use super::{BoxFuture, BuildError, Cursor, Page, Progress, Provider, ProviderError};
+use super::{BoxFuture, BuildError, Cursor, Page, Probe, Progress, Provider, ProviderError};
 use crate::clock::{self, Clock};
 use crate::config::SourceConfig;
 use map::{Fields, RawChangelogPage, RawField, RawHistory, RawIssue, RawMyself, RawSearchPage};
@@ -175,6 +176,17 @@ impl JsmProvider {
         from: Timestamp,
         token: Option<&str>,
     ) -> Result<RawSearchPage, ProviderError> {
+        self.search_n(meta, from, token, self.source.page_size.max(1))
+            .await
+    }
+
+    async fn search_n(
+        &self,
+        meta: &Meta,
+        from: Timestamp,
+        token: Option<&str>,
+        max_results: u32,
+    ) -> Result<RawSearchPage, ProviderError> {
         let mut fields: Vec<String> = SYSTEM_FIELDS.iter().map(|f| (*f).to_owned()).collect();
         fields.extend(meta.fields.sla.iter().map(|(id, _)| id.clone()));
         if let Some(team) = &meta.fields.team {
@@ -186,7 +198,7 @@ impl JsmProvider {
             ("jql", jql(&self.config.projects, from, &meta.zone)),
             ("fields", fields.join(",")),
             ("expand", "changelog".to_owned()),
-            ("maxResults", self.source.page_size.max(1).to_string()),
+            ("maxResults", max_results.to_string()),
         ];
         if let Some(t) = token {
             query.push(("nextPageToken", t.to_owned()));
@@ -261,5 +273,9 @@ impl JsmProvider {
 impl Provider for JsmProvider {
     fn fetch_page<'a>(&'a self, cursor: &'a Cursor) -> BoxFuture<'a, Result<Page, ProviderError>> {
         Box::pin(self.page(cursor))
+    }
+
+    fn probes(&self) -> BoxFuture<'_, Vec<Probe>> {
+        Box::pin(probe::all(self))
     }
 }
