@@ -2,6 +2,8 @@
 //! documented responses (no HTTP), then the provider against wiremock (JQL,
 //! `nextPageToken` paging, changelog paging, resume after restart, 429).
 
+mod common;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -743,4 +745,58 @@ async fn probes_report_auth_projects_sla_fields_and_the_search() {
         "no sd-sla-field of this name; the site has: Time to first response, Time to resolution, Time to close after resolution"
     );
     assert!(probes.iter().all(|p| !p.detail.contains(TOKEN)));
+}
+
+/// The real binary: a JSM user's config (`base_url` pointing at the mock, as a
+/// Data Center or proxy user would write it) runs `check-source` end to end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_source_from_the_binary_with_a_jsm_config() {
+    let server = MockServer::start().await;
+    mount_meta(&server).await;
+    for key in ["ITS", "HR"] {
+        Mock::given(path(format!("/rest/api/3/project/{key}")))
+            .respond_with(ResponseTemplate::new(200).set_body_raw(
+                format!(r#"{{"id":"1","key":"{key}","projectTypeKey":"service_desk"}}"#),
+                "application/json",
+            ))
+            .mount(&server)
+            .await;
+    }
+    Mock::given(path("/rest/api/3/search/jql"))
+        .respond_with(json_file("search-empty.json"))
+        .mount(&server)
+        .await;
+    let dir = common::scratch("jsm-check-source");
+    let config = dir.join("config.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "sources:\n  - name: itsm\n    type: jira_service_management\n    base_url: {}\n    api_key_env: JSM_API_TOKEN\n    jira_service_management:\n      email: {EMAIL}\n      projects: [ITS, HR]\n      team_field: request_type\n      sla_fields:\n        Time to first response: first_response\n",
+            server.uri()
+        ),
+    )
+    .unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(common::BIN)
+            .args(["check-source", "--config.file", config.to_str().unwrap()])
+            .env("JSM_API_TOKEN", TOKEN)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("source itsm (type jira_service_management):"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("=> can be synced"), "{stdout}");
+    assert!(
+        stdout.contains("SLA field \"Time to first response\" (first_response)"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(TOKEN) && !stderr.contains(TOKEN));
+    let _ = std::fs::remove_dir_all(dir);
 }
