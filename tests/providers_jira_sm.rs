@@ -249,6 +249,48 @@ fn changelog_endpoint_completes_a_truncated_changelog() {
 }
 
 #[test]
+fn statuses_endpoint_gives_categories_to_statuses_in_the_changelog() {
+    let rows: Vec<map::RawStatus> =
+        map::decode("/rest/api/3/status", &fixture("statuses.json")).unwrap();
+    let categories = map::status_categories(&rows);
+    assert_eq!(categories["fixed in production"], "done");
+    assert_eq!(categories["triage"], "indeterminate");
+    let issue: RawIssue = serde_json::from_value(serde_json::json!({
+        "id": "10009", "key": "ITS-9",
+        "fields": {"created": "2026-03-02T09:00:00.000+0100", "updated": "2026-03-02T12:00:00.000+0100",
+                   "status": {"name": "Closed", "statusCategory": {"key": "done"}}},
+        "changelog": {"startAt": 0, "maxResults": 2, "total": 2, "histories": [
+            {"id": "2", "created": "2026-03-02T12:00:00.000+0100", "items": [{"field": "status", "fieldId": "status",
+                "from": "10004", "fromString": "Fixed in production", "to": "6", "toString": "Closed"}]},
+            {"id": "1", "created": "2026-03-02T11:00:00.000+0100", "items": [{"field": "status", "fieldId": "status",
+                "from": "10001", "fromString": "Waiting for support", "to": "10004", "toString": "Fixed in production"}]}
+        ]}
+    }))
+    .unwrap();
+    let histories = issue.changelog.clone().unwrap().histories;
+    let mut f = fields();
+    // Without categories a custom done status is `other`: the resolution
+    // would come an hour late, at Closed.
+    let item = map::issue_item("jsm", &issue, &histories, &f, &[]);
+    assert_eq!(item.resolutions, [ts("2026-03-02T11:00Z")]);
+    f.status_categories = categories;
+    let item = map::issue_item("jsm", &issue, &histories, &f, &[]);
+    assert_eq!(item.resolutions, [ts("2026-03-02T10:00Z")]);
+    assert_eq!(
+        item.statuses,
+        [
+            iv(Status::Open, "2026-03-02T08:00Z", Some("2026-03-02T10:00Z")),
+            iv(
+                Status::Resolved,
+                "2026-03-02T10:00Z",
+                Some("2026-03-02T11:00Z")
+            ),
+            iv(Status::Closed, "2026-03-02T11:00Z", None),
+        ]
+    );
+}
+
+#[test]
 fn status_names_overrides_and_categories() {
     let o = vec![("escalated to vendor".to_owned(), Status::Pending)];
     assert_eq!(
@@ -319,6 +361,11 @@ async fn mount_meta(server: &MockServer) {
     Mock::given(method("GET"))
         .and(path("/rest/api/3/myself"))
         .respond_with(json_file("myself.json"))
+        .mount(server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/rest/api/3/status"))
+        .respond_with(json_file("statuses.json"))
         .mount(server)
         .await;
 }
@@ -454,8 +501,8 @@ async fn resumes_from_a_stored_cursor_after_a_restart() {
             .unwrap()
             .contains("nextPageToken=CAEaAggD")
     );
-    // 2 look-ups + 1 search + 2 changelog pages.
-    assert_eq!(server.received_requests().await.unwrap().len(), 5);
+    // 3 look-ups (fields, statuses, myself) + 1 search + 2 changelog pages.
+    assert_eq!(server.received_requests().await.unwrap().len(), 6);
 }
 
 #[tokio::test]

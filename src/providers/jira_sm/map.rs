@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::config::{JsmConfig, TeamField};
 pub use super::raw::{
     RawChangeItem, RawChangelog, RawChangelogPage, RawCycle, RawField, RawHistory, RawIssue,
-    RawMyself, RawSearchPage, RawSla, RawTime, parse_time,
+    RawMyself, RawSearchPage, RawSla, RawStatus, RawTime, parse_time,
 };
 use crate::model::{Channel, Item, Status, StatusInterval, Target, VendorDue};
 
@@ -36,6 +36,20 @@ pub struct Fields {
     pub missing_sla: Vec<String>,
     /// Where the team label is read: a field id, or `components`.
     pub team: Option<String>,
+    /// Status name (lower case) → category key (`new`, `indeterminate`,
+    /// `done`) from `/rest/api/3/status`, for statuses in the changelog that
+    /// are neither configured nor JSM defaults.
+    pub status_categories: HashMap<String, String>,
+}
+
+/// Status name → category key from the `/rest/api/3/status` rows.
+pub fn status_categories(rows: &[RawStatus]) -> HashMap<String, String> {
+    rows.iter()
+        .filter_map(|r| {
+            let key = r.status_category.as_ref()?.key.clone()?;
+            Some((r.name.trim().to_lowercase(), key))
+        })
+        .collect()
 }
 
 /// Matches the configured SLA names (case-insensitively) and the team field
@@ -71,8 +85,8 @@ pub fn resolve_fields(rows: &[RawField], config: &JsmConfig) -> Fields {
 }
 
 /// Status name → neutral status: the config's `statuses` first, then the
-/// names of JSM's default service workflows, then the status category of the
-/// current status (`done` → resolved, `new` → new), else `other`.
+/// names of JSM's default service workflows, then the status's category
+/// (`done` → resolved, `new` → new), else `other`.
 pub fn status(name: &str, category: Option<&str>, overrides: &[(String, Status)]) -> Status {
     let lower = name.trim().to_lowercase();
     if let Some((_, s)) = overrides.iter().find(|(n, _)| *n == lower) {
@@ -142,7 +156,12 @@ pub fn issue_item(
         .and_then(|s| s.status_category.as_ref())
         .and_then(|c| c.key.as_deref());
     let neutral = |name: Option<&str>| {
-        let cat = if name == current_name { category } else { None };
+        let cat = if name == current_name {
+            category
+        } else {
+            name.and_then(|n| fields.status_categories.get(&n.trim().to_lowercase()))
+                .map(String::as_str)
+        };
         name.map_or(Status::Other, |n| status(n, cat, overrides))
     };
     let status_changes: Vec<(Timestamp, &RawChangeItem)> = changes

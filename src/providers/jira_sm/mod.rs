@@ -1,8 +1,8 @@
 //! Jira Service Management (Cloud first): the IO half. One JQL search over the
 //! configured projects per sync (`/rest/api/3/search/jql`, `nextPageToken`),
-//! full changelogs where the search cut them, and two cached look-ups: the
-//! field list (to find the SLA fields by schema) and the account's time zone
-//! (JQL dates are read in it). The JSON goes to the pure [`map`].
+//! full changelogs where the search cut them, and three cached look-ups: the
+//! field list (to find the SLA fields by schema), the statuses (their
+//! categories) and the account's time zone (JQL dates are read in it). The JSON goes to the pure [`map`].
 //!
 //! Requests and their sources are listed in `docs/providers.md`.
 
@@ -25,9 +25,11 @@ use super::client::{ClientMetrics, ClientSettings, HttpClient, decode_values};
 use super::{BoxFuture, BuildError, Cursor, Page, Probe, Progress, Provider, ProviderError};
 use crate::clock::{self, Clock};
 use crate::config::SourceConfig;
-use map::{Fields, RawChangelogPage, RawField, RawHistory, RawIssue, RawMyself, RawSearchPage};
+use map::{
+    Fields, RawChangelogPage, RawField, RawHistory, RawIssue, RawMyself, RawSearchPage, RawStatus,
+};
 
-/// The field list and the account's zone change rarely; a stale copy only
+/// The field list, the statuses and the account's zone change rarely; a stale copy only
 /// delays a renamed SLA field by this much.
 const META_TTL: SignedDuration = SignedDuration::from_hours(1);
 
@@ -54,6 +56,7 @@ pub const SEARCH: &str = "/rest/api/3/search/jql";
 pub const CHANGELOG: &str = "/rest/api/3/issue/{id}/changelog";
 pub const FIELDS: &str = "/rest/api/3/field";
 pub const MYSELF: &str = "/rest/api/3/myself";
+pub const STATUSES: &str = "/rest/api/3/status";
 
 /// What the look-ups found, with when.
 #[derive(Debug, Clone)]
@@ -248,6 +251,10 @@ impl JsmProvider {
         for name in &fields.missing_sla {
             tracing::warn!(source = %self.source.name, sla = %name, "no SLA field of this name (schema sd-sla-field); its target gets no JSM verdict");
         }
+        let response = self.client.get(STATUSES, &[]).await?;
+        let statuses: Vec<RawStatus> = map::decode(STATUSES, &response.body)?;
+        let mut fields = fields;
+        fields.status_categories = map::status_categories(&statuses);
         let response = self.client.get(MYSELF, &[]).await?;
         let me: RawMyself = map::decode(MYSELF, &response.body)?;
         let zone = match me.time_zone.as_deref().map(TimeZone::get) {
