@@ -14,6 +14,7 @@
 //! Every vendor uses the shared [`client`] for HTTP.
 
 pub mod client;
+pub mod jira_sm;
 pub mod liveagent;
 pub mod zendesk;
 
@@ -251,7 +252,11 @@ pub trait VendorConfig: std::fmt::Debug + Send + Sync {
 }
 
 /// The source types the exporter knows: one row per vendor.
-pub const SOURCE_TYPES: &[SourceType] = &[liveagent::SOURCE_TYPE, zendesk::SOURCE_TYPE];
+pub const SOURCE_TYPES: &[SourceType] = &[
+    liveagent::SOURCE_TYPE,
+    zendesk::SOURCE_TYPE,
+    jira_sm::SOURCE_TYPE,
+];
 
 /// The row for a `type:` name.
 pub fn source_type(name: &str) -> Option<&'static SourceType> {

@@ -225,12 +225,23 @@ impl HttpClient {
         endpoint: &str,
         query: &[(&str, String)],
     ) -> Result<Response, ProviderError> {
-        let mut url = Url::parse(&format!("{}{}", self.base, endpoint)).map_err(|e| {
-            ProviderError::Connect {
+        self.get_path(endpoint, endpoint, query).await
+    }
+
+    /// Like [`HttpClient::get`] for a path with ids in it (`/issue/10001/changelog`):
+    /// `endpoint` is the template (`/issue/{id}/changelog`) that names the request
+    /// in metrics and errors, so ids never become label values.
+    pub async fn get_path(
+        &self,
+        endpoint: &str,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<Response, ProviderError> {
+        let mut url =
+            Url::parse(&format!("{}{}", self.base, path)).map_err(|e| ProviderError::Connect {
                 endpoint: endpoint.to_owned(),
                 reason: e.to_string(),
-            }
-        })?;
+            })?;
         if !query.is_empty() {
             url.query_pairs_mut()
                 .extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
@@ -291,11 +302,16 @@ impl HttpClient {
         match code {
             200..=299 => {}
             429 => {
-                let retry_after = response
-                    .headers()
-                    .get(RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| parse_retry_after(v, Timestamp::now()));
+                let header = |name| {
+                    response
+                        .headers()
+                        .get(name)
+                        .and_then(|v: &HeaderValue| v.to_str().ok())
+                };
+                let now = Timestamp::now();
+                let retry_after = header(RETRY_AFTER.as_str())
+                    .and_then(|v| parse_retry_after(v, now))
+                    .or_else(|| header("x-ratelimit-reset").and_then(|v| parse_reset(v, now)));
                 return Err(Attempt::RateLimited(retry_after));
             }
             300..=399 => {
@@ -407,6 +423,20 @@ fn transport_error(endpoint: &str, e: reqwest::Error) -> ProviderError {
         endpoint: endpoint.to_owned(),
         reason,
     }
+}
+
+/// `X-RateLimit-Reset` as an ISO 8601 instant (Jira Cloud: `2026-03-06T00:01Z`),
+/// used when a 429 has no `Retry-After`. A bare number is ignored: vendors use
+/// it for epoch seconds or for seconds to wait, and guessing wrong would wait
+/// for decades or not at all.
+fn parse_reset(value: &str, now: Timestamp) -> Option<Duration> {
+    let value = value.trim();
+    let at: Timestamp = value.parse().ok().or_else(|| {
+        // Jira writes minutes without seconds, which RFC 3339 requires.
+        let (date_time, zone) = value.split_at(value.len().checked_sub(1)?);
+        (zone == "Z").then(|| format!("{date_time}:00Z").parse().ok())?
+    })?;
+    Some(Duration::try_from(at.duration_since(now)).unwrap_or(Duration::ZERO))
 }
 
 fn status_class(code: u16) -> &'static str {
@@ -524,6 +554,17 @@ fn without_values(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rate_limit_reset_instants() {
+        let now: Timestamp = "2026-03-06T00:00:30Z".parse().unwrap();
+        let d = |v| parse_reset(v, now);
+        assert_eq!(d("2026-03-06T00:01Z"), Some(Duration::from_secs(30)));
+        assert_eq!(d("2026-03-06T00:02:00Z"), Some(Duration::from_secs(90)));
+        assert_eq!(d("2026-03-06T00:00Z"), Some(Duration::ZERO));
+        assert_eq!(d("1772755260"), None);
+        assert_eq!(d("soon"), None);
+    }
 
     #[test]
     fn basic_auth_encoding() {
