@@ -42,6 +42,8 @@ pub struct SourceStatus {
     pub up: bool,
     /// The last sync error, one line, never containing a secret.
     pub last_error: Option<String>,
+    /// When the last successful sync finished (wall clock).
+    pub last_success: Option<jiff::Timestamp>,
 }
 
 struct Shared {
@@ -239,6 +241,9 @@ impl Handle {
         if let Some(s) = sources.iter_mut().find(|s| s.name == name) {
             s.first_sync_done = true;
             s.up = result.is_ok();
+            if s.up {
+                s.last_success = Some(jiff::Timestamp::now());
+            }
             s.last_error = result.err();
         }
     }
@@ -267,6 +272,16 @@ impl Handle {
         self.0.sources.read().expect("lock poisoned").clone()
     }
 
+    /// The open rows and compliance of the last evaluation, for the pages.
+    pub fn view(&self) -> Arc<crate::pages::View> {
+        self.0.engine.view()
+    }
+
+    /// Items held in memory per source.
+    pub fn tracked(&self) -> std::collections::HashMap<String, usize> {
+        self.0.engine.tracked()
+    }
+
     /// Ready once every configured source has finished its first sync.
     pub fn is_ready(&self) -> bool {
         self.sources().iter().all(|s| s.first_sync_done)
@@ -283,6 +298,7 @@ fn source_statuses(config: &Config) -> Vec<SourceStatus> {
             first_sync_done: false,
             up: false,
             last_error: None,
+            last_success: None,
         })
         .collect()
 }

@@ -15,6 +15,8 @@ use crate::config::Config;
 use crate::metrics::sla::{Inputs, Tally, render};
 use crate::metrics::source::SourceMetrics;
 use crate::model::{Channel, Item};
+use crate::pages::View;
+use crate::pages::status::compliance_rows;
 use crate::snapshot::{BUCKETS, LabelCaps, Series, evaluate_all};
 use crate::store::{CountedOutcome, Store, StoreError};
 
@@ -51,6 +53,9 @@ pub struct Engine {
     caps: Mutex<LabelCaps>,
     /// The rendered SLA families; swapped whole after each evaluation.
     rendered: RwLock<Arc<String>>,
+    /// The open rows and compliance the pages read; swapped whole after each
+    /// evaluation, so a request never evaluates anything.
+    view: RwLock<Arc<View>>,
     pub source_metrics: SourceMetrics,
     /// Hashes of the finals the store holds as counted (with the completion
     /// observed, where there is one) as of the last evaluation. Each
@@ -71,6 +76,7 @@ impl Engine {
             items: RwLock::new(HashMap::new()),
             caps: Mutex::new(LabelCaps::default()),
             rendered: RwLock::new(Arc::new(String::new())),
+            view: RwLock::new(Arc::new(View::default())),
             source_metrics,
             counted: Mutex::new(HashSet::new()),
             evaluate_now: Notify::new(),
@@ -81,6 +87,21 @@ impl Engine {
     /// The SLA families as of the last evaluation.
     pub fn rendered(&self) -> Arc<String> {
         self.rendered.read().expect("lock poisoned").clone()
+    }
+
+    /// The pages' view as of the last evaluation.
+    pub fn view(&self) -> Arc<View> {
+        self.view.read().expect("lock poisoned").clone()
+    }
+
+    /// Items held in memory per source.
+    pub fn tracked(&self) -> HashMap<String, usize> {
+        self.items
+            .read()
+            .expect("lock poisoned")
+            .iter()
+            .map(|(s, m)| (s.clone(), m.len()))
+            .collect()
     }
 
     /// Brings the item set and admitted labels in line with `config`: sources
@@ -234,6 +255,12 @@ impl Engine {
             &mut text,
         );
         *self.rendered.write().expect("lock poisoned") = Arc::new(text);
+        let view = View::new(
+            now,
+            std::mem::take(&mut eval.open_rows),
+            compliance_rows(&compliance, &objectives),
+        );
+        *self.view.write().expect("lock poisoned") = Arc::new(view);
 
         // Items with no open cycle that have not changed within the retention
         // can no longer move a metric; forget them.

@@ -1,5 +1,5 @@
-//! The HTTP surface on hyper 1: `/metrics`, the landing page, `/-/healthy`,
-//! `/-/ready` and `POST /-/reload`.
+//! The HTTP surface on hyper 1: `/metrics`, the status page (`/`), `/items`,
+//! `/-/healthy`, `/-/ready` and `POST /-/reload`. The pages live in `pages/`.
 //!
 //! Handlers only read in-memory state; none of them calls a vendor API, so a
 //! slow helpdesk can never make a scrape slow.
@@ -17,7 +17,8 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
 use crate::app::Handle;
-use crate::metrics::{self, CONTENT_TYPE as METRICS_CONTENT_TYPE};
+use crate::metrics::CONTENT_TYPE as METRICS_CONTENT_TYPE;
+use crate::pages;
 
 /// How long requests in flight may take to finish after shutdown begins; the
 /// exporter must exit within 5 s of SIGTERM.
@@ -83,8 +84,14 @@ async fn route(handle: &Handle, req: Request<Incoming>) -> Response<Full<Bytes>>
         (&Method::GET | &Method::HEAD, "/") => respond(
             StatusCode::OK,
             "text/html; charset=utf-8",
-            landing_page(handle),
+            pages::status_page(handle),
         ),
+        (&Method::GET | &Method::HEAD, "/items") => {
+            match pages::items_response(handle, req.uri().query()) {
+                Ok((content_type, body)) => respond(StatusCode::OK, content_type, body),
+                Err(e) => text(StatusCode::BAD_REQUEST, &format!("Bad query: {e}\n")),
+            }
+        }
         (&Method::GET | &Method::HEAD, "/-/healthy") => text(StatusCode::OK, "Healthy.\n"),
         (&Method::GET | &Method::HEAD, "/-/ready") => {
             let waiting: Vec<String> = handle
@@ -118,7 +125,7 @@ async fn route(handle: &Handle, req: Request<Incoming>) -> Response<Full<Bytes>>
                 .insert(ALLOW, HeaderValue::from_static("POST, PUT"));
             r
         }
-        (_, p) if p == telemetry || matches!(p, "/" | "/-/healthy" | "/-/ready") => {
+        (_, p) if p == telemetry || matches!(p, "/" | "/items" | "/-/healthy" | "/-/ready") => {
             let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed.\n");
             r.headers_mut()
                 .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
@@ -142,52 +149,4 @@ fn text(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
         "text/plain; charset=utf-8",
         body.as_bytes().to_vec(),
     )
-}
-
-fn landing_page(handle: &Handle) -> Vec<u8> {
-    let telemetry = escape(&handle.options().telemetry_path);
-    let mut rows = String::new();
-    for s in handle.sources() {
-        let health = match (s.first_sync_done, s.up) {
-            (false, _) => "waiting for first sync",
-            (true, true) => "up",
-            (true, false) => "down",
-        };
-        let error = s.last_error.as_deref().map(escape).unwrap_or_default();
-        rows.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{health}</td><td>{error}</td></tr>\n",
-            escape(&s.name),
-            s.kind,
-        ));
-    }
-    if rows.is_empty() {
-        rows.push_str("<tr><td colspan=\"4\">No sources configured.</td></tr>\n");
-    }
-    format!(
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Helpdesk SLA Exporter</title></head>\n<body>\n\
-         <h1>Helpdesk SLA Exporter</h1>\n<p>Version {version} (revision {revision})</p>\n\
-         <ul><li><a href=\"{telemetry}\">Metrics</a></li><li><a href=\"/-/healthy\">Health</a></li>\
-         <li><a href=\"/-/ready\">Readiness</a></li></ul>\n\
-         <h2>Sources</h2>\n<table>\n<tr><th>Source</th><th>Type</th><th>Health</th><th>Last error</th></tr>\n{rows}</table>\n\
-         </body></html>\n",
-        version = metrics::VERSION,
-        revision = metrics::REVISION,
-    )
-    .into_bytes()
-}
-
-/// Escapes text for HTML; source names and errors come from config and vendors.
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }

@@ -102,7 +102,10 @@ pub fn row(item: &Item, policy: &str, o: &Outcome) -> Row {
 }
 
 /// RFC 4180 CSV with a header line.
-pub fn write_csv(rows: &[Row], out: &mut impl Write) -> std::io::Result<()> {
+pub fn write_csv<'a>(
+    rows: impl IntoIterator<Item = &'a Row>,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
     writeln!(out, "{}", COLUMNS.join(","))?;
     for r in rows {
         let fields = [

@@ -158,6 +158,10 @@ pub struct Evaluation {
     pub finals: Vec<Final>,
     /// Ids of items with no open cycle, candidates for pruning.
     pub done: HashMap<String, Vec<String>>,
+    /// One row per open cycle (running, at risk, paused, or breached and
+    /// still open) with the raw team and priority, for `/items`. Ids live
+    /// here and never in a label.
+    pub open_rows: Vec<crate::report::Row>,
 }
 
 /// Evaluates every item at `now`. Items no policy selects are not measured.
@@ -211,6 +215,8 @@ pub fn evaluate_all<'a>(
             };
             if let Some(state) = state {
                 *eval.open.entry((series.clone(), state)).or_default() += 1;
+                eval.open_rows
+                    .push(crate::report::row(item, &policy.name, &o));
             }
             if matches!(o.state, State::Running | State::Paused) {
                 eval.time_to_breach

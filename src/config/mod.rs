@@ -64,6 +64,9 @@ pub struct SourceConfig {
     pub page_size: u32,
     pub requests_per_minute: u32,
     pub timeout: Duration,
+    /// The link to an item in the helpdesk's agent interface, `{id}` standing
+    /// for the (percent-encoded) item id; used by `/items`, never in a label.
+    pub item_url: String,
 }
 
 /// Where the configuration comes from, so a reload knows what to re-read.
@@ -365,6 +368,25 @@ fn validate_source(
             format!("must be between 1 and 10000, got {requests_per_minute}"),
         );
     }
+    let item_url = match (&raw.item_url, kind) {
+        (Some(url), _) if !(url.starts_with("https://") || url.starts_with("http://")) => {
+            problems.add(
+                format!("{key}.item_url"),
+                format!("{url:?} must start with https:// or http://"),
+            );
+            String::new()
+        }
+        (Some(url), _) if !url.contains("{id}") => {
+            problems.add(
+                format!("{key}.item_url"),
+                format!("{url:?} must contain {{id}}, where the item id goes"),
+            );
+            String::new()
+        }
+        (Some(url), _) => url.clone(),
+        (None, Some(kind)) => default_item_url(kind, &base_url),
+        (None, None) => String::new(),
+    };
     if problems.0.len() > before {
         return None;
     }
@@ -379,7 +401,24 @@ fn validate_source(
         page_size,
         requests_per_minute,
         timeout: timeout?.unsigned_abs(),
+        item_url,
     })
+}
+
+/// Each vendor's agent-interface link for an item, derived from the API base
+/// URL. LiveAgent: the agent panel at the account root, e.g.
+/// `https://acme.ladesk.com/agent/#Conversation;id={id}` for
+/// `https://acme.ladesk.com/api/v3`.
+fn default_item_url(kind: SourceKind, base_url: &str) -> String {
+    match kind {
+        SourceKind::LiveAgent => {
+            let root = base_url
+                .trim_end_matches('/')
+                .trim_end_matches("/api/v3")
+                .trim_end_matches("/api");
+            format!("{root}/agent/#Conversation;id={{id}}")
+        }
+    }
 }
 
 /// Reads the API key from exactly one of `api_key_file` or `api_key_env`.

@@ -49,6 +49,8 @@ pub struct RawSource {
     pub page_size: Option<u32>,
     pub requests_per_minute: Option<u32>,
     pub timeout: Option<String>,
+    /// Link to an item in the helpdesk's agent interface; `{id}` is the item id.
+    pub item_url: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -136,19 +136,28 @@ pub fn respond(
 /// for each was most of a demo sync's time. Items created after `now` are
 /// still in it; the row functions below skip them.
 fn world(seed: u64, now: Timestamp, retention: SignedDuration) -> Arc<World> {
-    type Memo = Mutex<Option<((u64, i64, i64), Arc<World>)>>;
-    static LAST: Memo = Mutex::new(None);
+    /// A few worlds, so demos at different instants in one process (tests)
+    /// do not evict each other.
+    const KEEP: usize = 4;
+    type Memo = Mutex<Vec<((u64, i64, i64), Arc<World>)>>;
+    static RECENT: Memo = Mutex::new(Vec::new());
     let (first, last) = sim::buckets(now, retention);
     let key = (seed, first, last);
-    let mut memo = LAST.lock().unwrap_or_else(|e| e.into_inner());
-    match &*memo {
-        Some((k, w)) if *k == key => w.clone(),
-        _ => {
-            let w = Arc::new(sim::world_buckets(seed, first, last));
-            *memo = Some((key, w.clone()));
-            w
-        }
+    if let Some((_, w)) = RECENT
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .find(|(k, _)| *k == key)
+    {
+        return w.clone();
     }
+    let w = Arc::new(sim::world_buckets(seed, first, last));
+    let mut recent = RECENT.lock().unwrap_or_else(|e| e.into_inner());
+    if recent.len() >= KEEP {
+        recent.remove(0);
+    }
+    recent.push((key, w.clone()));
+    w
 }
 
 /// Filters are evaluated in UTC (as LiveAgent does); LA times compare as strings.
