@@ -52,6 +52,8 @@ pub struct SourceStatus {
     pub last_error: Option<String>,
     /// Set while a sync is under way and has reported how far it has come.
     pub progress: Option<SyncProgress>,
+    /// When the last successful sync finished (wall clock).
+    pub last_success: Option<jiff::Timestamp>,
 }
 
 /// How far a running sync has come (see [`sync::SyncEvent::Progress`]).
@@ -268,6 +270,9 @@ impl Handle {
             sync::SyncEvent::Finished(result) => {
                 s.first_sync_done = true;
                 s.up = result.is_ok();
+                if s.up {
+                    s.last_success = Some(jiff::Timestamp::now());
+                }
                 s.last_error = result.err();
                 s.progress = None;
             }
@@ -303,6 +308,16 @@ impl Handle {
         self.0.sources.read().expect("lock poisoned").clone()
     }
 
+    /// The open rows and compliance of the last evaluation, for the pages.
+    pub fn view(&self) -> Arc<crate::pages::View> {
+        self.0.engine.view()
+    }
+
+    /// Items held in memory per source.
+    pub fn tracked(&self) -> std::collections::HashMap<String, usize> {
+        self.0.engine.tracked()
+    }
+
     /// Ready once every configured source has finished its first sync.
     pub fn is_ready(&self) -> bool {
         self.sources().iter().all(|s| s.first_sync_done)
@@ -320,6 +335,7 @@ fn source_statuses(config: &Config) -> Vec<SourceStatus> {
             up: false,
             last_error: None,
             progress: None,
+            last_success: None,
         })
         .collect()
 }

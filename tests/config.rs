@@ -211,3 +211,25 @@ fn the_zendesk_example_is_valid_and_derives_its_base_url() {
 fn env_with_key(name: &str) -> Option<String> {
     env(name)
 }
+
+#[test]
+fn item_links_default_per_vendor_and_can_be_set() {
+    let parse = |extra: &str| {
+        let text = format!(
+            "sources:\n  - {{name: a, type: liveagent, base_url: 'https://acme.ladesk.com/api/v3/', api_key_env: TEST_API_KEY{extra}}}\n"
+        );
+        config::parse(&text, Path::new("c.yml"), Path::new("."), &env)
+            .unwrap()
+            .sources[0]
+            .item_url
+            .clone()
+    };
+    assert_eq!(
+        parse(""),
+        "https://acme.ladesk.com/agent/#Conversation;id={id}"
+    );
+    assert_eq!(
+        parse(", item_url: 'https://desk.example/t/{id}'"),
+        "https://desk.example/t/{id}"
+    );
+}

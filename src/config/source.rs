@@ -37,6 +37,10 @@ pub struct SourceConfig {
     /// A sync that needs more pages than this ends with a `paging_loop` error:
     /// a guard against a vendor whose paging never ends.
     pub max_pages_per_sync: u32,
+    /// The link to an item in the helpdesk's agent interface, `{id}` standing
+    /// for the (percent-encoded) item id; used by `/items`, never in a label.
+    /// Empty when the vendor has no default and none is configured.
+    pub item_url: String,
     /// The vendor block, validated by the vendor; it also builds the provider.
     pub vendor: Arc<dyn VendorConfig>,
 }
@@ -64,6 +68,9 @@ impl SourceConfig {
             requests_per_minute: t.defaults.requests_per_minute,
             timeout: Duration::from_secs(30),
             max_pages_per_sync: DEFAULT_MAX_PAGES_PER_SYNC,
+            item_url: vendor
+                .default_item_url(base_url.trim_end_matches('/'))
+                .unwrap_or_default(),
             vendor,
         }
     }
@@ -87,6 +94,7 @@ const COMMON_KEYS: &[&str] = &[
     "requests_per_minute",
     "timeout",
     "max_pages_per_sync",
+    "item_url",
 ];
 
 /// What a vendor's `validate` function sees: its block (absent when the user
@@ -184,6 +192,7 @@ pub(super) fn validate(
             format!("must be between 10 and 10000000, got {max_pages_per_sync}"),
         );
     }
+    let item_url = item_url(raw, key, vendor.as_deref(), base_url.as_deref(), problems);
     if problems.0.len() > before {
         return None;
     }
@@ -200,6 +209,7 @@ pub(super) fn validate(
         requests_per_minute,
         timeout,
         max_pages_per_sync,
+        item_url,
         vendor: vendor?,
     })
 }
@@ -276,6 +286,36 @@ fn base_url(
         return None;
     }
     Some(url.trim_end_matches('/').to_owned())
+}
+
+/// `item_url` as written (an http(s) URL containing `{id}`), else the
+/// vendor's default derived from the API root, else none.
+fn item_url(
+    raw: &RawSource,
+    key: &str,
+    vendor: Option<&dyn VendorConfig>,
+    base_url: Option<&str>,
+    problems: &mut Problems,
+) -> String {
+    let k = format!("{key}.item_url");
+    match &raw.item_url {
+        Some(url) if !(url.starts_with("https://") || url.starts_with("http://")) => {
+            problems.add(k, format!("{url:?} must start with https:// or http://"));
+            String::new()
+        }
+        Some(url) if !url.contains("{id}") => {
+            problems.add(
+                k,
+                format!("{url:?} must contain {{id}}, where the item id goes"),
+            );
+            String::new()
+        }
+        Some(url) => url.clone(),
+        None => vendor
+            .zip(base_url)
+            .and_then(|(v, b)| v.default_item_url(b))
+            .unwrap_or_default(),
+    }
 }
 
 fn channels(raw: &RawSource, key: &str, problems: &mut Problems) -> Vec<Channel> {

@@ -1,8 +1,5 @@
-//! The HTTP surface on hyper 1: `/metrics`, the landing page, `/-/healthy`,
-//! `/-/ready` and `POST /-/reload` (only with `--web.enable-lifecycle`).
-//!
-//! `/metrics` is gzip-compressed when the scraper sends `Accept-Encoding: gzip`
-//! (Prometheus does); see [`gzip`].
+//! The HTTP surface on hyper 1: `/metrics`, the status page (`/`), `/items`,
+//! `/-/healthy`, `/-/ready` and `POST /-/reload`. The pages live in `pages/`.
 //!
 //! Handlers only read in-memory state; none of them calls a vendor API, so a
 //! slow helpdesk can never make a scrape slow.
@@ -25,7 +22,7 @@ use crate::app::Handle;
 use crate::metrics::CONTENT_TYPE as METRICS_CONTENT_TYPE;
 
 mod gzip;
-mod pages;
+use crate::pages;
 
 /// How long requests in flight may take to finish after shutdown begins; the
 /// exporter must exit within 5 s of SIGTERM.
@@ -155,8 +152,14 @@ async fn route(handle: &Handle, req: Request<Incoming>) -> Response<Full<Bytes>>
         (&Method::GET | &Method::HEAD, "/") => respond(
             StatusCode::OK,
             "text/html; charset=utf-8",
-            pages::landing_page(handle),
+            pages::status_page(handle),
         ),
+        (&Method::GET | &Method::HEAD, "/items") => {
+            match pages::items_response(handle, req.uri().query()) {
+                Ok((content_type, body)) => respond(StatusCode::OK, content_type, body),
+                Err(e) => text(StatusCode::BAD_REQUEST, &format!("Bad query: {e}\n")),
+            }
+        }
         (&Method::GET | &Method::HEAD, "/-/healthy") => text(StatusCode::OK, "Healthy.\n"),
         (&Method::GET | &Method::HEAD, "/-/ready") => {
             let waiting: Vec<String> = handle
@@ -193,7 +196,7 @@ async fn route(handle: &Handle, req: Request<Incoming>) -> Response<Full<Bytes>>
                 .insert(ALLOW, HeaderValue::from_static("POST, PUT"));
             r
         }
-        (_, p) if p == telemetry || matches!(p, "/" | "/-/healthy" | "/-/ready") => {
+        (_, p) if p == telemetry || matches!(p, "/" | "/items" | "/-/healthy" | "/-/ready") => {
             let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed.\n");
             r.headers_mut()
                 .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));

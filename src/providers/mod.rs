@@ -244,6 +244,13 @@ pub trait VendorConfig: std::fmt::Debug + Send + Sync {
         None
     }
 
+    /// The link to an item in the vendor's agent interface for `/items`, with
+    /// `{id}` for the item id, derived from the API root; `None` when the
+    /// vendor has no single link shape for every channel it serves.
+    fn default_item_url(&self, _base_url: &str) -> Option<String> {
+        None
+    }
+
     fn build(
         &self,
         source: &SourceConfig,

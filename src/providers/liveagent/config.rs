@@ -39,6 +39,17 @@ fn validate(block: &mut VendorBlock<'_>) -> Option<Arc<dyn VendorConfig>> {
 }
 
 impl VendorConfig for LiveAgentConfig {
+    /// The agent panel at the account root: `https://acme.ladesk.com/agent/#Conversation;id={id}`
+    /// for `https://acme.ladesk.com/api/v3`. Not confirmed in LiveAgent's
+    /// documentation (CONFIGURATION.md says so); `item_url` overrides it.
+    fn default_item_url(&self, base_url: &str) -> Option<String> {
+        let root = base_url
+            .trim_end_matches('/')
+            .trim_end_matches("/api/v3")
+            .trim_end_matches("/api");
+        Some(format!("{root}/agent/#Conversation;id={{id}}"))
+    }
+
     fn build(
         &self,
         source: &SourceConfig,
