@@ -243,3 +243,108 @@ fn error_reasons_include_redirect_and_paging_loop() {
         helpdesk_sla_exporter::metrics::source::SourceMetrics::ERROR_REASONS.contains(&"redirect")
     );
 }
+
+/// Serves 300 tickets changed in the same second, a page of 100 at a time,
+/// rotating their order by a third on every request (as a search index may).
+struct ShuffledSecond {
+    requests: std::sync::atomic::AtomicUsize,
+}
+
+impl wiremock::Respond for ShuffledSecond {
+    fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
+        let n = self
+            .requests
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let page: usize = request
+            .url
+            .query_pairs()
+            .find(|(k, _)| k == "_page")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(1);
+        let mut ids: Vec<usize> = (0..300).collect();
+        ids.rotate_left((n * 100) % 300);
+        let rows: Vec<serde_json::Value> = ids
+            .iter()
+            .skip((page - 1) * 100)
+            .take(100)
+            .map(|i| {
+                serde_json::json!({"id": format!("t{i:03}"), "departmentid": null, "status": "N",
+                    "tags": [], "date_created": "2025-01-02 08:00:00",
+                    "date_changed": "2025-01-02 09:00:00", "date_due": null})
+            })
+            .collect();
+        ResponseTemplate::new(200).set_body_raw(
+            serde_json::Value::from(rows).to_string(),
+            "application/json",
+        )
+    }
+}
+
+#[tokio::test]
+async fn a_crowded_second_is_read_completely_whatever_its_order() {
+    use helpdesk_sla_exporter::model::Channel;
+    use helpdesk_sla_exporter::providers::liveagent::{self, LiveAgentCursor, LiveAgentProvider};
+    use helpdesk_sla_exporter::providers::{Cursor, Provider};
+
+    let server = MockServer::start().await;
+    Mock::given(path("/api/v3/departments"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw("[]", "application/json"))
+        .mount(&server)
+        .await;
+    Mock::given(path("/api/v3/tickets/history"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw("[]", "application/json"))
+        .mount(&server)
+        .await;
+    Mock::given(path("/api/v3/tickets"))
+        .respond_with(ShuffledSecond {
+            requests: Default::default(),
+        })
+        .mount(&server)
+        .await;
+    let mut source = liveagent::source_config(
+        "support",
+        &format!("{}/api/v3", server.uri()),
+        Secret::new(KEY),
+    );
+    source.channels = vec![Channel::Ticket];
+    source.page_size = 100;
+    source.requests_per_minute = 6000;
+    let metrics = ClientMetrics::new(&Registry::new()).unwrap();
+    let provider = LiveAgentProvider::new(source, metrics)
+        .unwrap()
+        .with_clock(|| "2025-01-03T00:00:00Z".parse().unwrap());
+
+    let mut cursor = Cursor::default();
+    let mut ids = std::collections::BTreeSet::new();
+    let mut polls = 0;
+    for _ in 0..3 {
+        polls += 1;
+        for _ in 0..50 {
+            let page = provider.fetch_page(&cursor).await.unwrap();
+            ids.extend(page.items.iter().map(|i| i.id.clone()));
+            cursor = page.next;
+            if page.done {
+                break;
+            }
+        }
+        if ids.len() == 300 {
+            break;
+        }
+    }
+    assert_eq!(ids.len(), 300, "missed {} tickets", 300 - ids.len());
+    assert_eq!(polls, 1, "the first sync alone reads the whole second");
+    // The remembered ids are the second's 300, once each, however often it
+    // was read; a later poll reads the second again without growing them.
+    let state: LiveAgentCursor = serde_json::from_value(cursor.0.clone()).unwrap();
+    assert_eq!(state.tickets.seen.len(), 300);
+    for _ in 0..50 {
+        let page = provider.fetch_page(&cursor).await.unwrap();
+        assert!(page.items.is_empty());
+        cursor = page.next;
+        if page.done {
+            break;
+        }
+    }
+    let state: LiveAgentCursor = serde_json::from_value(cursor.0).unwrap();
+    assert_eq!(state.tickets.seen.len(), 300);
+}

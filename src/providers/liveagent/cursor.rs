@@ -26,13 +26,19 @@ pub struct LiveAgentCursor {
 
 /// Keyset paging on `date_changed`: everything changed at or after `since`,
 /// minus the ids already taken at exactly `since` (the vendor's resolution is
-/// one second, so the boundary second is read again and de-duplicated).
+/// one second, so the boundary second is read again and de-duplicated). `seen`
+/// is sorted, without duplicates, and bounded.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TicketCursor {
     pub since: Option<Timestamp>,
     pub seen: Vec<String>,
     /// Above 1 only while more than a page of tickets share the second `since`.
     pub page: u32,
+    /// A pass over a crowded boundary second found ids it had not seen on a
+    /// later page: the vendor's order within the second moved, so the second
+    /// is read once more.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub crowded_pass_found: bool,
 }
 
 /// Chats and calls have no change date: a sync reads everything created since

@@ -39,6 +39,12 @@ const DEPARTMENTS_TTL: SignedDuration = SignedDuration::from_hours(1);
 /// well under common 8 KiB limits.
 const HISTORY_IDS_PER_REQUEST: usize = 100;
 
+/// The most ticket ids the cursor remembers for its boundary second. A bulk
+/// update can put thousands of tickets in one second; past this bound the
+/// second's rows are read again on every poll (harmless: the store replaces by
+/// id) instead of the cursor growing.
+const MAX_SEEN_IDS: usize = 20_000;
+
 /// A guard against a server that keeps sending the same `next_page_cursor`.
 const MAX_CURSOR_PAGES: usize = 10_000;
 
@@ -220,20 +226,37 @@ impl LiveAgentProvider {
                     .collect();
                 c.page = 1;
             }
-            Some(_) if !short => {
-                c.seen.extend(tickets.iter().map(|t| t.id.clone()));
+            Some(_) => {
+                // Every row is in the boundary second: remember them (once
+                // each, and no more than the bound) and read on.
+                let room = MAX_SEEN_IDS.saturating_sub(c.seen.len());
+                let new: Vec<String> = tickets
+                    .iter()
+                    .filter(|t| changed(t) == since && !seen.contains(t.id.as_str()))
+                    .map(|t| t.id.clone())
+                    .take(room)
+                    .collect();
+                c.crowded_pass_found |= !new.is_empty() && page > 1;
+                c.seen.extend(new);
+                c.seen.sort_unstable();
+                c.seen.dedup();
                 c.page = page + 1;
             }
-            _ => c.page = 1,
+            None => c.page = 1,
         }
+        let mut done = short;
         if short {
+            // A crowded second read over several pages may have been served in
+            // another order by each request, so a row can slip between pages:
+            // read the second again until a whole pass finds nothing new.
+            done = !std::mem::take(&mut c.crowded_pass_found);
             c.page = 1;
         }
         Ok(StreamPage {
             items,
             removed,
             rejected,
-            done: short,
+            done,
             position: c.since,
         })
     }
