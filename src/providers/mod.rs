@@ -137,6 +137,31 @@ impl Cursor {
     pub fn is_initial(&self) -> bool {
         self.0.is_null()
     }
+
+    /// The provider's typed cursor. One that does not read (written by another
+    /// version) starts the sync over from the initial lookback, with a warning:
+    /// the store's exactly-once counting makes a re-read harmless.
+    pub fn read<T: serde::de::DeserializeOwned + Default>(&self, source: &str) -> T {
+        serde_json::from_value(self.0.clone()).unwrap_or_else(|e| {
+            if !self.is_initial() {
+                tracing::warn!(source = %source, error = %e, "unreadable cursor, starting over");
+            }
+            T::default()
+        })
+    }
+}
+
+/// What one page of one stream yields, for providers that read several
+/// streams in turn and assemble a [`Page`] from it.
+#[derive(Debug, Default)]
+pub struct StreamPage {
+    pub items: Vec<Item>,
+    pub removed: Vec<String>,
+    pub rejected: Vec<RejectedRow>,
+    /// The stream is read to its end for this sync.
+    pub done: bool,
+    /// How far the stream's cursor has come (its high-water mark).
+    pub position: Option<jiff::Timestamp>,
 }
 
 /// One page of changes.

@@ -107,12 +107,7 @@ impl JsmProvider {
     }
 
     async fn page(&self, raw: &Cursor) -> Result<Page, ProviderError> {
-        let mut cur: JsmCursor = serde_json::from_value(raw.0.clone()).unwrap_or_else(|e| {
-            if !raw.is_initial() {
-                tracing::warn!(source = %self.source.name, error = %e, "unreadable cursor, starting over");
-            }
-            JsmCursor::default()
-        });
+        let mut cur: JsmCursor = raw.read(&self.source.name);
         let now = (self.clock)();
         let from = cur.begin(now - self.source.initial_lookback);
         let meta = self.meta(now).await?;

@@ -23,7 +23,7 @@ pub use cursor::{LiveAgentCursor, ScanCursor, TicketCursor};
 use super::client::{ClientMetrics, ClientSettings, HttpClient, decode_rows};
 use super::{
     BoxFuture, BuildError, Cursor, Page, Progress, Provider, ProviderError, RejectedRow,
-    VendorSlaLevel,
+    StreamPage, VendorSlaLevel,
 };
 use crate::clock::{self, Clock};
 use crate::config::SourceConfig;
@@ -99,12 +99,7 @@ impl LiveAgentProvider {
     }
 
     async fn page(&self, raw: &Cursor) -> Result<Page, ProviderError> {
-        let mut cur: LiveAgentCursor = serde_json::from_value(raw.0.clone()).unwrap_or_else(|e| {
-            if !raw.is_initial() {
-                tracing::warn!(source = %self.source.name, error = %e, "unreadable cursor, starting over");
-            }
-            LiveAgentCursor::default()
-        });
+        let mut cur: LiveAgentCursor = raw.read(&self.source.name);
         let streams = self.streams();
         let Some(stream) = cur.active.or_else(|| streams.first().copied()) else {
             return Ok(Page {
@@ -436,17 +431,6 @@ impl LiveAgentProvider {
         }
         Ok(out)
     }
-}
-
-/// What one page of one stream yields.
-struct StreamPage {
-    items: Vec<Item>,
-    removed: Vec<String>,
-    rejected: Vec<RejectedRow>,
-    /// The stream is caught up.
-    done: bool,
-    /// How far the stream's cursor has come (its high-water mark).
-    position: Option<Timestamp>,
 }
 
 impl Provider for LiveAgentProvider {

@@ -25,11 +25,11 @@ pub use cursor::{CallCursor, Stream, TicketCursor, ZendeskCursor};
 
 use super::client::{ClientMetrics, ClientSettings, HttpClient, decode_values};
 use super::{
-    BoxFuture, BuildError, Cursor, Page, Probe, Progress, Provider, ProviderError, RejectedRow,
+    BoxFuture, BuildError, Cursor, Page, Probe, Progress, Provider, ProviderError, StreamPage,
 };
 use crate::clock::{self, Clock};
 use crate::config::SourceConfig;
-use crate::model::{Channel, Item};
+use crate::model::Channel;
 use map::{Groups, RawCall, RawCallPage, RawGroupPage, RawMetricSet, RawTicket, TicketOutcome};
 
 /// The ticket export endpoint (cursor-based).
@@ -51,18 +51,6 @@ const RECENCY_GAP: SignedDuration = SignedDuration::from_secs(60);
 /// The group list is short; more pages than this means the server ignores
 /// the cursor.
 const MAX_GROUP_PAGES: usize = 50;
-
-/// What one stream's page gives [`ZendeskProvider::page`].
-#[derive(Default)]
-struct StreamPage {
-    items: Vec<Item>,
-    removed: Vec<String>,
-    rejected: Vec<RejectedRow>,
-    /// The stream is read to its end for this sync.
-    done: bool,
-    /// How far the stream's data reaches (newest `updated_at`, `end_time`).
-    position: Option<Timestamp>,
-}
 
 pub struct ZendeskProvider {
     /// The source as validated, kept as is: name, account URL, budget, channels.
@@ -120,12 +108,7 @@ impl ZendeskProvider {
     }
 
     async fn page(&self, raw: &Cursor) -> Result<Page, ProviderError> {
-        let mut cur: ZendeskCursor = serde_json::from_value(raw.0.clone()).unwrap_or_else(|e| {
-            if !raw.is_initial() {
-                tracing::warn!(source = %self.source.name, error = %e, "unreadable cursor, starting over");
-            }
-            ZendeskCursor::default()
-        });
+        let mut cur: ZendeskCursor = raw.read(&self.source.name);
         let streams = self.streams();
         let Some(stream) = cur.active.or_else(|| streams.first().copied()) else {
             return Ok(Page {
