@@ -109,7 +109,10 @@ impl LiveAgentProvider {
         };
         let departments = self.departments().await?;
         let now = (self.clock)();
-        let start = now - self.source.initial_lookback;
+        // Checked: the config bounds the lookback, and an odd clock must not panic.
+        let start = now
+            .checked_sub(self.source.initial_lookback)
+            .unwrap_or(jiff::Timestamp::MIN);
         let window_start = match stream {
             Channel::Ticket => cur.tickets.since,
             Channel::Chat => cur.chats.since,
