@@ -66,6 +66,8 @@ struct Shared {
     pollers: std::sync::Mutex<CancellationToken>,
     /// Serialises reloads so two concurrent ones cannot interleave.
     reload_lock: tokio::sync::Mutex<()>,
+    /// The exclusive lock on the store directory, held while the app lives.
+    _store_lock: std::fs::File,
 }
 
 /// A cheap, cloneable handle to the running exporter: reload it, read its state.
@@ -84,6 +86,7 @@ impl App {
         self_metrics.record_reload(true, now_seconds());
         let client_metrics = ClientMetrics::new(&self_metrics.registry)?;
         let source_metrics = SourceMetrics::new(&self_metrics.registry)?;
+        let lock = Store::lock_dir(&options.storage_path)?;
         let store = Store::open(&options.storage_path)?;
         let clock: Clock = options.fixed_time.map_or_else(clock::wall, clock::fixed);
         let engine = Arc::new(Engine::new(store, source_metrics, clock));
@@ -99,6 +102,7 @@ impl App {
                 client_metrics,
                 pollers: std::sync::Mutex::new(CancellationToken::new()),
                 reload_lock: tokio::sync::Mutex::new(()),
+                _store_lock: lock,
             }),
         })
     }
