@@ -140,7 +140,19 @@ async fn evaluate_loop(handle: Handle, stop: CancellationToken) {
         let config = handle.config();
         let engine = handle.0.engine.clone();
         let started = std::time::Instant::now();
-        match tokio::task::spawn_blocking(move || engine.evaluate(&config)).await {
+        let evaluation = tokio::task::spawn_blocking(move || engine.evaluate(&config));
+        // Shutdown never waits for an evaluation in progress (it can take
+        // seconds on a large store): the task is left behind, main shuts the
+        // runtime down without waiting for it, and SQLite rolls back whatever
+        // transaction it had open, so nothing half-written is kept.
+        let result = tokio::select! {
+            result = evaluation => result,
+            () = stop.cancelled() => {
+                tracing::info!("shutting down without waiting for the evaluation in progress");
+                return;
+            }
+        };
+        match result {
             Ok(Ok(counted)) => tracing::debug!(
                 duration_seconds = started.elapsed().as_secs_f64(),
                 new_outcomes = counted,

@@ -159,3 +159,69 @@ proptest! {
         prop_assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
 }
+
+mod lists {
+    use helpdesk_sla_exporter::providers::liveagent::{self, LiveAgentProvider};
+    use helpdesk_sla_exporter::providers::{ClientMetrics, Provider};
+    use helpdesk_sla_exporter::secret::Secret;
+    use wiremock::matchers::{method, path, query_param};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    fn provider(server: &MockServer) -> LiveAgentProvider {
+        let metrics = ClientMetrics::new(&prometheus::Registry::new()).unwrap();
+        let mut s = liveagent::source_config(
+            "support",
+            &format!("{}/api/v3", server.uri()),
+            Secret::new("k"),
+        );
+        s.page_size = 1;
+        s.requests_per_minute = 10_000;
+        let mut client = liveagent::client_settings(&s);
+        client.retry.max_retries = 0;
+        LiveAgentProvider::with_client_settings(s, client, metrics).unwrap()
+    }
+
+    fn level(i: usize) -> serde_json::Value {
+        serde_json::json!([{"id": format!("lvl{i}"), "name": format!("Level {i}"), "values": {}}])
+    }
+
+    /// `/departments` and `/slas` share the list reader; more than the old
+    /// 20 pages are read to the end.
+    #[tokio::test]
+    async fn vendor_lists_are_read_past_twenty_pages_to_the_end() {
+        let server = MockServer::start().await;
+        for page in 1..=30 {
+            Mock::given(method("GET"))
+                .and(path("/api/v3/slas"))
+                .and(query_param("_page", page.to_string()))
+                .respond_with(ResponseTemplate::new(200).set_body_json(level(page)))
+                .expect(1)
+                .mount(&server)
+                .await;
+        }
+        Mock::given(method("GET"))
+            .and(path("/api/v3/slas"))
+            .and(query_param("_page", "31"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!([])))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let levels = provider(&server).sla_levels().await.unwrap();
+        assert_eq!(levels.len(), 30);
+    }
+
+    /// A server that ignores `_page` answers every page the same: the list
+    /// ends at the first repeat instead of re-reading it.
+    #[tokio::test]
+    async fn a_list_endpoint_that_ignores_the_page_ends_at_the_first_repeat() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/api/v3/slas"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(level(1)))
+            .expect(2)
+            .mount(&server)
+            .await;
+        let levels = provider(&server).sla_levels().await.unwrap();
+        assert_eq!(levels.len(), 1);
+    }
+}
