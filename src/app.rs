@@ -75,6 +75,8 @@ struct Shared {
     pollers: std::sync::Mutex<CancellationToken>,
     /// Serialises reloads so two concurrent ones cannot interleave.
     reload_lock: tokio::sync::Mutex<()>,
+    /// The exclusive lock on the store directory, held while the app lives.
+    _store_lock: std::fs::File,
 }
 
 /// A cheap, cloneable handle to the running exporter: reload it, read its state.
@@ -93,6 +95,7 @@ impl App {
         self_metrics.record_reload(true, now_seconds());
         let client_metrics = ClientMetrics::new(&self_metrics.registry)?;
         let source_metrics = SourceMetrics::new(&self_metrics.registry)?;
+        let lock = Store::lock_dir(&options.storage_path)?;
         let store = Store::open(&options.storage_path)?;
         let clock: Clock = options.fixed_time.map_or_else(clock::wall, clock::fixed);
         let engine = Arc::new(Engine::new(store, source_metrics, clock));
@@ -108,6 +111,7 @@ impl App {
                 client_metrics,
                 pollers: std::sync::Mutex::new(CancellationToken::new()),
                 reload_lock: tokio::sync::Mutex::new(()),
+                _store_lock: lock,
             }),
         })
     }
@@ -145,7 +149,19 @@ async fn evaluate_loop(handle: Handle, stop: CancellationToken) {
         let config = handle.config();
         let engine = handle.0.engine.clone();
         let started = std::time::Instant::now();
-        match tokio::task::spawn_blocking(move || engine.evaluate(&config)).await {
+        let evaluation = tokio::task::spawn_blocking(move || engine.evaluate(&config));
+        // Shutdown never waits for an evaluation in progress (it can take
+        // seconds on a large store): the task is left behind, main shuts the
+        // runtime down without waiting for it, and SQLite rolls back whatever
+        // transaction it had open, so nothing half-written is kept.
+        let result = tokio::select! {
+            result = evaluation => result,
+            () = stop.cancelled() => {
+                tracing::info!("shutting down without waiting for the evaluation in progress");
+                return;
+            }
+        };
+        match result {
             Ok(Ok(counted)) => tracing::debug!(
                 duration_seconds = started.elapsed().as_secs_f64(),
                 new_outcomes = counted,

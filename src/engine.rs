@@ -152,7 +152,10 @@ impl Engine {
     /// Returns how many outcomes were counted for the first time.
     pub fn evaluate(&self, config: &Config) -> Result<usize, StoreError> {
         let now = (self.clock)();
-        let horizon = (now - retention(config)).as_second();
+        let horizon = now
+            .checked_sub(retention(config))
+            .unwrap_or(jiff::Timestamp::MIN)
+            .as_second();
         let (mut eval, folded) = self.evaluate_items(config, now)?;
         let counted = self.count(std::mem::take(&mut eval.finals), horizon)?;
         self.render(config, now, &mut eval, &folded)?;
@@ -352,7 +355,11 @@ impl Engine {
             .collect();
         let starts: Vec<i64> = rolling
             .iter()
-            .map(|(_, d)| (now - *d).as_second())
+            .map(|(_, d)| {
+                now.checked_sub(*d)
+                    .unwrap_or(jiff::Timestamp::MIN)
+                    .as_second()
+            })
             .chain(months.iter().copied())
             .collect();
         let mut out: BTreeMap<(Series, String), Tally> = BTreeMap::new();

@@ -162,7 +162,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(flags)) {
+    let result = runtime.block_on(run(flags));
+    // Dropping the runtime would wait for blocking tasks, such as an
+    // evaluation that shutdown left behind; the documented 5 s bound on
+    // SIGTERM must hold, so give them only a moment.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "exiting");

@@ -221,12 +221,22 @@ fn compare_with_vendor(
 }
 
 /// Evaluates every item at `now`. Items no policy selects are not measured.
+///
+/// Items are evaluated oldest first (creation time, then source and id),
+/// whatever order they come in: the label caps admit values in that order, so
+/// the teams and priorities that get their own label are those of the oldest
+/// measured items, the same on every run over the same data (the engine keeps
+/// items in hash maps, whose order differs between runs).
 pub fn evaluate_all<'a>(
     items: impl IntoIterator<Item = &'a Item>,
     policies: &PolicySet,
     now: Timestamp,
     caps: &mut LabelCaps,
 ) -> Evaluation {
+    let mut items: Vec<&Item> = items.into_iter().collect();
+    items.sort_unstable_by(|a, b| {
+        (a.created_at, &a.source, &a.id).cmp(&(b.created_at, &b.source, &b.id))
+    });
     let mut eval = Evaluation::default();
     let mut outcomes = Vec::new();
     for item in items {
@@ -327,6 +337,74 @@ mod tests {
         assert_eq!(caps.folded["team"].len(), 1);
         assert_eq!(caps.folded["priority"].len(), 1);
         assert_eq!(caps.newly_admitted.len(), 4);
+    }
+
+    #[test]
+    fn capped_labels_are_admitted_oldest_first_whatever_the_iteration_order() {
+        use std::sync::Arc;
+
+        use crate::model::{Channel, Target};
+        use crate::sla::{Calendar, Policy, TargetSpec};
+
+        let pickup = TargetSpec::new(
+            Target::Pickup,
+            jiff::SignedDuration::from_secs(60),
+            0.9,
+            Arc::new(Calendar::always()),
+        );
+        let policies = PolicySet::new(vec![Policy {
+            name: "all".into(),
+            matcher: None,
+            targets: vec![pickup],
+        }]);
+        let start: Timestamp = "2026-11-01T00:00:00Z".parse().unwrap();
+        // 200 chats of 200 teams; creation times scattered, the team name
+        // unrelated to the age.
+        let items: Vec<Item> = (0..200i64)
+            .map(|i| {
+                let age = (i * 7919) % 200;
+                let mut item = Item::new(
+                    "s",
+                    &format!("c{i}"),
+                    Channel::Chat,
+                    start + jiff::SignedDuration::from_mins(age),
+                );
+                item.team = Some(format!("team-{i:03}"));
+                item
+            })
+            .collect();
+        let admitted = |order: Vec<&Item>| {
+            let mut caps = LabelCaps {
+                team_limit: 50,
+                priority_limit: 5,
+                ..LabelCaps::default()
+            };
+            evaluate_all(
+                order,
+                &policies,
+                start + jiff::SignedDuration::from_hours(24),
+                &mut caps,
+            );
+            caps.admitted[&("s".to_owned(), "team")].clone()
+        };
+        let forward = admitted(items.iter().collect());
+        let backward = admitted(items.iter().rev().collect());
+        let shuffled = admitted({
+            let mut v: Vec<&Item> = items.iter().collect();
+            fastrand::Rng::with_seed(7).shuffle(&mut v);
+            v
+        });
+        assert_eq!(forward.len(), 50);
+        assert_eq!(forward, backward);
+        assert_eq!(forward, shuffled);
+        // The 50 oldest items' teams.
+        let mut by_age: Vec<&Item> = items.iter().collect();
+        by_age.sort_by_key(|i| i.created_at);
+        let oldest: BTreeSet<String> = by_age[..50]
+            .iter()
+            .map(|i| i.team.clone().unwrap())
+            .collect();
+        assert_eq!(forward, oldest);
     }
 
     #[test]

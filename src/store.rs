@@ -71,6 +71,10 @@ pub enum StoreError {
         "store {path}: {reason}. Move the directory aside (or delete it) to start with an empty store; the exporter then re-pulls the initial lookback"
     )]
     Unusable { path: PathBuf, reason: String },
+    #[error(
+        "store {path} is in use by another exporter (its lock is held); give each exporter its own --storage.path"
+    )]
+    Locked { path: PathBuf },
     #[error("store: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("store: cannot decode item {source_name}/{id}: {reason}")]
@@ -117,12 +121,50 @@ impl Store {
         };
         std::fs::create_dir_all(dir)
             .map_err(|e| unusable(format!("cannot create directory: {e}")))?;
-        let conn = Connection::open(dir.join("state.sqlite"))
-            .map_err(|e| unusable(format!("cannot open: {e}")))?;
+        let file = dir.join("state.sqlite");
+        // SQLite takes an empty file for a new database and would silently
+        // start over; the store never leaves one behind (the schema is written
+        // on first open), so it means damage, like any other corruption.
+        if std::fs::metadata(&file).is_ok_and(|m| m.is_file() && m.len() == 0) {
+            return Err(unusable(
+                "state.sqlite is empty (0 bytes): the store is damaged".into(),
+            ));
+        }
+        let conn = Connection::open(&file).map_err(|e| unusable(format!("cannot open: {e}")))?;
         Store::init(conn, dir).map_err(|e| match e {
             StoreError::Sqlite(e) => unusable(e.to_string()),
             other => other,
         })
+    }
+
+    /// Takes an exclusive lock on the store directory (`DIR/lock`) for as long
+    /// as the returned file lives, so a second exporter on the same
+    /// `--storage.path` refuses to start instead of doubling vendor traffic.
+    /// The lock is the operating system's (`flock`): it goes away with the
+    /// process, even after SIGKILL, so a stale lock file never blocks a start.
+    pub fn lock_dir(dir: &Path) -> Result<std::fs::File, StoreError> {
+        let unusable = |reason: String| StoreError::Unusable {
+            path: dir.to_owned(),
+            reason,
+        };
+        std::fs::create_dir_all(dir)
+            .map_err(|e| unusable(format!("cannot create directory: {e}")))?;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(dir.join("lock"))
+            .map_err(|e| unusable(format!("cannot open the lock file: {e}")))?;
+        match file.try_lock() {
+            Ok(()) => Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked {
+                path: dir.to_owned(),
+            }),
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(unusable(format!("cannot lock the store directory: {e}")))
+            }
+        }
     }
 
     /// A throwaway in-memory store, for tests and `report` without `--from-store`.
@@ -131,6 +173,15 @@ impl Store {
     }
 
     fn init(conn: Connection, path: &Path) -> Result<Store, StoreError> {
+        // SQLite quietly opens a file it cannot write read-only (a read-only
+        // mount, a file owned by another user); every later write would fail
+        // and the exporter would serve no SLA series while looking healthy.
+        if conn.is_readonly(rusqlite::MAIN_DB)? {
+            return Err(StoreError::Unusable {
+                path: path.to_owned(),
+                reason: "the database is read-only (read-only mount or file permissions); the exporter must be able to write it".into(),
+            });
+        }
         // WAL lets /metrics-side reads proceed during a sync's write; NORMAL
         // sync is durable across process crashes, which is what we guard against.
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -276,11 +327,11 @@ impl Store {
                     bump.execute(params![o.series, o.outcome, 1])?;
                     new += 1;
                 }
-                if let Some(elapsed) = o.completed_elapsed {
-                    if complete.execute(key)? == 1 {
-                        bump.execute(params![o.series, bucket_counter(bucket_of(elapsed)), 1])?;
-                        bump.execute(params![o.series, "sum", elapsed])?;
-                    }
+                if let Some(elapsed) = o.completed_elapsed
+                    && complete.execute(key)? == 1
+                {
+                    bump.execute(params![o.series, bucket_counter(bucket_of(elapsed)), 1])?;
+                    bump.execute(params![o.series, "sum", elapsed])?;
                 }
             }
         }

@@ -10,8 +10,9 @@ use helpdesk_sla_exporter::config::ConfigSource;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-const NO_SOURCES: &str =
-    "policies:\n  - name: default\n    targets:\n      pickup: {within: 60s, objective: 0.9}\n";
+/// One source nobody answers for (port 9) and one policy: a config without a
+/// source is refused, so every test config has one. Needs a `key` file.
+const ONE_SOURCE: &str = "sources:\n  - {name: support, type: liveagent, base_url: 'http://127.0.0.1:9', api_key_file: key}\npolicies:\n  - name: default\n    targets:\n      pickup: {within: 60s, objective: 0.9}\n";
 
 struct Running {
     base: String,
@@ -87,7 +88,8 @@ fn metric_value(body: &str, name: &str) -> f64 {
 #[tokio::test]
 async fn endpoints_answer_with_status_type_and_body() {
     let dir = common::scratch("http-endpoints");
-    let app = start(&write_config(&dir, NO_SOURCES), false).await;
+    std::fs::write(dir.join("key"), "k").unwrap();
+    let app = start(&write_config(&dir, ONE_SOURCE), false).await;
 
     let (status, ct, body) = get(&format!("{}/metrics", app.base)).await;
     assert_eq!(status, 200);
@@ -104,7 +106,7 @@ async fn endpoints_answer_with_status_type_and_body() {
     assert_eq!((status, ct.as_str()), (200, "text/html; charset=utf-8"));
     assert!(body.contains("<h1>Helpdesk SLA Exporter</h1>"));
     assert!(body.contains("href=\"/metrics\""));
-    assert!(body.contains("No sources configured."));
+    assert!(body.contains("<td>support</td>"), "{body}");
 
     let (status, ct, body) = get(&format!("{}/-/healthy", app.base)).await;
     assert_eq!(
@@ -112,9 +114,12 @@ async fn endpoints_answer_with_status_type_and_body() {
         (200, "text/plain; charset=utf-8", "Healthy.\n")
     );
 
-    // No sources: nothing to wait for.
+    // The source has not synced (nobody answers on port 9).
     let (status, _, body) = get(&format!("{}/-/ready", app.base)).await;
-    assert_eq!((status, body.as_str()), (200, "Ready.\n"));
+    assert_eq!(
+        (status, body.as_str()),
+        (503, "Not ready: waiting for the first sync of support.\n")
+    );
 
     let (status, _, _) = get(&format!("{}/nope", app.base)).await;
     assert_eq!(status, 404);
@@ -136,10 +141,7 @@ async fn endpoints_answer_with_status_type_and_body() {
 async fn ready_waits_for_the_first_sync_of_every_source() {
     let dir = common::scratch("http-ready");
     std::fs::write(dir.join("key"), "k").unwrap();
-    let config = format!(
-        "sources:\n  - {{name: support, type: liveagent, base_url: 'http://127.0.0.1:9', api_key_file: key}}\n{NO_SOURCES}"
-    );
-    let app = start(&write_config(&dir, &config), false).await;
+    let app = start(&write_config(&dir, ONE_SOURCE), false).await;
     let (status, _, body) = get(&format!("{}/-/ready", app.base)).await;
     assert_eq!(status, 503);
     assert_eq!(body, "Not ready: waiting for the first sync of support.\n");
@@ -155,13 +157,14 @@ async fn ready_waits_for_the_first_sync_of_every_source() {
 #[tokio::test]
 async fn reload_applies_a_good_config_and_keeps_the_old_one_on_a_bad_one() {
     let dir = common::scratch("http-reload");
-    let path = write_config(&dir, NO_SOURCES);
+    std::fs::write(dir.join("key"), "k").unwrap();
+    let path = write_config(&dir, ONE_SOURCE);
     let app = start(&path, true).await;
     assert_eq!(app.handle.config().policies.policies().len(), 1);
 
     // A good config with a second policy is applied.
     let two = format!(
-        "{NO_SOURCES}  - name: other\n    targets:\n      answer: {{within: 30s, objective: 0.9}}\n"
+        "{ONE_SOURCE}  - name: other\n    targets:\n      answer: {{within: 30s, objective: 0.9}}\n"
     );
     let two = two.replacen(
         "  - name: default\n",
@@ -232,7 +235,8 @@ fn stable(body: &str) -> String {
 async fn metrics_are_gzipped_only_when_the_scraper_asks() {
     use std::io::Read;
     let dir = common::scratch("http-gzip");
-    let app = start(&write_config(&dir, NO_SOURCES), false).await;
+    std::fs::write(dir.join("key"), "k").unwrap();
+    let app = start(&write_config(&dir, ONE_SOURCE), false).await;
     let url = format!("{}/metrics", app.base);
     let client = reqwest::Client::new();
 

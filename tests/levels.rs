@@ -64,8 +64,13 @@ policies:
       answer: {within: 1m, objective: 0.95}
 "#
     );
-    let parsed =
-        helpdesk_sla_exporter::config::parse(&yaml, Path::new("levels.yml"), &dir, &|_| None);
+    // A config needs a source; the generated calendars and policies go with one.
+    let yaml = format!(
+        "sources:\n  - {{name: a, type: liveagent, base_url: 'https://x.invalid', api_key_env: K}}\n{yaml}"
+    );
+    let parsed = helpdesk_sla_exporter::config::parse(&yaml, Path::new("levels.yml"), &dir, &|v| {
+        (v == "K").then(|| "k".to_owned())
+    });
     let policies = parsed.expect("the output is valid config").policies;
     let names: Vec<&str> = policies
         .policies()

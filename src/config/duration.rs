@@ -63,6 +63,18 @@ pub fn format(d: SignedDuration) -> String {
     out
 }
 
+/// Formats a limit for a message: whole days as days (`366d`, not `52w2d`),
+/// since that is how the documented limits are written.
+pub fn format_limit(d: SignedDuration) -> String {
+    const DAY: i128 = 86_400_000;
+    let millis = d.as_millis();
+    if millis >= DAY && millis % DAY == 0 {
+        format!("{}d", millis / DAY)
+    } else {
+        format(d)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,6 +96,25 @@ mod tests {
         for bad in ["", "5", "m", "5x", "1m1h", "1h1h", "-5m", "1.5h", "5 m"] {
             assert!(parse(bad).is_err(), "{bad:?} should be rejected");
         }
+    }
+
+    #[test]
+    fn huge_durations_never_overflow() {
+        // 15000000w (287,000 years) fits in i64 milliseconds; the field ranges
+        // reject it. Past i64 milliseconds, parse fails instead of wrapping.
+        assert_eq!(
+            parse("15000000w").map(|d| d.as_millis()),
+            Ok(15_000_000 * 7 * 86_400_000)
+        );
+        for huge in [
+            "20000000000000w",
+            "99999999999999999999s",
+            "15000000w1000000000000d",
+        ] {
+            assert!(parse(huge).is_err(), "{huge:?} should be rejected");
+        }
+        assert_eq!(format_limit(SignedDuration::from_hours(24 * 366)), "366d");
+        assert_eq!(format_limit(SignedDuration::from_secs(10)), "10s");
     }
 
     #[test]

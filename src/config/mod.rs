@@ -9,8 +9,13 @@ pub mod duration;
 mod policies;
 pub mod raw;
 mod source;
+mod yaml_nodes;
 
-pub use source::{DEFAULT_MAX_PAGES_PER_SYNC, SourceConfig, VendorBlock};
+pub use policies::MAX_TARGET;
+pub use source::{
+    DEFAULT_MAX_PAGES_PER_SYNC, INITIAL_LOOKBACK_RANGE, MAX_KEY_FILE_BYTES, POLL_INTERVAL_RANGE,
+    SourceConfig, TIMEOUT_RANGE, VendorBlock,
+};
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -117,18 +122,49 @@ impl Problems {
     }
 }
 
+/// The largest config file read (1 MiB); a longer one is refused unread.
+pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+/// The most YAML nodes a config may expand to once aliases are resolved. A
+/// large config has a few thousand; a file of repeated aliases (a "billion
+/// laughs") has billions, and yaml_serde itself only bounds nested aliases.
+pub const MAX_YAML_NODES: usize = 100_000;
+
 /// Reads and validates the config file at `path`, taking secrets from the
 /// process environment.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+    let text = read_config_file(path).map_err(|reason| ConfigError {
         file: path.to_owned(),
         problems: vec![Problem {
             key: "(file)".into(),
-            reason: format!("cannot read: {e}"),
+            reason,
         }],
     })?;
     let base = path.parent().unwrap_or(Path::new("."));
     parse(&text, path, base, &|name| std::env::var(name).ok())
+}
+
+/// The config text, at most [`MAX_CONFIG_BYTES`] of it.
+fn read_config_file(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let too_big = || format!("larger than the {} MiB limit", MAX_CONFIG_BYTES >> 20);
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+    let meta = file.metadata().map_err(|e| format!("cannot read: {e}"))?;
+    if meta.is_dir() {
+        return Err("cannot read: is a directory".into());
+    }
+    if meta.is_file() && meta.len() > MAX_CONFIG_BYTES {
+        return Err(too_big());
+    }
+    // Read one byte past the limit, whatever the file is (a FIFO has no length).
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(too_big());
+    }
+    String::from_utf8(bytes).map_err(|_| "cannot read: the file is not UTF-8 text".into())
 }
 
 /// Validates config `text`. `file` names it in errors; relative `*_file` paths
@@ -143,6 +179,21 @@ pub fn parse(
         file: file.to_owned(),
         problems,
     };
+    let one = |key: &str, reason: String| {
+        fail(vec![Problem {
+            key: key.into(),
+            reason,
+        }])
+    };
+    if text.len() as u64 > MAX_CONFIG_BYTES {
+        let reason = format!("larger than the {} MiB limit", MAX_CONFIG_BYTES >> 20);
+        return Err(one("(file)", reason));
+    }
+    // Walk the document once without keeping it, counting nodes as aliases
+    // expand, before anything buffers it (the vendor blocks are kept as values).
+    if let Err(e) = yaml_nodes::check(text, MAX_YAML_NODES) {
+        return Err(one("(root)", e));
+    }
     let deserializer = yaml_serde::Deserializer::from_str(text);
     let raw: RawConfig = match serde_path_to_error::deserialize(deserializer) {
         Ok(raw) => raw,
@@ -151,16 +202,20 @@ pub fn parse(
             let key = if key == "." { "(root)".into() } else { key };
             // The YAML error repeats (part of) the path; keep only the reason.
             let mut reason = e.into_inner().to_string();
-            if let Some((prefix, rest)) = reason.split_once(": ") {
-                if key.starts_with(prefix) {
-                    reason = rest.to_owned();
-                }
+            if let Some((prefix, rest)) = reason.split_once(": ")
+                && key.starts_with(prefix)
+            {
+                reason = rest.to_owned();
             }
             return Err(fail(vec![Problem { key, reason }]));
         }
     };
-
     let mut problems = Problems::default();
+    if raw.sources.is_empty() {
+        // An empty file deserializes to the defaults; without a source the
+        // exporter would serve nothing, and a reload would drop every source.
+        problems.add("sources", "no source defined; define at least one source");
+    }
     let metrics = validate_metrics(&raw, &mut problems);
     let mut sources = Vec::new();
     for (i, source) in raw.sources.iter().enumerate() {

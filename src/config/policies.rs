@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use jiff::SignedDuration;
 use jiff::civil::{Date, Time, Weekday};
 use jiff::tz::TimeZone;
 
@@ -160,6 +161,16 @@ fn validate_target(
     let within = problems.check(&format!("{key}.within"), duration::parse(&raw.within));
     if within.is_some_and(|d| d.is_zero()) {
         problems.add(format!("{key}.within"), "must be longer than 0s");
+    }
+    if within.is_some_and(|d| d > MAX_TARGET) {
+        problems.add(
+            format!("{key}.within"),
+            format!(
+                "{:?} is above the maximum {}",
+                raw.within,
+                duration::format_limit(MAX_TARGET)
+            ),
+        );
     }
     if !(raw.objective > 0.0 && raw.objective < 1.0) {
         problems.add(
@@ -330,7 +341,17 @@ fn parse_at_risk(text: &str) -> Result<AtRisk, String> {
         }
         return Ok(AtRisk::Fraction(p / 100.0));
     }
-    duration::parse(text)
-        .map(AtRisk::Remaining)
-        .map_err(|e| format!("{e}; or a percentage of the target such as 25%"))
+    let d = duration::parse(text)
+        .map_err(|e| format!("{e}; or a percentage of the target such as 25%"))?;
+    if d > MAX_TARGET {
+        return Err(format!(
+            "{text:?} is above the maximum {}",
+            duration::format_limit(MAX_TARGET)
+        ));
+    }
+    Ok(AtRisk::Remaining(d))
 }
+
+/// The longest `within` and `at_risk` (366 days): the engine walks business
+/// time up to the deadline, so an absurd target costs CPU on every evaluation.
+pub const MAX_TARGET: SignedDuration = SignedDuration::from_hours(24 * 366);

@@ -265,7 +265,9 @@ fn vendor_block<'a>(
 }
 
 /// `base_url` as written, else the vendor's default (Zendesk derives it from
-/// the subdomain). It must be a full http(s) URL with a host.
+/// the subdomain). It must parse as a full http(s) URL with a host and a valid
+/// port, and carry no credentials, query or fragment: paths are appended to it
+/// and it is logged, so anything secret in it would leak.
 fn base_url(
     raw: &RawSource,
     key: &str,
@@ -281,11 +283,35 @@ fn base_url(
         problems.add(k, "missing");
         return None;
     };
-    if !(url.starts_with("https://") || url.starts_with("http://")) {
-        problems.add(k, format!("{url:?} must start with https:// or http://"));
-        return None;
+    match check_base_url(&url) {
+        Ok(()) => Some(url.trim_end_matches('/').to_owned()),
+        Err(why) => {
+            problems.add(k, why);
+            None
+        }
     }
-    Some(url.trim_end_matches('/').to_owned())
+}
+
+/// Why `url` cannot be a vendor API root, if it cannot.
+fn check_base_url(url: &str) -> Result<(), String> {
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return Err(format!("{url:?} must start with https:// or http://"));
+    }
+    let parsed =
+        reqwest::Url::parse(url).map_err(|e| format!("{url:?} is not a valid URL: {e}"))?;
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(format!("{url:?} has no host"));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        // Not echoed: the user info may be a credential.
+        return Err(
+            "must not contain a user name or password; use api_key_file or api_key_env".into(),
+        );
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(format!("{url:?} must not have a query or fragment"));
+    }
+    Ok(())
 }
 
 /// `item_url` as written (an http(s) URL containing `{id}`), else the
@@ -336,38 +362,74 @@ fn channels(raw: &RawSource, key: &str, problems: &mut Problems) -> Vec<Channel>
     out
 }
 
-/// `poll_interval`, `initial_lookback` and `timeout`, each at least a minimum.
+/// The accepted range of `poll_interval` (CONFIGURATION.md lists these).
+pub const POLL_INTERVAL_RANGE: (SignedDuration, SignedDuration) = (
+    SignedDuration::from_secs(10),
+    SignedDuration::from_hours(24),
+);
+/// The accepted range of `initial_lookback`: up to three years of 365 days.
+pub const INITIAL_LOOKBACK_RANGE: (SignedDuration, SignedDuration) = (
+    SignedDuration::from_hours(1),
+    SignedDuration::from_hours(24 * 365 * 3),
+);
+/// The accepted range of `timeout`.
+pub const TIMEOUT_RANGE: (SignedDuration, SignedDuration) =
+    (SignedDuration::from_secs(1), SignedDuration::from_mins(10));
+
+/// Parses the duration at `key` and checks it against `(min, max)`.
+pub(super) fn bounded(
+    text: &str,
+    key: &str,
+    (min, max): (SignedDuration, SignedDuration),
+    problems: &mut Problems,
+) -> Option<SignedDuration> {
+    let d = problems.check(key, duration::parse(text))?;
+    if d < min {
+        problems.add(
+            key,
+            format!(
+                "{text:?} is below the minimum {}",
+                duration::format_limit(min)
+            ),
+        );
+        return None;
+    }
+    if d > max {
+        problems.add(
+            key,
+            format!(
+                "{text:?} is above the maximum {}",
+                duration::format_limit(max)
+            ),
+        );
+        return None;
+    }
+    Some(d)
+}
+
+/// `poll_interval`, `initial_lookback` and `timeout`, each within its range.
 fn timing(
     raw: &RawSource,
     key: &str,
     problems: &mut Problems,
 ) -> Option<(Duration, SignedDuration, Duration)> {
-    let mut dur = |field: &str, value: &Option<String>, default: &str, min: SignedDuration| {
+    let mut dur = |field: &str, value: &Option<String>, default: &str, range| {
         let text = value.as_deref().unwrap_or(default);
-        let k = format!("{key}.{field}");
-        let d = problems.check(&k, duration::parse(text))?;
-        if d < min {
-            problems.add(
-                k,
-                format!("{text:?} is below the minimum {}", duration::format(min)),
-            );
-            return None;
-        }
-        Some(d)
+        bounded(text, &format!("{key}.{field}"), range, problems)
     };
     let poll_interval = dur(
         "poll_interval",
         &raw.poll_interval,
         "1m",
-        SignedDuration::from_secs(10),
+        POLL_INTERVAL_RANGE,
     );
     let initial_lookback = dur(
         "initial_lookback",
         &raw.initial_lookback,
         "30d",
-        SignedDuration::from_hours(1),
+        INITIAL_LOOKBACK_RANGE,
     );
-    let timeout = dur("timeout", &raw.timeout, "30s", SignedDuration::from_secs(1));
+    let timeout = dur("timeout", &raw.timeout, "30s", TIMEOUT_RANGE);
     Some((
         poll_interval?.unsigned_abs(),
         initial_lookback?,
@@ -416,24 +478,16 @@ fn read_secret(
             problems.add(key, "missing api_key_file or api_key_env");
             return None;
         }
-        (Some(file), None) => {
-            let path = base_dir.join(file);
-            match std::fs::read_to_string(&path) {
-                Ok(text) => text,
-                Err(e) => {
-                    let why = match e.kind() {
-                        std::io::ErrorKind::NotFound => "no such file".to_owned(),
-                        std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
-                        _ => e.to_string(),
-                    };
-                    problems.add(
-                        format!("{key}.api_key_file"),
-                        format!("cannot read {file:?}: {why}"),
-                    );
-                    return None;
-                }
+        (Some(file), None) => match read_key_file(&base_dir.join(file)) {
+            Ok(text) => text,
+            Err(why) => {
+                problems.add(
+                    format!("{key}.api_key_file"),
+                    format!("cannot read {file:?}: {why}"),
+                );
+                return None;
             }
-        }
+        },
         (None, Some(var)) => match env(var) {
             Some(v) => v,
             None => {
@@ -445,15 +499,58 @@ fn read_secret(
             }
         },
     };
+    let field = if raw.api_key_file.is_some() {
+        "api_key_file"
+    } else {
+        "api_key_env"
+    };
+    // Surrounding whitespace (the trailing newline editors add) is not part of
+    // the key; anything else that is not printable is a mistake, and the key is
+    // never echoed in the message.
     let value = value.trim();
     if value.is_empty() {
-        let field = if raw.api_key_file.is_some() {
-            "api_key_file"
-        } else {
-            "api_key_env"
-        };
         problems.add(format!("{key}.{field}"), "the API key is empty");
         return None;
     }
+    if value.chars().any(char::is_control) {
+        problems.add(
+            format!("{key}.{field}"),
+            "the API key contains control characters (such as a line break inside it)",
+        );
+        return None;
+    }
     Some(Secret::new(value))
+}
+
+/// The largest API key file read.
+pub const MAX_KEY_FILE_BYTES: u64 = 64 * 1024;
+
+/// Reads an API key file if it is a regular file of at most
+/// [`MAX_KEY_FILE_BYTES`]; a device (`/dev/zero`), a FIFO or a directory is
+/// refused without reading from it. The reason never contains the content.
+fn read_key_file(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let io_reason = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".to_owned(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+        _ => e.to_string(),
+    };
+    let meta = std::fs::metadata(path).map_err(io_reason)?;
+    if !meta.is_file() {
+        return Err("not a regular file".into());
+    }
+    let too_big = || format!("larger than the {} KiB limit", MAX_KEY_FILE_BYTES / 1024);
+    if meta.len() > MAX_KEY_FILE_BYTES {
+        return Err(too_big());
+    }
+    // The size may change between the check and the read; read at most one
+    // byte past the limit either way.
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_KEY_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(io_reason)?;
+    if bytes.len() as u64 > MAX_KEY_FILE_BYTES {
+        return Err(too_big());
+    }
+    String::from_utf8(bytes).map_err(|_| "the file is not UTF-8 text".to_owned())
 }

@@ -107,10 +107,10 @@ fn completion(w: &mut TextWriter<'_>, inp: &Inputs<'_>) {
     for (series, name, value) in inp.counters {
         if name == "sum" {
             completion.entry(series).or_default().sum = *value as f64;
-        } else if let Some(i) = name.strip_prefix('b').and_then(|i| i.parse::<usize>().ok()) {
-            if i <= BUCKETS.len() {
-                completion.entry(series).or_default().counts[i] = *value;
-            }
+        } else if let Some(i) = name.strip_prefix('b').and_then(|i| i.parse::<usize>().ok())
+            && i <= BUCKETS.len()
+        {
+            completion.entry(series).or_default().counts[i] = *value;
         }
     }
     for (series, h) in completion {

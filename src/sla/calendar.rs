@@ -277,10 +277,10 @@ impl Calendar {
         let Some(z) = &self.zoned else {
             return t;
         };
-        if (z.table.lo..z.table.hi).contains(&t) {
-            if let Some(open) = z.table.next_open(t) {
-                return open;
-            }
+        if (z.table.lo..z.table.hi).contains(&t)
+            && let Some(open) = z.table.next_open(t)
+        {
+            return open;
         }
         walk(&z.rules, t)
             .find(|&(_, b)| b > t)

@@ -203,12 +203,11 @@ impl TargetClock<'_> {
         let cal = &*self.spec.calendar;
         let vendor = self.vendor.filter(|_| last);
         let mut end = end;
-        if let (End::Open, Some(v)) = (end, vendor) {
-            if let Some(c) = v.completed_at.map(|c| c.as_second()) {
-                if c <= self.now {
-                    end = End::Done(c.max(start));
-                }
-            }
+        if let (End::Open, Some(v)) = (end, vendor)
+            && let Some(c) = v.completed_at.map(|c| c.as_second())
+            && c <= self.now
+        {
+            end = End::Done(c.max(start));
         }
         // An unanswered chat or call under `breach` counts as still waiting
         // until its due instant has passed.

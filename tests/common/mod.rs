@@ -47,17 +47,17 @@ impl Exporter {
             let mut tx = Some(tx);
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
-                if line.contains("\"listening\"") {
-                    if let Some(tx) = tx.take() {
-                        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-                        let _ = tx.send(
-                            v["address"]
-                                .as_str()
-                                .unwrap()
-                                .parse::<SocketAddr>()
-                                .unwrap(),
-                        );
-                    }
+                if line.contains("\"listening\"")
+                    && let Some(tx) = tx.take()
+                {
+                    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+                    let _ = tx.send(
+                        v["address"]
+                            .as_str()
+                            .unwrap()
+                            .parse::<SocketAddr>()
+                            .unwrap(),
+                    );
                 }
                 sink.lock().unwrap().push(line);
             }

@@ -48,9 +48,11 @@ const MAX_SEEN_IDS: usize = 20_000;
 /// A guard against a server that keeps sending the same `next_page_cursor`.
 const MAX_CURSOR_PAGES: usize = 10_000;
 
-/// `/departments` and `/slas` are short lists; more pages than this means the
-/// server ignores `_page`.
-const MAX_LIST_PAGES: usize = 20;
+/// `/departments` and `/slas` are read to the end, at the client's request
+/// budget; a page identical to the one before means the server ignores
+/// `_page` and ends the list. This is only a last guard (5 million rows at the
+/// default page size) against a server that varies its answer forever.
+const MAX_LIST_PAGES: usize = 10_000;
 
 pub struct LiveAgentProvider {
     /// The source as validated, kept as is: name, account URL, budget, channels.
@@ -110,7 +112,10 @@ impl LiveAgentProvider {
         };
         let departments = self.departments().await?;
         let now = (self.clock)();
-        let start = now - self.source.initial_lookback;
+        // Checked: the config bounds the lookback, and an odd clock must not panic.
+        let start = now
+            .checked_sub(self.source.initial_lookback)
+            .unwrap_or(jiff::Timestamp::MIN);
         let window_start = match stream {
             Channel::Ticket => cur.tickets.since,
             Channel::Chat => cur.chats.since,
@@ -419,15 +424,35 @@ impl LiveAgentProvider {
         endpoint: &str,
     ) -> Result<Vec<T>, ProviderError> {
         let mut out = Vec::new();
+        let mut previous: Option<Vec<u8>> = None;
         for page in 1.. {
             let query = [("_page", page.to_string()), ("_perPage", self.per_page())];
             let response = self.client.get(endpoint, &query).await?;
+            if previous.as_deref() == Some(&response.body[..]) {
+                tracing::warn!(
+                    source = %self.source.name,
+                    endpoint,
+                    page,
+                    "page repeats the previous one (the server ignores _page); list ends here"
+                );
+                break;
+            }
             let rows: Vec<T> = map::decode(endpoint, &response.body)?;
             let short = rows.len() < self.source.page_size.max(1) as usize;
             out.extend(rows);
-            if short || page >= MAX_LIST_PAGES {
+            if short {
                 break;
             }
+            if page >= MAX_LIST_PAGES {
+                tracing::warn!(
+                    source = %self.source.name,
+                    endpoint,
+                    pages = page,
+                    "list still not finished after the page limit; using what was read"
+                );
+                break;
+            }
+            previous = Some(response.body.to_vec());
         }
         Ok(out)
     }
