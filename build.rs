@@ -13,14 +13,19 @@ fn main() {
             .map(|s| s.trim().to_owned())
             .filter(|s| !s.is_empty())
     };
-    let revision =
-        run("git", &["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".into());
+    // HSE_REVISION wins: container builds have no .git (the Dockerfile passes it).
+    let revision = std::env::var("HSE_REVISION")
+        .ok()
+        .filter(|r| !r.is_empty() && r != "unknown")
+        .or_else(|| run("git", &["rev-parse", "--short=12", "HEAD"]))
+        .unwrap_or_else(|| "unknown".into());
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let rustc_version = run(&rustc, &["--version"])
         .and_then(|v| v.split_whitespace().nth(1).map(str::to_owned))
         .unwrap_or_else(|| "unknown".into());
     println!("cargo:rustc-env=HSE_GIT_REVISION={revision}");
     println!("cargo:rustc-env=HSE_RUSTC_VERSION={rustc_version}");
+    println!("cargo:rerun-if-env-changed=HSE_REVISION");
     println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-changed=.git/refs");
 }

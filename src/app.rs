@@ -20,17 +20,24 @@ use crate::metrics::source::SourceMetrics;
 use crate::providers::{self, ClientMetrics};
 use crate::store::Store;
 use crate::sync;
+use crate::web::WebConfigFile;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Options {
     pub config: ConfigSource,
     /// Path of the metrics endpoint (`--web.telemetry-path`).
     pub telemetry_path: String,
+    /// `POST /-/reload` is served only when set (`--web.enable-lifecycle`), so
+    /// anyone who can reach the port cannot make the exporter re-read its files.
+    pub enable_lifecycle: bool,
     /// Directory of the embedded store (`--storage.path`).
     pub storage_path: PathBuf,
     /// Evaluate as of this fixed instant instead of the wall clock (golden
     /// tests and reproducible demos).
     pub fixed_time: Option<jiff::Timestamp>,
+    /// TLS, basic auth and headers (`--web.config.file`), loaded and checked
+    /// before the exporter starts; `None` serves plain, open HTTP.
+    pub web: Option<Arc<WebConfigFile>>,
 }
 
 /// What the landing page and `/-/ready` know about one configured source.
@@ -45,6 +52,8 @@ pub struct SourceStatus {
     pub last_error: Option<String>,
     /// Set while a sync is under way and has reported how far it has come.
     pub progress: Option<SyncProgress>,
+    /// When the last successful sync finished (wall clock).
+    pub last_success: Option<jiff::Timestamp>,
 }
 
 /// How far a running sync has come (see [`sync::SyncEvent::Progress`]).
@@ -277,10 +286,18 @@ impl Handle {
             sync::SyncEvent::Finished(result) => {
                 s.first_sync_done = true;
                 s.up = result.is_ok();
+                if s.up {
+                    s.last_success = Some(jiff::Timestamp::now());
+                }
                 s.last_error = result.err();
                 s.progress = None;
             }
         }
+    }
+
+    /// The web config (`--web.config.file`), if any.
+    pub fn web(&self) -> Option<&Arc<WebConfigFile>> {
+        self.0.options.web.as_ref()
     }
 
     /// The flags the exporter was started with.
@@ -307,6 +324,16 @@ impl Handle {
         self.0.sources.read().expect("lock poisoned").clone()
     }
 
+    /// The open rows and compliance of the last evaluation, for the pages.
+    pub fn view(&self) -> Arc<crate::pages::View> {
+        self.0.engine.view()
+    }
+
+    /// Items held in memory per source.
+    pub fn tracked(&self) -> std::collections::HashMap<String, usize> {
+        self.0.engine.tracked()
+    }
+
     /// Ready once every configured source has finished its first sync.
     pub fn is_ready(&self) -> bool {
         self.sources().iter().all(|s| s.first_sync_done)
@@ -324,6 +351,7 @@ fn source_statuses(config: &Config) -> Vec<SourceStatus> {
             up: false,
             last_error: None,
             progress: None,
+            last_success: None,
         })
         .collect()
 }

@@ -16,6 +16,8 @@ use crate::config::Config;
 use crate::metrics::sla::{Inputs, Tally, render};
 use crate::metrics::source::SourceMetrics;
 use crate::model::{Channel, Item};
+use crate::pages::View;
+use crate::pages::status::compliance_rows;
 use crate::snapshot::{BUCKETS, Evaluation, Final, LabelCaps, Series, evaluate_all};
 use crate::store::{CountedOutcome, Store, StoreError};
 
@@ -52,6 +54,9 @@ pub struct Engine {
     caps: Mutex<LabelCaps>,
     /// The rendered SLA families; swapped whole after each evaluation.
     rendered: RwLock<Arc<String>>,
+    /// The open rows and compliance the pages read; swapped whole after each
+    /// evaluation, so a request never evaluates anything.
+    view: RwLock<Arc<View>>,
     pub source_metrics: SourceMetrics,
     /// Hashes of the finals the store holds as counted (with the completion
     /// observed, where there is one) as of the last evaluation. Each
@@ -72,6 +77,7 @@ impl Engine {
             items: RwLock::new(HashMap::new()),
             caps: Mutex::new(LabelCaps::default()),
             rendered: RwLock::new(Arc::new(String::new())),
+            view: RwLock::new(Arc::new(View::default())),
             source_metrics,
             counted: Mutex::new(HashSet::new()),
             evaluate_now: Notify::new(),
@@ -82,6 +88,21 @@ impl Engine {
     /// The SLA families as of the last evaluation.
     pub fn rendered(&self) -> Arc<String> {
         self.rendered.read().expect("lock poisoned").clone()
+    }
+
+    /// The pages' view as of the last evaluation.
+    pub fn view(&self) -> Arc<View> {
+        self.view.read().expect("lock poisoned").clone()
+    }
+
+    /// Items held in memory per source.
+    pub fn tracked(&self) -> HashMap<String, usize> {
+        self.items
+            .read()
+            .expect("lock poisoned")
+            .iter()
+            .map(|(s, m)| (s.clone(), m.len()))
+            .collect()
     }
 
     /// Brings the item set and admitted labels in line with `config`: sources
@@ -137,7 +158,7 @@ impl Engine {
             .as_second();
         let (mut eval, folded) = self.evaluate_items(config, now)?;
         let counted = self.count(std::mem::take(&mut eval.finals), horizon)?;
-        self.render(config, now, &eval, &folded)?;
+        self.render(config, now, &mut eval, &folded)?;
         self.prune(&eval, horizon)?;
         Ok(counted)
     }
@@ -230,12 +251,13 @@ impl Engine {
     }
 
     /// Renders the SLA families from the evaluation, the stored counters and
-    /// the compliance windows, and swaps them in for `/metrics`.
+    /// the compliance windows, and swaps them in for `/metrics`; moves the
+    /// open rows into the view `/` and `/items` read.
     fn render(
         &self,
         config: &Config,
         now: Timestamp,
-        eval: &Evaluation,
+        eval: &mut Evaluation,
         folded: &[(&'static str, u64)],
     ) -> Result<(), StoreError> {
         let counters: Vec<(Series, String, u64)> = self
@@ -258,7 +280,7 @@ impl Engine {
         let mut text = String::with_capacity(self.rendered().len() + 1024);
         render(
             &Inputs {
-                eval,
+                eval: &*eval,
                 counters: &counters,
                 compliance: &compliance,
                 objectives: &objectives,
@@ -267,6 +289,12 @@ impl Engine {
             &mut text,
         );
         *self.rendered.write().expect("lock poisoned") = Arc::new(text);
+        let view = View::new(
+            now,
+            std::mem::take(&mut eval.open_rows),
+            compliance_rows(&compliance, &objectives),
+        );
+        *self.view.write().expect("lock poisoned") = Arc::new(view);
         Ok(())
     }
 

@@ -3,7 +3,7 @@
 //! # Layout
 //! Data flows one way: `providers` (vendor JSON -> [`model::Item`]) -> `store`
 //! -> `sla` (pure evaluation, `now` is a parameter) -> snapshot -> `metrics`,
-//! `report` and `http`. `app` wires the parts; `main.rs` only parses flags.
+//! `report`, `pages` (the status page and `/items`) and `http`. `app` wires the parts; `main.rs` only parses flags.
 
 pub mod app;
 pub mod check_source;
@@ -16,6 +16,7 @@ pub mod levels;
 pub mod logging;
 pub mod metrics;
 pub mod model;
+pub mod pages;
 pub mod providers;
 pub mod report;
 pub mod secret;
@@ -23,3 +24,4 @@ pub mod sla;
 pub mod snapshot;
 pub mod store;
 pub mod sync;
+pub mod web;

@@ -9,6 +9,7 @@ use clap::Parser;
 use helpdesk_sla_exporter::app::{App, Options};
 use helpdesk_sla_exporter::config::ConfigSource;
 use helpdesk_sla_exporter::logging;
+use helpdesk_sla_exporter::web::WebConfigFile;
 
 /// The default port: 9100-9999 of the Prometheus default port allocations are
 /// all taken, so the exporter uses one above them.
@@ -38,6 +39,14 @@ struct Flags {
         default_value = "/metrics"
     )]
     telemetry_path: String,
+    /// Path to a web configuration file (exporter-toolkit format) that turns on
+    /// TLS, client certificates, basic auth and response headers.
+    #[arg(long = "web.config.file", value_name = "FILE")]
+    web_config_file: Option<PathBuf>,
+    /// Enable the lifecycle endpoint `POST /-/reload` (as in Prometheus). Without
+    /// it the endpoint answers 403; SIGHUP reloads either way.
+    #[arg(long = "web.enable-lifecycle")]
+    enable_lifecycle: bool,
     /// Directory for the embedded state store.
     #[arg(long = "storage.path", value_name = "DIR", default_value = "data")]
     storage_path: PathBuf,
@@ -269,6 +278,13 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         }
         anyhow::anyhow!("invalid configuration in {}", e.file.display())
     })?;
+    let web = match &flags.web_config_file {
+        Some(path) => Some(std::sync::Arc::new(WebConfigFile::open(path).map_err(|e| {
+            tracing::error!(file = %e.file.display(), key = %e.key, reason = %e.reason, "invalid web configuration");
+            anyhow::anyhow!("invalid web configuration: {e}")
+        })?)),
+        None => None,
+    };
     let addr = parse_listen_address(&flags.listen_address)?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -277,8 +293,10 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         Options {
             config: source,
             telemetry_path: flags.telemetry_path,
+            enable_lifecycle: flags.enable_lifecycle,
             storage_path: flags.storage_path,
             fixed_time: flags.fixed_time,
+            web,
         },
         config,
     )?;

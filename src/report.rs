@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::model::Item;
 use crate::providers::{self, ClientMetrics, Cursor};
-use crate::sla::{PolicySet, evaluate_into};
+use crate::sla::{Outcome, PolicySet, State, evaluate_into};
 use crate::store::Store;
 
 /// One (item, target, cycle), with the raw team and priority (a report has no
@@ -59,7 +59,6 @@ pub fn rows(items: &[Item], policies: &PolicySet, at: Timestamp) -> Vec<Row> {
     let mut outcomes = Vec::new();
     let mut sorted: Vec<&Item> = items.iter().collect();
     sorted.sort_by(|a, b| (&a.source, &a.id).cmp(&(&b.source, &b.id)));
-    let time = |t: Option<Timestamp>| t.map(|t| t.to_string()).unwrap_or_default();
     for item in sorted {
         let Some(policy) = policies.select(item) else {
             continue;
@@ -68,29 +67,45 @@ pub fn rows(items: &[Item], policies: &PolicySet, at: Timestamp) -> Vec<Row> {
         evaluate_into(item, policy, at, &mut outcomes);
         outcomes.sort_by_key(|o| (o.target, o.cycle));
         for o in &outcomes {
-            out.push(Row {
-                source: item.source.clone(),
-                channel: item.channel.as_str(),
-                item_id: item.id.clone(),
-                team: item.team.clone().unwrap_or_default(),
-                priority: item.priority.clone().unwrap_or_default(),
-                policy: policy.name.clone(),
-                target: o.target.as_str(),
-                cycle: o.cycle,
-                state: o.state.as_str(),
-                started_at: o.started_at.to_string(),
-                due_at: time(o.due_at),
-                completed_at: time(o.completed_at),
-                elapsed_seconds: o.elapsed_seconds,
-                remaining_seconds: o.remaining_seconds,
-            });
+            out.push(row(item, &policy.name, o));
         }
     }
     out
 }
 
+/// The row of one outcome. `state` is the outcome's state, except that a
+/// running cycle past its `at_risk` threshold is `at_risk` (the same exclusive
+/// states as the `helpdesk_sla_open_items` gauge), so `/items` and `report`
+/// agree and a reader can filter on it.
+pub fn row(item: &Item, policy: &str, o: &Outcome) -> Row {
+    let time = |t: Option<Timestamp>| t.map(|t| t.to_string()).unwrap_or_default();
+    Row {
+        source: item.source.clone(),
+        channel: item.channel.as_str(),
+        item_id: item.id.clone(),
+        team: item.team.clone().unwrap_or_default(),
+        priority: item.priority.clone().unwrap_or_default(),
+        policy: policy.to_owned(),
+        target: o.target.as_str(),
+        cycle: o.cycle,
+        state: if o.state == State::Running && o.at_risk {
+            "at_risk"
+        } else {
+            o.state.as_str()
+        },
+        started_at: o.started_at.to_string(),
+        due_at: time(o.due_at),
+        completed_at: time(o.completed_at),
+        elapsed_seconds: o.elapsed_seconds,
+        remaining_seconds: o.remaining_seconds,
+    }
+}
+
 /// RFC 4180 CSV with a header line.
-pub fn write_csv(rows: &[Row], out: &mut impl Write) -> std::io::Result<()> {
+pub fn write_csv<'a>(
+    rows: impl IntoIterator<Item = &'a Row>,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
     writeln!(out, "{}", COLUMNS.join(","))?;
     for r in rows {
         let fields = [

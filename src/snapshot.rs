@@ -162,6 +162,10 @@ pub struct Evaluation {
     /// `(source, channel, target, result)` -> items where the vendor's own SLA
     /// verdict and ours are both decided; see [`compare_with_vendor`].
     pub vendor: BTreeMap<(String, &'static str, &'static str, &'static str), u64>,
+    /// One row per open cycle (running, at risk, paused, or breached and
+    /// still open) with the raw team and priority, for `/items`. Ids live
+    /// here and never in a label.
+    pub open_rows: Vec<crate::report::Row>,
 }
 
 /// Compares the vendor's verdict on each of the item's targets with ours. The
@@ -280,6 +284,8 @@ pub fn evaluate_all<'a>(
             };
             if let Some(state) = state {
                 *eval.open.entry((series.clone(), state)).or_default() += 1;
+                eval.open_rows
+                    .push(crate::report::row(item, &policy.name, &o));
             }
             if matches!(o.state, State::Running | State::Paused) {
                 eval.time_to_breach

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::SourceConfig;
 use crate::engine::Engine;
 use crate::model::Channel;
-use crate::providers::{Cursor, Page, Progress, Provider, RejectedRow};
+use crate::providers::{Cursor, Page, Progress, Provider, ProviderError, RejectedRow};
 use crate::store::StoreError;
 
 /// The store's endpoint name for a provider's whole-source cursor.
@@ -153,8 +153,14 @@ impl Run<'_> {
             None => Cursor::default(),
         };
         self.initial = cursor.is_initial();
+        let mut pages: u32 = 0;
+        let mut previous_ids: Vec<String> = Vec::new();
         loop {
             let page = provider.fetch_page(&cursor).await?;
+            pages += 1;
+            if !page.done {
+                check_paging(&page, &cursor, &mut previous_ids, pages, source)?;
+            }
             self.quarantine(&page.rejected);
             let next = serde_json::to_string(&page.next).expect("cursors serialize");
             let per_channel = per_channel(&page);
@@ -248,6 +254,40 @@ impl Run<'_> {
             );
         }
     }
+}
+
+/// Ends a sync whose paging does not advance: the same cursor again, the same
+/// items as the page before, or more pages than the source allows. Without
+/// this a vendor that repeats itself would be polled forever with the source
+/// reported up.
+fn check_paging(
+    page: &Page,
+    cursor: &Cursor,
+    previous_ids: &mut Vec<String>,
+    pages: u32,
+    source: &SourceConfig,
+) -> Result<(), ProviderError> {
+    let fail = |detail: String| {
+        Err(ProviderError::PagingLoop {
+            endpoint: "(sync)".to_owned(),
+            detail,
+        })
+    };
+    if page.next == *cursor {
+        return fail("the provider returned the cursor it was given".to_owned());
+    }
+    if pages > source.max_pages_per_sync {
+        return fail(format!(
+            "more than {} pages in one sync (sources[].max_pages_per_sync)",
+            source.max_pages_per_sync
+        ));
+    }
+    let ids: Vec<String> = page.items.iter().map(|i| i.id.clone()).collect();
+    if !ids.is_empty() && ids == *previous_ids {
+        return fail(format!("the same {} items as the page before", ids.len()));
+    }
+    *previous_ids = ids;
+    Ok(())
 }
 
 fn per_channel(page: &Page) -> [u64; 3] {

@@ -79,9 +79,17 @@ fn every_invalid_fixture_fails_with_its_exact_message() {
 #[test]
 fn the_annotated_examples_are_valid() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
-    let lookup = |name: &str| (name == "LIVEAGENT_API_KEY").then(|| "example-key".to_owned());
+    let lookup = |name: &str| {
+        ["LIVEAGENT_API_KEY", "ZENDESK_API_TOKEN", "JSM_API_TOKEN"]
+            .contains(&name)
+            .then(|| "example-key".to_owned())
+    };
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
+        // Configs only: examples/ also holds a systemd unit.
+        if path.extension().is_none_or(|e| e != "yml") {
+            continue;
+        }
         let text = std::fs::read_to_string(&path).unwrap();
         if let Err(e) = config::parse(&text, &path, &dir, &lookup) {
             panic!("{e}");
@@ -178,5 +186,50 @@ fn bad_config_at_start_exits_non_zero_naming_file_key_and_reason() {
             "reason=\"must be a ratio between 0 and 1 exclusive (0.95 means 95%), got 95\""
         ),
         "{log}"
+    );
+}
+
+#[test]
+fn the_zendesk_example_is_valid_and_derives_its_base_url() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/zendesk.yml");
+    let text = std::fs::read_to_string(&example).unwrap();
+    let env = |name: &str| (name == "ZENDESK_API_TOKEN").then(|| "example-token".to_owned());
+    let config = config::parse(&text, &example, Path::new("."), &env).unwrap();
+    let source = &config.sources[0];
+    assert_eq!(source.kind, "zendesk");
+    assert_eq!(source.base_url, "https://acme.zendesk.com/api/v2");
+    assert_eq!((source.page_size, source.requests_per_minute), (1000, 160));
+    assert_eq!(config.policies.policies().len(), 3);
+
+    // An explicit base_url wins over the subdomain; OAuth needs no email.
+    let oauth = "sources:\n  - name: zd\n    type: zendesk\n    base_url: http://127.0.0.1:9/api/v2\n    api_key_env: TEST_API_KEY\n    zendesk: {subdomain: acme, auth: oauth}\n";
+    let config = config::parse(oauth, Path::new("c.yml"), Path::new("."), &env_with_key).unwrap();
+    assert_eq!(config.sources[0].base_url, "http://127.0.0.1:9/api/v2");
+    assert!(!format!("{:?}", config.sources[0]).contains("test-secret-value"));
+}
+
+fn env_with_key(name: &str) -> Option<String> {
+    env(name)
+}
+
+#[test]
+fn item_links_default_per_vendor_and_can_be_set() {
+    let parse = |extra: &str| {
+        let text = format!(
+            "sources:\n  - {{name: a, type: liveagent, base_url: 'https://acme.ladesk.com/api/v3/', api_key_env: TEST_API_KEY{extra}}}\n"
+        );
+        config::parse(&text, Path::new("c.yml"), Path::new("."), &env)
+            .unwrap()
+            .sources[0]
+            .item_url
+            .clone()
+    };
+    assert_eq!(
+        parse(""),
+        "https://acme.ladesk.com/agent/#Conversation;id={id}"
+    );
+    assert_eq!(
+        parse(", item_url: 'https://desk.example/t/{id}'"),
+        "https://desk.example/t/{id}"
     );
 }

@@ -29,6 +29,7 @@ async fn failures_after_a_good_sync_keep_the_last_good_data() {
     let exporter = tokio::task::spawn_blocking(move || {
         Exporter::start(
             &[
+                "--web.enable-lifecycle",
                 "--config.file",
                 d.join("config.yml").to_str().unwrap(),
                 "--storage.path",
@@ -100,7 +101,7 @@ async fn failures_after_a_good_sync_keep_the_last_good_data() {
             "SLA data changed after a failing {endpoint}"
         );
         let (_, _, page) = get(&exporter.url("/"));
-        assert!(page.contains("<td>down</td>"), "{page}");
+        assert!(page.contains(">down</span>"), "{page}");
     }
     // One warning line per failed sync, each naming the endpoint and reason,
     // and never the key.

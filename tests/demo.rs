@@ -40,10 +40,13 @@ impl Drop for Served {
 }
 
 async fn start(now: Timestamp) -> Served {
+    start_with(DemoConfig::new(42).with_clock(move || now)).await
+}
+
+async fn start_with(config: DemoConfig) -> Served {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base_url = format!("http://{}/api/v3", listener.local_addr().unwrap());
     let (stop, stopped) = oneshot::channel::<()>();
-    let config = DemoConfig::new(42).with_clock(move || now);
     tokio::spawn(demo::serve(listener, config, async move {
         let _ = stopped.await;
     }));
@@ -217,4 +220,96 @@ fn the_demo_policies_name_the_simulated_departments() {
         );
     }
     assert_eq!(yaml["calendars"][0]["time_zone"], "Europe/Ljubljana");
+}
+
+/// Syncs the demo as of `now` (three days back, enough for the states asked
+/// about; a shorter world keeps the test fast) and evaluates it with the demo's
+/// own policies.
+async fn evaluate_demo_at(now: Timestamp) -> helpdesk_sla_exporter::snapshot::Evaluation {
+    let mut config = DemoConfig::new(demo::SEED).with_clock(move || now);
+    config.retention = SignedDuration::from_hours(96);
+    let served = start_with(config).await;
+    let mut settings = demo::source_config("demo", &served.base_url);
+    settings.requests_per_minute = 600_000;
+    settings.initial_lookback = SignedDuration::from_hours(72);
+    let metrics = ClientMetrics::new(&prometheus::Registry::new()).unwrap();
+    let p = LiveAgentProvider::new(settings, metrics)
+        .unwrap()
+        .with_clock(move || now);
+    let (pages, _) = sync(&p, Cursor::default()).await;
+    let mut items: HashMap<String, Item> = HashMap::new();
+    for page in pages {
+        for id in &page.removed {
+            items.remove(id);
+        }
+        items.extend(page.items.into_iter().map(|i| (i.id.clone(), i)));
+    }
+    let config = helpdesk_sla_exporter::config::parse(
+        &demo::config_text(&served.base_url),
+        std::path::Path::new("<demo>"),
+        std::path::Path::new("."),
+        &|_| Some("demo".into()),
+    )
+    .unwrap();
+    let mut caps = helpdesk_sla_exporter::snapshot::LabelCaps {
+        team_limit: 20,
+        priority_limit: 20,
+        ..Default::default()
+    };
+    helpdesk_sla_exporter::snapshot::evaluate_all(items.values(), &config.policies, now, &mut caps)
+}
+
+/// The demo is alive at all hours: whatever the instant (a weekend night, the
+/// small hours of a weekday, a public holiday), there are running, at-risk,
+/// breached and met items, and chats and calls among them.
+#[tokio::test]
+async fn the_demo_has_every_state_at_any_hour() {
+    for at in [
+        "2026-11-29T19:30:00Z", // Sunday evening UTC: only the 24x7 desk works.
+        "2026-12-01T03:00:00Z", // Tuesday 03:00 UTC: Tokyo works, Europe and America sleep.
+        "2026-12-25T10:00:00Z", // Christmas: a holiday in most calendars.
+        "2027-01-01T00:00:00Z", // New Year's midnight UTC.
+        "2026-03-11T12:00:00Z", // Wednesday noon: most offices open.
+    ] {
+        let now: Timestamp = at.parse().unwrap();
+        let eval = evaluate_demo_at(now).await;
+        let open: std::collections::BTreeSet<&str> = eval.open.keys().map(|(_, s)| *s).collect();
+        for state in ["running", "at_risk", "breached"] {
+            assert!(
+                open.contains(state),
+                "{at}: no {state} item; states {open:?}"
+            );
+        }
+        let met_channels: std::collections::BTreeSet<&str> = eval
+            .finals
+            .iter()
+            .filter(|f| f.outcome.state.as_str() == "met")
+            .map(|f| f.series.channel)
+            .collect();
+        assert_eq!(
+            met_channels.into_iter().collect::<Vec<_>>(),
+            ["call", "chat", "ticket"],
+            "{at}: met items per channel"
+        );
+        // Live channels arrived in the last hour, whatever the hour.
+        let recent_live: std::collections::BTreeSet<&str> = eval
+            .finals
+            .iter()
+            .filter(|f| f.series.channel != "ticket")
+            .filter(|f| f.outcome.started_at > now - SignedDuration::from_hours(1))
+            .map(|f| f.series.channel)
+            .collect();
+        assert_eq!(
+            recent_live.len(),
+            2,
+            "{at}: recent chats and calls {recent_live:?}"
+        );
+        let teams: std::collections::BTreeSet<&str> = eval
+            .open
+            .iter()
+            .filter(|((_, state), _)| *state == "at_risk")
+            .map(|((s, _), _)| s.team.as_str())
+            .collect();
+        assert!(!teams.is_empty(), "{at}");
+    }
 }

@@ -28,15 +28,17 @@ impl Running {
     }
 }
 
-async fn start(config_path: &Path) -> Running {
+async fn start(config_path: &Path, enable_lifecycle: bool) -> Running {
     let source = ConfigSource::File(config_path.to_owned());
     let config = source.load().expect("valid config");
     let app = App::new(
         Options {
             config: source,
             telemetry_path: "/metrics".into(),
+            enable_lifecycle,
             storage_path: config_path.parent().unwrap().join("data"),
             fixed_time: None,
+            web: None,
         },
         config,
     )
@@ -87,7 +89,7 @@ fn metric_value(body: &str, name: &str) -> f64 {
 async fn endpoints_answer_with_status_type_and_body() {
     let dir = common::scratch("http-endpoints");
     std::fs::write(dir.join("key"), "k").unwrap();
-    let app = start(&write_config(&dir, ONE_SOURCE)).await;
+    let app = start(&write_config(&dir, ONE_SOURCE), false).await;
 
     let (status, ct, body) = get(&format!("{}/metrics", app.base)).await;
     assert_eq!(status, 200);
@@ -125,6 +127,12 @@ async fn endpoints_answer_with_status_type_and_body() {
     assert_eq!((status, body.as_str()), (405, "Use POST to reload.\n"));
     let (status, _) = post(&format!("{}/metrics", app.base)).await;
     assert_eq!(status, 405);
+    // Lifecycle endpoints are opt-in: without the flag a reload is refused.
+    let (status, body) = post(&format!("{}/-/reload", app.base)).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (403, helpdesk_sla_exporter::http::LIFECYCLE_DISABLED)
+    );
     app.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -133,7 +141,7 @@ async fn endpoints_answer_with_status_type_and_body() {
 async fn ready_waits_for_the_first_sync_of_every_source() {
     let dir = common::scratch("http-ready");
     std::fs::write(dir.join("key"), "k").unwrap();
-    let app = start(&write_config(&dir, ONE_SOURCE)).await;
+    let app = start(&write_config(&dir, ONE_SOURCE), false).await;
     let (status, _, body) = get(&format!("{}/-/ready", app.base)).await;
     assert_eq!(status, 503);
     assert_eq!(body, "Not ready: waiting for the first sync of support.\n");
@@ -151,7 +159,7 @@ async fn reload_applies_a_good_config_and_keeps_the_old_one_on_a_bad_one() {
     let dir = common::scratch("http-reload");
     std::fs::write(dir.join("key"), "k").unwrap();
     let path = write_config(&dir, ONE_SOURCE);
-    let app = start(&path).await;
+    let app = start(&path, true).await;
     assert_eq!(app.handle.config().policies.policies().len(), 1);
 
     // A good config with a second policy is applied.
@@ -211,6 +219,83 @@ async fn reload_applies_a_good_config_and_keeps_the_old_one_on_a_bad_one() {
         ),
         good_at
     );
+    app.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Every line but the process collector's and the source's, which move
+/// between two scrapes (the source's first sync may end in between).
+fn stable(body: &str) -> String {
+    body.lines()
+        .filter(|l| !l.contains("process_") && !l.contains("helpdesk_sla_source_"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test]
+async fn metrics_are_gzipped_only_when_the_scraper_asks() {
+    use std::io::Read;
+    let dir = common::scratch("http-gzip");
+    std::fs::write(dir.join("key"), "k").unwrap();
+    let app = start(&write_config(&dir, ONE_SOURCE), false).await;
+    let url = format!("{}/metrics", app.base);
+    let client = reqwest::Client::new();
+
+    let plain = client.get(&url).send().await.unwrap();
+    assert_eq!(plain.headers()["vary"], "Accept-Encoding");
+    assert!(plain.headers().get("content-encoding").is_none());
+    let plain = plain.text().await.unwrap();
+    assert!(plain.contains("# TYPE helpdesk_sla_exporter_build_info gauge"));
+
+    // What Prometheus sends.
+    let packed = client
+        .get(&url)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(packed.status(), 200);
+    assert_eq!(packed.headers()["content-encoding"], "gzip");
+    assert_eq!(packed.headers()["vary"], "Accept-Encoding");
+    assert_eq!(
+        packed.headers()["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    let bytes = packed.bytes().await.unwrap();
+    assert!(bytes.len() < plain.len() / 2, "{} bytes", bytes.len());
+    let mut unpacked = String::new();
+    flate2::read::GzDecoder::new(&bytes[..])
+        .read_to_string(&mut unpacked)
+        .unwrap();
+    assert_eq!(stable(&unpacked), stable(&plain));
+
+    // A refused coding gets identity.
+    let refused = client
+        .get(&url)
+        .header("accept-encoding", "gzip;q=0, identity")
+        .send()
+        .await
+        .unwrap();
+    assert!(refused.headers().get("content-encoding").is_none());
+
+    // curl --compressed, a client that decodes on its own.
+    let base = app.base.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(common::require_tool("curl"))
+            .args(["-sS", "--compressed", "-D", "-", &format!("{base}/metrics")])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    assert!(
+        head.to_ascii_lowercase().contains("content-encoding: gzip"),
+        "{head}"
+    );
+    assert_eq!(stable(body), stable(&plain));
     app.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }

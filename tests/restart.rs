@@ -40,6 +40,7 @@ fn start(dir: &Path) -> Exporter {
         &[
             "--log.level",
             "debug",
+            "--web.enable-lifecycle",
             "--config.file",
             dir.join("config.yml").to_str().unwrap(),
             "--storage.path",

@@ -112,6 +112,7 @@ def case_default():
                 "--log.level=info", "--log.format=logfmt"):
         assert arg in c["args"], f"missing arg {arg}: {c['args']}"
     assert "--demo" not in c["args"], "--demo without demo.enabled"
+    assert "--web.enable-lifecycle" not in c["args"], "lifecycle endpoints are opt-in"
     eq(c["ports"], [{"name": "http", "containerPort": 10042, "protocol": "TCP"}], "ports")
     eq(c["livenessProbe"]["httpGet"]["path"], "/-/healthy", "liveness path")
     eq(c["readinessProbe"]["httpGet"]["path"], "/-/ready", "readiness path")
@@ -182,6 +183,50 @@ def case_prometheus_rule():
                 for k, v in (rule.get(field) or {}).items():
                     assert isinstance(v, str), f"{group['name']}: {field}.{k} is {type(v).__name__}, quote it"
     assert "ServiceMonitor" not in kinds(objs), "ServiceMonitor rendered while disabled"
+
+
+def rule_exprs_and_alerts(objs):
+    (rule,) = [o for (k, _), o in objs.items() if k == "PrometheusRule"]
+    rules = [r for g in rule["spec"]["groups"] for r in g["rules"]]
+    return rules, [r for r in rules if "alert" in r]
+
+
+def case_prometheus_rule_selector_follows_name_override():
+    rules, _ = rule_exprs_and_alerts(render("--set", "prometheusRule.enabled=true", "--set", "nameOverride=sla",
+                                            *MONITORING_API))
+    exprs = "\n".join(r["expr"] for r in rules)
+    assert 'job="sla"' in exprs and "helpdesk-sla-exporter" not in exprs, "selector did not follow nameOverride"
+    rules, _ = rule_exprs_and_alerts(render("--set", "prometheusRule.enabled=true", *MONITORING_API))
+    exprs = "\n".join(r["expr"] for r in rules)
+    eq(exprs.count("job="), exprs.count('job="helpdesk-sla-exporter"'), "every matcher is the default selector")
+    assert exprs.count("job=") > 10, "the rules select by job"
+
+
+def case_prometheus_rule_custom_alerts():
+    rules, alerts = rule_exprs_and_alerts(render("-f", os.path.join(CHART, "ci/custom-alerts-values.yaml"),
+                                                 *MONITORING_API))
+    names = {a["alert"] for a in alerts}
+    assert "HelpdeskSLASourceRateLimited" not in names, "disabled alert still rendered"
+    assert "HelpdeskExporterDown" in names and "HelpdeskSLABreached" in names, names
+    sel = 'job="helpdesk-sla", namespace="monitoring"'
+    exprs = "\n".join(r["expr"] for r in rules)
+    eq(exprs.count("job="), exprs.count(sel), "every matcher is the custom selector")
+    assert not any('job="sla"' in r["expr"] for r in rules), "default selector left in place"
+    down = [a for a in alerts if a["alert"] == "HelpdeskExporterDown"][0]
+    eq(down["for"], "10m", "for override")
+    eq(down["labels"]["severity"], "warning", "severity override")
+    stale = [a for a in alerts if a["alert"] == "HelpdeskSLASourceDataStale"][0]
+    assert "> 3600" in stale["expr"], "expr override"
+    for a in alerts:
+        eq(a["labels"]["team"], "support", f"alertLabels on {a['alert']}")
+        assert a["annotations"]["runbook_url"].startswith("https://wiki.example.com/helpdesk-sla/runbook#"), a
+    breached = [a for a in alerts if a["alert"] == "HelpdeskSLABreached"][0]
+    eq(breached["labels"]["alert_group"], "helpdesk-sla", "rule's own labels kept")
+
+
+def case_runbook_default_is_a_placeholder():
+    _, alerts = rule_exprs_and_alerts(render("--set", "prometheusRule.enabled=true", *MONITORING_API))
+    assert all(a["annotations"]["runbook_url"].startswith("https://example.invalid/") for a in alerts)
 
 
 def case_prometheus_rule_custom_rules():
@@ -257,6 +302,11 @@ def case_demo():
     assert "--log.format=json" in c["args"] and "--log.level=debug" in c["args"], "log flags"
 
 
+def case_lifecycle():
+    c = container(render("--set", "web.enableLifecycle=true"))
+    assert "--web.enable-lifecycle" in c["args"], f"--web.enable-lifecycle missing: {c['args']}"
+
+
 def case_network_policy():
     assert "NetworkPolicy" not in kinds(render()), "NetworkPolicy rendered while disabled"
     objs = render("--set", "networkPolicy.enabled=true")
@@ -301,6 +351,8 @@ def case_schema_rejects():
         (["--set", "log.level=verbose"], "/log/level"),
         (["--set", "config.sources[0].name=Bad Name"], "/config/sources/0/name"),
         (["--set", "extraArgs=--demo"], "/extraArgs"),
+        (["--set", "prometheusRule.alerts.HelpdeskExporterDown.forr=1m"], "forr"),
+        (["--set", "prometheusRule.alerts.HelpdeskExporterDown.for=soon"], "/prometheusRule/alerts/HelpdeskExporterDown/for"),
     ]
     for args, needle in bad:
         err = render_fails(*args)

@@ -20,7 +20,7 @@ import urllib.parse
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-RUNBOOK = "https://github.com/helpdesk-sla-exporter/helpdesk-sla-exporter/blob/main/alerts/runbook.md#"
+RUNBOOK = "https://example.invalid/set-prometheusRule.runbookBaseUrl#"
 SLA_LABELS = ("job", "source", "team", "policy", "target")
 
 # (what, label matchers, webhook path the example routing must send it to)

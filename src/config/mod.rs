@@ -13,8 +13,8 @@ mod yaml_nodes;
 
 pub use policies::MAX_TARGET;
 pub use source::{
-    INITIAL_LOOKBACK_RANGE, MAX_KEY_FILE_BYTES, POLL_INTERVAL_RANGE, SourceConfig, TIMEOUT_RANGE,
-    VendorBlock,
+    DEFAULT_MAX_PAGES_PER_SYNC, INITIAL_LOOKBACK_RANGE, MAX_KEY_FILE_BYTES, POLL_INTERVAL_RANGE,
+    SourceConfig, TIMEOUT_RANGE, VendorBlock,
 };
 
 use std::fmt;

@@ -52,6 +52,9 @@ pub struct RawSource {
     pub page_size: Option<u32>,
     pub requests_per_minute: Option<u32>,
     pub timeout: Option<String>,
+    /// Link to an item in the helpdesk's agent interface; `{id}` is the item id.
+    pub item_url: Option<String>,
+    pub max_pages_per_sync: Option<u32>,
     /// Every other key: the vendor block (`liveagent: {...}`) or a mistake.
     #[serde(flatten)]
     pub vendor: BTreeMap<String, yaml_serde::Value>,

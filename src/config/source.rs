@@ -34,9 +34,51 @@ pub struct SourceConfig {
     pub page_size: u32,
     pub requests_per_minute: u32,
     pub timeout: Duration,
+    /// A sync that needs more pages than this ends with a `paging_loop` error:
+    /// a guard against a vendor whose paging never ends.
+    pub max_pages_per_sync: u32,
+    /// The link to an item in the helpdesk's agent interface, `{id}` standing
+    /// for the (percent-encoded) item id; used by `/items`, never in a label.
+    /// Empty when the vendor has no default and none is configured.
+    pub item_url: String,
     /// The vendor block, validated by the vendor; it also builds the provider.
     pub vendor: Arc<dyn VendorConfig>,
 }
+
+impl SourceConfig {
+    /// A source of type `t` with every common key at its default, as the
+    /// config builds it from `{name, type, base_url, api_key_env}` and the
+    /// vendor block `vendor` (the demo and tests use it).
+    pub fn with_defaults(
+        name: &str,
+        t: &SourceType,
+        base_url: &str,
+        api_key: Secret,
+        vendor: Arc<dyn VendorConfig>,
+    ) -> SourceConfig {
+        SourceConfig {
+            name: name.to_owned(),
+            kind: t.name,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            api_key,
+            channels: Channel::ALL.to_vec(),
+            poll_interval: Duration::from_secs(60),
+            initial_lookback: SignedDuration::from_hours(24 * 30),
+            page_size: t.defaults.page_size,
+            requests_per_minute: t.defaults.requests_per_minute,
+            timeout: Duration::from_secs(30),
+            max_pages_per_sync: DEFAULT_MAX_PAGES_PER_SYNC,
+            item_url: vendor
+                .default_item_url(base_url.trim_end_matches('/'))
+                .unwrap_or_default(),
+            vendor,
+        }
+    }
+}
+
+/// Generous: a first sync of a million tickets at 500 a page with their
+/// history takes a few thousand pages.
+pub const DEFAULT_MAX_PAGES_PER_SYNC: u32 = 100_000;
 
 /// The common keys of a source, for the "unknown key" message.
 const COMMON_KEYS: &[&str] = &[
@@ -51,6 +93,8 @@ const COMMON_KEYS: &[&str] = &[
     "page_size",
     "requests_per_minute",
     "timeout",
+    "max_pages_per_sync",
+    "item_url",
 ];
 
 /// What a vendor's `validate` function sees: its block (absent when the user
@@ -141,6 +185,14 @@ pub(super) fn validate(
         Some(t) => limits(raw, key, t, problems),
         None => (0, 0),
     };
+    let max_pages_per_sync = raw.max_pages_per_sync.unwrap_or(DEFAULT_MAX_PAGES_PER_SYNC);
+    if !(10..=10_000_000).contains(&max_pages_per_sync) {
+        problems.add(
+            format!("{key}.max_pages_per_sync"),
+            format!("must be between 10 and 10000000, got {max_pages_per_sync}"),
+        );
+    }
+    let item_url = item_url(raw, key, vendor.as_deref(), base_url.as_deref(), problems);
     if problems.0.len() > before {
         return None;
     }
@@ -156,6 +208,8 @@ pub(super) fn validate(
         page_size,
         requests_per_minute,
         timeout,
+        max_pages_per_sync,
+        item_url,
         vendor: vendor?,
     })
 }
@@ -258,6 +312,36 @@ fn check_base_url(url: &str) -> Result<(), String> {
         return Err(format!("{url:?} must not have a query or fragment"));
     }
     Ok(())
+}
+
+/// `item_url` as written (an http(s) URL containing `{id}`), else the
+/// vendor's default derived from the API root, else none.
+fn item_url(
+    raw: &RawSource,
+    key: &str,
+    vendor: Option<&dyn VendorConfig>,
+    base_url: Option<&str>,
+    problems: &mut Problems,
+) -> String {
+    let k = format!("{key}.item_url");
+    match &raw.item_url {
+        Some(url) if !(url.starts_with("https://") || url.starts_with("http://")) => {
+            problems.add(k, format!("{url:?} must start with https:// or http://"));
+            String::new()
+        }
+        Some(url) if !url.contains("{id}") => {
+            problems.add(
+                k,
+                format!("{url:?} must contain {{id}}, where the item id goes"),
+            );
+            String::new()
+        }
+        Some(url) => url.clone(),
+        None => vendor
+            .zip(base_url)
+            .and_then(|(v, b)| v.default_item_url(b))
+            .unwrap_or_default(),
+    }
 }
 
 fn channels(raw: &RawSource, key: &str, problems: &mut Problems) -> Vec<Channel> {

@@ -18,7 +18,7 @@ pub use liveagent::{DemoConfig, api, serve, sim, source_config};
 
 /// The seed of the simulated world: the same for every user, so the demo's
 /// numbers are reproducible.
-const SEED: u64 = 20_261_128;
+pub const SEED: u64 = 20_261_128;
 
 /// The environment variable the demo config reads its (dummy) API key from.
 /// It is answered by the embedded config itself, never by the process env.
@@ -59,10 +59,12 @@ pub fn config_text(base_url: &str) -> String {
 pub const DEMO_API_KEY: &str = "demo";
 
 /// Calendars and policies (the contract's config shape) for the simulated
-/// company: office hours in Ljubljana, stricter targets for VIP billing, and
-/// live channels.
+/// company: Billing in Ljubljana, Sales in New York, Onboarding in Tokyo and
+/// Returns in Los Angeles on office-hour calendars with their holidays,
+/// Technical Support around the clock (no calendar), stricter targets for VIP
+/// billing, and live channels. The hours match `sim::HOURS`.
 pub const DEMO_POLICY_YAML: &str = r#"calendars:
-  - name: demo-office
+  - name: demo-ljubljana
     time_zone: Europe/Ljubljana
     hours:
       monday: ["08:00-16:00"]
@@ -71,23 +73,78 @@ pub const DEMO_POLICY_YAML: &str = r#"calendars:
       thursday: ["08:00-16:00"]
       friday: ["08:00-16:00"]
     holidays: ["*-01-01", "*-12-25", "*-12-26"]
+  - name: demo-new-york
+    time_zone: America/New_York
+    hours:
+      monday: ["09:00-17:00"]
+      tuesday: ["09:00-17:00"]
+      wednesday: ["09:00-17:00"]
+      thursday: ["09:00-17:00"]
+      friday: ["09:00-17:00"]
+    holidays: ["*-01-01", "*-07-04", "*-12-25"]
+  - name: demo-tokyo
+    time_zone: Asia/Tokyo
+    hours:
+      monday: ["09:00-18:00"]
+      tuesday: ["09:00-18:00"]
+      wednesday: ["09:00-18:00"]
+      thursday: ["09:00-18:00"]
+      friday: ["09:00-18:00"]
+    holidays: ["*-01-01", "*-01-02", "*-01-03"]
+  - name: demo-los-angeles
+    time_zone: America/Los_Angeles
+    hours:
+      monday: ["08:00-16:00"]
+      tuesday: ["08:00-16:00"]
+      wednesday: ["08:00-16:00"]
+      thursday: ["08:00-16:00"]
+      friday: ["08:00-16:00"]
+    holidays: ["*-01-01", "*-07-04", "*-12-25"]
 policies:
   - name: vip-billing
     match: {channels: [ticket], teams: [Billing], tags: [vip]}
     targets:
-      first_response: {within: 1h, objective: 0.95, calendar: demo-office, at_risk: 25%}
-      next_response: {within: 4h, objective: 0.9, calendar: demo-office, at_risk: 25%}
-      resolution: {within: 1d, objective: 0.9, calendar: demo-office, pause_statuses: [answered, postponed], reopen: continue}
-      assignment: {within: 30m, objective: 0.95, calendar: demo-office}
-  - name: tickets
-    match: {channels: [ticket]}
+      first_response: {within: 1h, objective: 0.95, calendar: demo-ljubljana, at_risk: 25%}
+      next_response: {within: 4h, objective: 0.9, calendar: demo-ljubljana, at_risk: 25%}
+      resolution: {within: 1d, objective: 0.9, calendar: demo-ljubljana, pause_statuses: [answered, postponed], reopen: continue}
+      assignment: {within: 30m, objective: 0.95, calendar: demo-ljubljana}
+  - name: support-24x7
+    match: {channels: [ticket], teams: ["Technical Support"]}
     targets:
-      first_response: {within: 4h, objective: 0.95, calendar: demo-office, at_risk: 25%}
-      next_response: {within: 8h, objective: 0.9, calendar: demo-office, at_risk: 25%}
-      resolution: {within: 2d, objective: 0.9, calendar: demo-office, pause_statuses: [answered, postponed], reopen: continue}
-      assignment: {within: 1h, objective: 0.9, calendar: demo-office}
+      first_response: {within: 4h, objective: 0.95, at_risk: 50%}
+      next_response: {within: 8h, objective: 0.9, at_risk: 25%}
+      resolution: {within: 2d, objective: 0.9, pause_statuses: [answered, postponed], reopen: continue, at_risk: 25%}
+      assignment: {within: 1h, objective: 0.9, at_risk: 50%}
+  - name: tickets-ljubljana
+    match: {channels: [ticket], teams: ["Billing"]}
+    targets:
+      first_response: {within: 4h, objective: 0.95, calendar: demo-ljubljana, at_risk: 50%}
+      next_response: {within: 8h, objective: 0.9, calendar: demo-ljubljana, at_risk: 25%}
+      resolution: {within: 2d, objective: 0.9, calendar: demo-ljubljana, pause_statuses: [answered, postponed], reopen: continue, at_risk: 25%}
+      assignment: {within: 1h, objective: 0.9, calendar: demo-ljubljana, at_risk: 50%}
+  - name: tickets-new-york
+    match: {channels: [ticket], teams: ["Sales"]}
+    targets:
+      first_response: {within: 4h, objective: 0.95, calendar: demo-new-york, at_risk: 50%}
+      next_response: {within: 8h, objective: 0.9, calendar: demo-new-york, at_risk: 25%}
+      resolution: {within: 2d, objective: 0.9, calendar: demo-new-york, pause_statuses: [answered, postponed], reopen: continue, at_risk: 25%}
+      assignment: {within: 1h, objective: 0.9, calendar: demo-new-york, at_risk: 50%}
+  - name: tickets-tokyo
+    match: {channels: [ticket], teams: ["Onboarding"]}
+    targets:
+      first_response: {within: 4h, objective: 0.95, calendar: demo-tokyo, at_risk: 50%}
+      next_response: {within: 8h, objective: 0.9, calendar: demo-tokyo, at_risk: 25%}
+      resolution: {within: 2d, objective: 0.9, calendar: demo-tokyo, pause_statuses: [answered, postponed], reopen: continue, at_risk: 25%}
+      assignment: {within: 1h, objective: 0.9, calendar: demo-tokyo, at_risk: 50%}
+  - name: tickets-los-angeles
+    match: {channels: [ticket], teams: ["Returns"]}
+    targets:
+      first_response: {within: 4h, objective: 0.95, calendar: demo-los-angeles, at_risk: 50%}
+      next_response: {within: 8h, objective: 0.9, calendar: demo-los-angeles, at_risk: 25%}
+      resolution: {within: 2d, objective: 0.9, calendar: demo-los-angeles, pause_statuses: [answered, postponed], reopen: continue, at_risk: 25%}
+      assignment: {within: 1h, objective: 0.9, calendar: demo-los-angeles, at_risk: 50%}
   - name: live
     targets:
-      pickup: {within: 60s, objective: 0.9, unanswered: breach}
+      pickup: {within: 60s, objective: 0.9, unanswered: breach, at_risk: 50%}
       answer: {within: 30s, objective: 0.9}
 "#;

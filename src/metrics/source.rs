@@ -66,7 +66,7 @@ impl SourceMetrics {
     }
 
     /// Every `reason` of `helpdesk_sla_source_sync_errors_total`.
-    pub const ERROR_REASONS: [&'static str; 8] = [
+    pub const ERROR_REASONS: [&'static str; 10] = [
         "rate_limited",
         "auth",
         "status",
@@ -74,6 +74,8 @@ impl SourceMetrics {
         "timeout",
         "connect",
         "body_too_large",
+        "redirect",
+        "paging_loop",
         "store",
     ];
 

@@ -14,7 +14,9 @@
 //! Every vendor uses the shared [`client`] for HTTP.
 
 pub mod client;
+pub mod jira_sm;
 pub mod liveagent;
+pub mod zendesk;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -242,6 +244,13 @@ pub trait VendorConfig: std::fmt::Debug + Send + Sync {
         None
     }
 
+    /// The link to an item in the vendor's agent interface for `/items`, with
+    /// `{id}` for the item id, derived from the API root; `None` when the
+    /// vendor has no single link shape for every channel it serves.
+    fn default_item_url(&self, _base_url: &str) -> Option<String> {
+        None
+    }
+
     fn build(
         &self,
         source: &SourceConfig,
@@ -250,7 +259,11 @@ pub trait VendorConfig: std::fmt::Debug + Send + Sync {
 }
 
 /// The source types the exporter knows: one row per vendor.
-pub const SOURCE_TYPES: &[SourceType] = &[liveagent::SOURCE_TYPE];
+pub const SOURCE_TYPES: &[SourceType] = &[
+    liveagent::SOURCE_TYPE,
+    zendesk::SOURCE_TYPE,
+    jira_sm::SOURCE_TYPE,
+];
 
 /// The row for a `type:` name.
 pub fn source_type(name: &str) -> Option<&'static SourceType> {
@@ -299,6 +312,20 @@ pub enum ProviderError {
     Connect { endpoint: String, reason: String },
     #[error("GET {endpoint}: response body larger than {limit} bytes")]
     BodyTooLarge { endpoint: String, limit: usize },
+    /// The vendor answered 3xx. Redirects are not followed, so credentials
+    /// never reach another origin; check `base_url`.
+    #[error(
+        "GET {endpoint}: the vendor redirected (HTTP {code}) to {to}; redirects are not followed, check base_url"
+    )]
+    Redirect {
+        endpoint: String,
+        code: u16,
+        to: String,
+    },
+    /// The vendor's paging does not advance (a repeated cursor, the same page
+    /// again) or a sync exceeded its page bound.
+    #[error("GET {endpoint}: paging does not advance: {detail}")]
+    PagingLoop { endpoint: String, detail: String },
 }
 
 impl ProviderError {
@@ -312,6 +339,8 @@ impl ProviderError {
             ProviderError::Timeout { .. } => "timeout",
             ProviderError::Connect { .. } => "connect",
             ProviderError::BodyTooLarge { .. } => "body_too_large",
+            ProviderError::Redirect { .. } => "redirect",
+            ProviderError::PagingLoop { .. } => "paging_loop",
         }
     }
 }

@@ -51,6 +51,9 @@ spec:
         - --storage.path={{ .Values.persistence.mountPath }}
         - --log.level={{ .Values.log.level }}
         - --log.format={{ .Values.log.format }}
+        {{- if .Values.web.enableLifecycle }}
+        - --web.enable-lifecycle
+        {{- end }}
         {{- range .Values.extraArgs }}
         - {{ . | quote }}
         {{- end }}

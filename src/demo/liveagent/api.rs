@@ -3,6 +3,7 @@
 //! `apikey` check and the `Timezone-Offset` quirk.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
@@ -70,10 +71,10 @@ pub fn respond(
         }
         "/departments" => (departments(), false),
         "/slas" => (slas(), false),
-        "/tickets" => (tickets(&sim::world(seed, now, retention), now), false),
-        "/tickets/history" => (history(&sim::world(seed, now, retention), now), true),
-        "/chats" => (chats(&sim::world(seed, now, retention), now), false),
-        "/calls" => (calls(&sim::world(seed, now, retention), now), true),
+        "/tickets" => (tickets(&world(seed, now, retention), now), false),
+        "/tickets/history" => (history(&world(seed, now, retention), now), true),
+        "/chats" => (chats(&world(seed, now, retention), now), false),
+        "/calls" => (calls(&world(seed, now, retention), now), true),
         _ => return Reply::error(404, "not found"),
     };
     let mut rows: Vec<Value> = rows
@@ -128,6 +129,35 @@ pub fn respond(
         headers,
         body: Value::Array(page).to_string(),
     }
+}
+
+/// The world as of `now`: generated once per 10-minute bucket and reused, since
+/// a sync asks for dozens of pages and generating a month of a busy helpdesk
+/// for each was most of a demo sync's time. Items created after `now` are
+/// still in it; the row functions below skip them.
+fn world(seed: u64, now: Timestamp, retention: SignedDuration) -> Arc<World> {
+    /// A few worlds, so demos at different instants in one process (tests)
+    /// do not evict each other.
+    const KEEP: usize = 4;
+    type Memo = Mutex<Vec<((u64, i64, i64), Arc<World>)>>;
+    static RECENT: Memo = Mutex::new(Vec::new());
+    let (first, last) = sim::buckets(now, retention);
+    let key = (seed, first, last);
+    if let Some((_, w)) = RECENT
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .find(|(k, _)| *k == key)
+    {
+        return w.clone();
+    }
+    let w = Arc::new(sim::world_buckets(seed, first, last));
+    let mut recent = RECENT.lock().unwrap_or_else(|e| e.into_inner());
+    if recent.len() >= KEEP {
+        recent.remove(0);
+    }
+    recent.push((key, w.clone()));
+    w
 }
 
 /// Filters are evaluated in UTC (as LiveAgent does); LA times compare as strings.
@@ -201,12 +231,13 @@ fn visible(events: &[Event], now: Timestamp) -> &[Event] {
 fn tickets(w: &World, now: Timestamp) -> Vec<Value> {
     w.tickets
         .iter()
+        .filter(|tk| tk.created <= now)
         .map(|tk| {
             let events = visible(&tk.events, now);
             let last = events.last().expect("creation is always visible");
             let resolved = events.iter().rev().find(|e| e.status == 'R').map(|e| e.at);
             let due = match last.status {
-                'N' => Some(sim::next_open(&office(), tk.created) + SignedDuration::from_hours(4)),
+                'N' => Some(sim::HOURS[tk.dept].next_open(tk.created) + SignedDuration::from_hours(4)),
                 'C' => Some(last.at + SignedDuration::from_hours(8)),
                 _ => None,
             };
@@ -227,7 +258,7 @@ fn tickets(w: &World, now: Timestamp) -> Vec<Value> {
 
 fn history(w: &World, now: Timestamp) -> Vec<Value> {
     let mut rows = Vec::new();
-    for tk in &w.tickets {
+    for tk in w.tickets.iter().filter(|tk| tk.created <= now) {
         let events = visible(&tk.events, now);
         for (i, e) in events.iter().enumerate() {
             let to = events.get(i + 1).map(|n| n.at);
@@ -245,6 +276,7 @@ fn history(w: &World, now: Timestamp) -> Vec<Value> {
 fn chats(w: &World, now: Timestamp) -> Vec<Value> {
     w.chats
         .iter()
+        .filter(|c| c.created <= now)
         .map(|c| {
             let started = c.started.filter(|s| *s <= now);
             let (status, rstatus) = if c.ended <= now {
@@ -267,6 +299,7 @@ fn chats(w: &World, now: Timestamp) -> Vec<Value> {
 fn calls(w: &World, now: Timestamp) -> Vec<Value> {
     w.calls
         .iter()
+        .filter(|c| c.created <= now)
         .map(|c| {
             json!({
                 "id": c.id, "ticketId": null, "type": if c.inbound { "I" } else { "O" },
@@ -278,8 +311,4 @@ fn calls(w: &World, now: Timestamp) -> Vec<Value> {
             })
         })
         .collect()
-}
-
-fn office() -> jiff::tz::TimeZone {
-    jiff::tz::TimeZone::get("Europe/Ljubljana").unwrap_or(jiff::tz::TimeZone::UTC)
 }

@@ -1,5 +1,7 @@
 //! The simulated helpdesk: a seed-deterministic stream of tickets, chats and
-//! calls for five departments of a company in Ljubljana.
+//! calls for five departments working in four time zones, plus a 24x7
+//! technical support desk, so the demo has running, at-risk, breached and met
+//! items at any hour of any day.
 //!
 //! Time is cut into 10-minute buckets; each bucket's arrivals and each item's
 //! whole future (replies, postponements, resolutions, reopenings) come from an
@@ -20,10 +22,101 @@ pub const DEPARTMENTS: [(&str, &str, u32); 5] = [
     ("dep-returns", "Returns", 1),
 ];
 
+/// When each department (same order as [`DEPARTMENTS`]) works: its agents
+/// answer then, and most of its customers write then. The demo's calendars in
+/// `DEMO_POLICY_YAML` say the same.
+pub const HOURS: [Hours; 5] = [
+    Hours::Office {
+        time_zone: "Europe/Ljubljana",
+        open: 8,
+        close: 16,
+    },
+    Hours::Always,
+    Hours::Office {
+        time_zone: "America/New_York",
+        open: 9,
+        close: 17,
+    },
+    Hours::Office {
+        time_zone: "Asia/Tokyo",
+        open: 9,
+        close: 18,
+    },
+    Hours::Office {
+        time_zone: "America/Los_Angeles",
+        open: 8,
+        close: 16,
+    },
+];
+
+/// Ticket arrivals per 10-minute bucket while a department works, by
+/// department. The 24x7 desk is the busiest so nights and weekends have
+/// queues of their own.
+const TICKET_RATE: [f64; 5] = [0.15, 0.5, 0.1, 0.1, 0.06];
+/// Chat and call arrivals per bucket while a department works.
+const CHAT_RATE: [f64; 5] = [0.3, 0.3, 0.2, 0.15, 0.1];
+const CALL_RATE: [f64; 5] = [0.25, 0.25, 0.2, 0.1, 0.1];
+/// Share of a department's rate that still arrives while it is closed.
+const CLOSED_SHARE: f64 = 0.1;
+
 const BUCKET_SECS: i64 = 600;
-const OFFICE_TZ: &str = "Europe/Ljubljana";
-const OPEN_HOUR: i8 = 8;
-const CLOSE_HOUR: i8 = 16;
+
+/// A department's working hours: weekdays `open..close` local time, or always.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hours {
+    Always,
+    Office {
+        time_zone: &'static str,
+        open: i8,
+        close: i8,
+    },
+}
+
+impl Hours {
+    fn zone(time_zone: &str) -> TimeZone {
+        TimeZone::get(time_zone).unwrap_or(TimeZone::UTC)
+    }
+
+    /// Whether the department works at `t`.
+    pub fn is_open(self, t: Timestamp) -> bool {
+        match self {
+            Hours::Always => true,
+            Hours::Office {
+                time_zone,
+                open,
+                close,
+            } => {
+                let z = t.to_zoned_datetime(Self::zone(time_zone));
+                z.weekday().to_monday_one_offset() <= 5 && (open..close).contains(&z.hour())
+            }
+        }
+    }
+
+    /// `t` if the department works then, else its next opening.
+    pub fn next_open(self, t: Timestamp) -> Timestamp {
+        let Hours::Office {
+            time_zone, open, ..
+        } = self
+        else {
+            return t;
+        };
+        if self.is_open(t) {
+            return t;
+        }
+        let tz = Self::zone(time_zone);
+        let z = t.to_zoned_datetime(tz.clone());
+        let mut day = z.date();
+        if z.hour() >= open {
+            day = day.tomorrow().unwrap_or(day);
+        }
+        while day.weekday().to_monday_one_offset() > 5 {
+            day = day.tomorrow().unwrap_or(day);
+        }
+        day.at(open, 0, 0, 0)
+            .to_zoned_datetime(tz)
+            .map_or(t, |z| z.timestamp())
+    }
+}
 
 /// One status change of a ticket; `agent` is who holds it from then on.
 #[derive(Debug, Clone)]
@@ -69,39 +162,58 @@ pub struct World {
 }
 
 pub fn world(seed: u64, now: Timestamp, retention: SignedDuration) -> World {
-    let tz = TimeZone::get(OFFICE_TZ).unwrap_or(TimeZone::UTC);
-    let first = (now - retention).as_second().div_euclid(BUCKET_SECS);
-    let last = now.as_second().div_euclid(BUCKET_SECS);
+    let (first, last) = buckets(now, retention);
+    let mut w = world_buckets(seed, first, last);
+    w.tickets.retain(|t| t.created <= now);
+    w.chats.retain(|c| c.created <= now);
+    w.calls.retain(|c| c.created <= now);
+    w
+}
+
+/// The first and last 10-minute bucket of the world as of `now`.
+pub fn buckets(now: Timestamp, retention: SignedDuration) -> (i64, i64) {
+    (
+        (now - retention).as_second().div_euclid(BUCKET_SECS),
+        now.as_second().div_euclid(BUCKET_SECS),
+    )
+}
+
+/// Everything created in buckets `first..=last`, including the part of the
+/// last bucket still in the future of any `now` within it; callers cut.
+pub fn world_buckets(seed: u64, first: i64, last: i64) -> World {
     let mut w = World {
         tickets: Vec::new(),
         chats: Vec::new(),
         calls: Vec::new(),
     };
     for bucket in first..=last {
-        let start = Timestamp::from_second(bucket * BUCKET_SECS).unwrap_or(now);
-        let open = in_hours(&tz, start);
+        let start = Timestamp::from_second(bucket * BUCKET_SECS).unwrap_or_default();
+        // Each department's rate now: full while it works, a trickle otherwise.
+        let open = HOURS.map(|h| if h.is_open(start) { 1.0 } else { CLOSED_SHARE });
+        let rates = |base: &[f64; 5]| -> [f64; 5] { std::array::from_fn(|d| base[d] * open[d]) };
         let mut rng = fastrand::Rng::with_seed(mix(seed, bucket as u64, 1));
-        for n in 0..arrivals(&mut rng, if open { 0.5 } else { 0.05 }) {
+        let weights = rates(&TICKET_RATE);
+        for n in 0..arrivals(&mut rng, weights.iter().sum()) {
             let created = start + SignedDuration::from_secs(rng.i64(0..BUCKET_SECS));
+            let dept = department(&mut rng, &weights);
             w.tickets
-                .push(ticket(&tz, &mut rng, format!("t{bucket:x}{n}"), created));
+                .push(ticket(&mut rng, format!("t{bucket:x}{n}"), dept, created));
         }
         let mut rng = fastrand::Rng::with_seed(mix(seed, bucket as u64, 2));
-        for n in 0..arrivals(&mut rng, if open { 1.5 } else { 0.2 }) {
+        let weights = rates(&CHAT_RATE);
+        for n in 0..arrivals(&mut rng, weights.iter().sum()) {
             let created = start + SignedDuration::from_secs(rng.i64(0..BUCKET_SECS));
+            let dept = department(&mut rng, &weights);
             w.chats
-                .push(chat(&mut rng, format!("ch{bucket:x}{n}"), created));
+                .push(chat(&mut rng, format!("ch{bucket:x}{n}"), dept, created));
         }
         let mut rng = fastrand::Rng::with_seed(mix(seed, bucket as u64, 3));
-        for n in 0..arrivals(&mut rng, if open { 1.2 } else { 0.1 }) {
+        for n in 0..arrivals(&mut rng, rates(&CALL_RATE).iter().sum()) {
             let created = start + SignedDuration::from_secs(rng.i64(0..BUCKET_SECS));
             w.calls
                 .push(call(&mut rng, format!("k{bucket:x}{n}"), created));
         }
     }
-    w.tickets.retain(|t| t.created <= now);
-    w.chats.retain(|c| c.created <= now);
-    w.calls.retain(|c| c.created <= now);
     w
 }
 
@@ -123,20 +235,20 @@ fn mins(rng: &mut fastrand::Rng, lo: i64, hi: i64) -> SignedDuration {
     SignedDuration::from_secs(rng.i64(lo * 60..hi * 60))
 }
 
-fn department(rng: &mut fastrand::Rng) -> usize {
-    let total: u32 = DEPARTMENTS.iter().map(|d| d.2).sum();
-    let mut pick = rng.u32(0..total);
-    for (i, d) in DEPARTMENTS.iter().enumerate() {
-        if pick < d.2 {
+/// A department drawn in proportion to `weights` (its arrival rate now).
+fn department(rng: &mut fastrand::Rng, weights: &[f64; 5]) -> usize {
+    let mut pick = rng.f64() * weights.iter().sum::<f64>();
+    for (i, w) in weights.iter().enumerate() {
+        if pick < *w {
             return i;
         }
-        pick -= d.2;
+        pick -= w;
     }
     0
 }
 
-fn ticket(tz: &TimeZone, rng: &mut fastrand::Rng, id: String, created: Timestamp) -> SimTicket {
-    let dept = department(rng);
+fn ticket(rng: &mut fastrand::Rng, id: String, dept: usize, created: Timestamp) -> SimTicket {
+    let hours = HOURS[dept];
     let vip = rng.f64() < 0.12;
     let agent = Some(format!("agent-{}-{}", dept, rng.u8(1..4)));
     let mut events = vec![Event {
@@ -173,7 +285,7 @@ fn ticket(tz: &TimeZone, rng: &mut fastrand::Rng, id: String, created: Timestamp
         p if p < 0.9 => mins(rng, 150, 300),
         _ => mins(rng, 300, 900),
     };
-    let office = next_open(tz, created);
+    let office = hours.next_open(created);
     if rng.f64() < 0.6 {
         let assign = office + mins(rng, 2, 40).min(first_delay);
         push(&mut events, assign, 'N', &agent);
@@ -185,7 +297,7 @@ fn ticket(tz: &TimeZone, rng: &mut fastrand::Rng, id: String, created: Timestamp
                 let customer = push(&mut events, last + mins(rng, 20, 1800), 'C', &agent);
                 last = push(
                     &mut events,
-                    next_open(tz, customer) + reply_delay(rng),
+                    hours.next_open(customer) + reply_delay(rng),
                     'A',
                     &agent,
                 );
@@ -193,14 +305,14 @@ fn ticket(tz: &TimeZone, rng: &mut fastrand::Rng, id: String, created: Timestamp
             p if p < 0.5 => {
                 let parked = push(
                     &mut events,
-                    next_open(tz, last + mins(rng, 10, 120)),
+                    hours.next_open(last + mins(rng, 10, 120)),
                     'W',
                     &agent,
                 );
                 let back = push(&mut events, parked + mins(rng, 120, 1440), 'C', &agent);
                 last = push(
                     &mut events,
-                    next_open(tz, back) + reply_delay(rng),
+                    hours.next_open(back) + reply_delay(rng),
                     'A',
                     &agent,
                 );
@@ -211,7 +323,7 @@ fn ticket(tz: &TimeZone, rng: &mut fastrand::Rng, id: String, created: Timestamp
     if rng.f64() < 0.85 {
         let resolved = push(
             &mut events,
-            next_open(tz, last + mins(rng, 60, 2880)),
+            hours.next_open(last + mins(rng, 60, 2880)),
             'R',
             &agent,
         );
@@ -219,13 +331,13 @@ fn ticket(tz: &TimeZone, rng: &mut fastrand::Rng, id: String, created: Timestamp
             let reopened = push(&mut events, resolved + mins(rng, 60, 4320), 'C', &agent);
             let answered = push(
                 &mut events,
-                next_open(tz, reopened) + reply_delay(rng),
+                hours.next_open(reopened) + reply_delay(rng),
                 'A',
                 &agent,
             );
             push(
                 &mut events,
-                next_open(tz, answered + mins(rng, 60, 1440)),
+                hours.next_open(answered + mins(rng, 60, 1440)),
                 'R',
                 &agent,
             );
@@ -249,8 +361,7 @@ fn reply_delay(rng: &mut fastrand::Rng) -> SignedDuration {
     }
 }
 
-fn chat(rng: &mut fastrand::Rng, id: String, created: Timestamp) -> SimChat {
-    let dept = department(rng);
+fn chat(rng: &mut fastrand::Rng, id: String, dept: usize, created: Timestamp) -> SimChat {
     let secs = |rng: &mut fastrand::Rng, lo, hi| SignedDuration::from_secs(rng.i64(lo..hi));
     if rng.f64() < 0.1 {
         let ended = created + secs(rng, 60, 300);
@@ -303,30 +414,6 @@ fn call(rng: &mut fastrand::Rng, id: String, created: Timestamp) -> SimCall {
         answered: Some(answered),
         finished: answered + secs(rng, 60, 720),
     }
-}
-
-fn in_hours(tz: &TimeZone, t: Timestamp) -> bool {
-    let z = t.to_zoned_datetime(tz.clone());
-    let weekday = z.weekday().to_monday_one_offset();
-    weekday <= 5 && (OPEN_HOUR..CLOSE_HOUR).contains(&z.hour())
-}
-
-/// `t` if the office is open, else the next opening (weekdays 08:00-16:00).
-pub fn next_open(tz: &TimeZone, t: Timestamp) -> Timestamp {
-    if in_hours(tz, t) {
-        return t;
-    }
-    let z = t.to_zoned_datetime(tz.clone());
-    let mut day = z.date();
-    if z.hour() >= OPEN_HOUR {
-        day = day.tomorrow().unwrap_or(day);
-    }
-    while day.weekday().to_monday_one_offset() > 5 {
-        day = day.tomorrow().unwrap_or(day);
-    }
-    day.at(OPEN_HOUR, 0, 0, 0)
-        .to_zoned_datetime(tz.clone())
-        .map_or(t, |z| z.timestamp())
 }
 
 /// SplitMix64 over the inputs: independent, well-spread seeds per bucket.

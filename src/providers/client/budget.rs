@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use jiff::Timestamp;
+use reqwest::header::HeaderMap;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
@@ -18,6 +19,38 @@ pub fn parse_retry_after(value: &str, now: Timestamp) -> Option<Duration> {
         .ok()?;
     let delta = at.duration_since(now);
     Some(Duration::try_from(delta).unwrap_or(Duration::ZERO))
+}
+
+/// The longest pause a vendor's rate-limit headers can impose on the budget.
+const MAX_HEADER_PAUSE: Duration = Duration::from_secs(600);
+
+/// How long to hold back after a successful response whose rate-limit headers
+/// say the vendor's window is used up: `ratelimit-remaining: 0` (IETF draft)
+/// or `x-rate-limit-remaining: 0` (Zendesk) with `ratelimit-reset` seconds,
+/// else a one-minute window; or a structured value `…remaining=0; resets=S`
+/// (Zendesk's `zendesk-ratelimit-*`). `None` while requests remain or when
+/// the vendor sends no such headers (LiveAgent).
+pub fn header_pause(headers: &HeaderMap) -> Option<Duration> {
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let number = |name: &str| get(name).and_then(|v| v.trim().parse::<u64>().ok());
+    let remaining = number("ratelimit-remaining").or_else(|| number("x-rate-limit-remaining"));
+    let mut pause = match remaining {
+        Some(0) => Some(Duration::from_secs(number("ratelimit-reset").unwrap_or(60))),
+        _ => None,
+    };
+    for value in headers.values().filter_map(|v| v.to_str().ok()) {
+        let field = |key: &str| {
+            value.split(';').find_map(|part| {
+                let (k, v) = part.split_once('=')?;
+                (k.trim() == key).then(|| v.trim().parse::<u64>().ok())?
+            })
+        };
+        if field("remaining") == Some(0) {
+            let resets = Duration::from_secs(field("resets").unwrap_or(60));
+            pause = Some(pause.map_or(resets, |p| p.max(resets)));
+        }
+    }
+    pause.map(|p| p.min(MAX_HEADER_PAUSE))
 }
 
 /// A token bucket in GCRA form: requests are spaced `60s / rpm` apart with a
@@ -57,6 +90,14 @@ impl Budget {
         *tat = Some(current + self.interval);
         allowed_at - now
     }
+
+    /// Holds every further request until `until` at least (the vendor said
+    /// its window is used up); [`Budget::acquire`] reports the wait.
+    pub async fn hold_until(&self, until: Instant) {
+        let mut tat = self.tat.lock().await;
+        let held = until + self.tolerance;
+        *tat = Some(tat.map_or(held, |t| t.max(held)));
+    }
 }
 
 #[cfg(test)]
@@ -76,6 +117,65 @@ mod tests {
             Some(Duration::ZERO)
         );
         assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn rate_limit_headers() {
+        let headers = |pairs: &[(&'static str, &str)]| {
+            let mut h = HeaderMap::new();
+            for (k, v) in pairs {
+                h.insert(*k, v.parse().unwrap());
+            }
+            h
+        };
+        let secs = |s| Some(Duration::from_secs(s));
+        assert_eq!(header_pause(&headers(&[])), None);
+        assert_eq!(
+            header_pause(&headers(&[("x-rate-limit-remaining", "699")])),
+            None
+        );
+        assert_eq!(
+            header_pause(&headers(&[
+                ("ratelimit-remaining", "0"),
+                ("ratelimit-reset", "41")
+            ])),
+            secs(41)
+        );
+        assert_eq!(
+            header_pause(&headers(&[("x-rate-limit-remaining", "0")])),
+            secs(60)
+        );
+        assert_eq!(
+            header_pause(&headers(&[(
+                "zendesk-ratelimit-tickets-index",
+                "total=100; remaining=0; resets=12"
+            )])),
+            secs(12)
+        );
+        assert_eq!(
+            header_pause(&headers(&[(
+                "zendesk-ratelimit-tickets-index",
+                "total=100; remaining=99; resets=12"
+            )])),
+            None
+        );
+        assert_eq!(
+            header_pause(&headers(&[
+                ("ratelimit-remaining", "0"),
+                ("ratelimit-reset", "86400")
+            ])),
+            Some(MAX_HEADER_PAUSE)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn hold_until_delays_the_next_request() {
+        let budget = Budget::new(600);
+        assert_eq!(budget.acquire().await, Duration::ZERO);
+        budget
+            .hold_until(Instant::now() + Duration::from_secs(30))
+            .await;
+        assert_eq!(budget.acquire().await, Duration::from_secs(30));
     }
 
     #[tokio::test(start_paused = true)]

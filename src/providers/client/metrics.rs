@@ -1,16 +1,30 @@
 //! The source API self-metrics of the contract, shared by every client.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prometheus::{CounterVec, IntCounterVec, Opts, Registry};
 
-/// The source API self-metrics. Cheap to clone; all clones share the counters.
+use super::Budget;
+
+/// The source API self-metrics, and the request budgets. Cheap to clone; all
+/// clones share the counters and the budgets. One exists per running exporter
+/// and outlives config reloads, so a reload neither resets a counter nor
+/// refills a source's request budget.
 #[derive(Clone)]
 pub struct ClientMetrics {
     requests: IntCounterVec,
     waits: IntCounterVec,
     wait_seconds: CounterVec,
+    /// `(source, requests_per_minute)` -> its budget. A source whose budget
+    /// setting is unchanged keeps its bucket across reloads; the map grows
+    /// only with distinct settings ever configured.
+    budgets: Arc<Mutex<Budgets>>,
 }
+
+/// `(source, requests_per_minute)` -> the budget of that setting.
+type Budgets = HashMap<(String, u32), Arc<Budget>>;
 
 impl ClientMetrics {
     /// Register the three counters in `registry`. Registering twice in the same
@@ -44,6 +58,7 @@ impl ClientMetrics {
             requests,
             waits,
             wait_seconds,
+            budgets: Arc::default(),
         })
     }
 
@@ -65,5 +80,17 @@ impl ClientMetrics {
         self.wait_seconds
             .with_label_values(&[source])
             .inc_by(waited.as_secs_f64());
+    }
+
+    /// The request budget of `source` at `rpm`: the same bucket every time it
+    /// is asked for, so a rebuilt client (a reload) continues where the old one
+    /// stood instead of starting with a full burst.
+    pub(crate) fn budget(&self, source: &str, rpm: u32) -> Arc<Budget> {
+        self.budgets
+            .lock()
+            .expect("budget registry lock")
+            .entry((source.to_owned(), rpm))
+            .or_insert_with(|| Arc::new(Budget::new(rpm)))
+            .clone()
     }
 }

@@ -14,7 +14,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 mod budget;
 mod metrics;
 
-pub use budget::{Budget, parse_retry_after};
+pub use budget::{Budget, header_pause, parse_retry_after};
 pub use metrics::ClientMetrics;
 
 use super::{ProviderError, RejectedRow};
@@ -132,7 +132,7 @@ pub struct HttpClient {
     source: String,
     body_limit: usize,
     retry: RetryPolicy,
-    budget: Budget,
+    budget: std::sync::Arc<Budget>,
     metrics: ClientMetrics,
 }
 
@@ -187,7 +187,11 @@ impl HttpClient {
             let value = HeaderValue::from_str(value).map_err(|_| ClientError::Header { name })?;
             headers.insert(HeaderName::from_static(name), value);
         }
+        // Redirects are never followed: a vendor answering 3xx to another host
+        // would otherwise receive the credentials (reqwest strips only the
+        // standard auth headers on a cross-origin redirect, not `apikey`).
         let mut builder = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("helpdesk-sla-exporter/", env!("CARGO_PKG_VERSION")))
             .default_headers(headers);
         if let Some(t) = settings.timeout {
@@ -202,13 +206,14 @@ impl HttpClient {
         let inner = builder
             .build()
             .map_err(|e| ClientError::Build(e.without_url().to_string()))?;
+        let budget = metrics.budget(&settings.source, settings.requests_per_minute);
         Ok(HttpClient {
             inner,
             base: settings.base_url.trim_end_matches('/').to_owned(),
             source: settings.source,
             body_limit: settings.body_limit,
             retry: settings.retry,
-            budget: Budget::new(settings.requests_per_minute),
+            budget,
             metrics,
         })
     }
@@ -220,12 +225,23 @@ impl HttpClient {
         endpoint: &str,
         query: &[(&str, String)],
     ) -> Result<Response, ProviderError> {
-        let mut url = Url::parse(&format!("{}{}", self.base, endpoint)).map_err(|e| {
-            ProviderError::Connect {
+        self.get_path(endpoint, endpoint, query).await
+    }
+
+    /// Like [`HttpClient::get`] for a path with ids in it (`/issue/10001/changelog`):
+    /// `endpoint` is the template (`/issue/{id}/changelog`) that names the request
+    /// in metrics and errors, so ids never become label values.
+    pub async fn get_path(
+        &self,
+        endpoint: &str,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<Response, ProviderError> {
+        let mut url =
+            Url::parse(&format!("{}{}", self.base, path)).map_err(|e| ProviderError::Connect {
                 endpoint: endpoint.to_owned(),
                 reason: e.to_string(),
-            }
-        })?;
+            })?;
         if !query.is_empty() {
             url.query_pairs_mut()
                 .extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
@@ -286,12 +302,31 @@ impl HttpClient {
         match code {
             200..=299 => {}
             429 => {
-                let retry_after = response
-                    .headers()
-                    .get(RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| parse_retry_after(v, Timestamp::now()));
+                let header = |name| {
+                    response
+                        .headers()
+                        .get(name)
+                        .and_then(|v: &HeaderValue| v.to_str().ok())
+                };
+                let now = Timestamp::now();
+                let retry_after = header(RETRY_AFTER.as_str())
+                    .and_then(|v| parse_retry_after(v, now))
+                    .or_else(|| header("x-ratelimit-reset").and_then(|v| parse_reset(v, now)));
                 return Err(Attempt::RateLimited(retry_after));
+            }
+            300..=399 => {
+                let to = response
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|l| response.url().join(l).ok())
+                    .map(|u| u.origin().ascii_serialization())
+                    .unwrap_or_else(|| "an unknown location".to_owned());
+                return Err(Attempt::Fatal(ProviderError::Redirect {
+                    endpoint: endpoint_owned(),
+                    code,
+                    to,
+                }));
             }
             401 | 403 => {
                 return Err(Attempt::Fatal(ProviderError::Auth {
@@ -325,6 +360,13 @@ impl HttpClient {
             return Err(too_large());
         }
         let headers = response.headers().clone();
+        // The vendor says its window is used up: slow down before a 429.
+        if let Some(pause) = header_pause(&headers) {
+            tracing::debug!(source = %self.source, endpoint, pause_s = pause.as_secs_f64(), "rate limit headers: holding requests");
+            self.budget
+                .hold_until(tokio::time::Instant::now() + pause)
+                .await;
+        }
         let mut body = Vec::new();
         loop {
             match response.chunk().await {
@@ -381,6 +423,20 @@ fn transport_error(endpoint: &str, e: reqwest::Error) -> ProviderError {
         endpoint: endpoint.to_owned(),
         reason,
     }
+}
+
+/// `X-RateLimit-Reset` as an ISO 8601 instant (Jira Cloud: `2026-03-06T00:01Z`),
+/// used when a 429 has no `Retry-After`. A bare number is ignored: vendors use
+/// it for epoch seconds or for seconds to wait, and guessing wrong would wait
+/// for decades or not at all.
+fn parse_reset(value: &str, now: Timestamp) -> Option<Duration> {
+    let value = value.trim();
+    let at: Timestamp = value.parse().ok().or_else(|| {
+        // Jira writes minutes without seconds, which RFC 3339 requires.
+        let (date_time, zone) = value.split_at(value.len().checked_sub(1)?);
+        (zone == "Z").then(|| format!("{date_time}:00Z").parse().ok())?
+    })?;
+    Some(Duration::try_from(at.duration_since(now)).unwrap_or(Duration::ZERO))
 }
 
 fn status_class(code: u16) -> &'static str {
@@ -498,6 +554,17 @@ fn without_values(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rate_limit_reset_instants() {
+        let now: Timestamp = "2026-03-06T00:00:30Z".parse().unwrap();
+        let d = |v| parse_reset(v, now);
+        assert_eq!(d("2026-03-06T00:01Z"), Some(Duration::from_secs(30)));
+        assert_eq!(d("2026-03-06T00:02:00Z"), Some(Duration::from_secs(90)));
+        assert_eq!(d("2026-03-06T00:00Z"), Some(Duration::ZERO));
+        assert_eq!(d("1772755260"), None);
+        assert_eq!(d("soon"), None);
+    }
 
     #[test]
     fn basic_auth_encoding() {

@@ -2,14 +2,11 @@
 //! how the block builds the provider.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use jiff::SignedDuration;
 use serde::Deserialize;
 
 use super::LiveAgentProvider;
 use crate::config::{SourceConfig, VendorBlock};
-use crate::model::Channel;
 use crate::providers::client::{Auth, ClientMetrics, ClientSettings};
 use crate::providers::{BuildError, Provider, SourceDefaults, SourceType, VendorConfig};
 use crate::secret::Secret;
@@ -42,6 +39,17 @@ fn validate(block: &mut VendorBlock<'_>) -> Option<Arc<dyn VendorConfig>> {
 }
 
 impl VendorConfig for LiveAgentConfig {
+    /// The agent panel at the account root: `https://acme.ladesk.com/agent/#Conversation;id={id}`
+    /// for `https://acme.ladesk.com/api/v3`. Not confirmed in LiveAgent's
+    /// documentation (CONFIGURATION.md says so); `item_url` overrides it.
+    fn default_item_url(&self, base_url: &str) -> Option<String> {
+        let root = base_url
+            .trim_end_matches('/')
+            .trim_end_matches("/api/v3")
+            .trim_end_matches("/api");
+        Some(format!("{root}/agent/#Conversation;id={{id}}"))
+    }
+
     fn build(
         &self,
         source: &SourceConfig,
@@ -76,18 +84,11 @@ pub fn client_settings(source: &SourceConfig) -> ClientSettings {
 /// A LiveAgent source with the registry's defaults, as the config would build
 /// it from `{name, type: liveagent, base_url, api_key_env}` (the demo, tests).
 pub fn source_config(name: &str, base_url: &str, api_key: Secret) -> SourceConfig {
-    let d = SOURCE_TYPE.defaults;
-    SourceConfig {
-        name: name.to_owned(),
-        kind: SOURCE_TYPE.name,
-        base_url: base_url.trim_end_matches('/').to_owned(),
+    SourceConfig::with_defaults(
+        name,
+        &SOURCE_TYPE,
+        base_url,
         api_key,
-        channels: Channel::ALL.to_vec(),
-        poll_interval: Duration::from_secs(60),
-        initial_lookback: SignedDuration::from_hours(24 * 30),
-        page_size: d.page_size,
-        requests_per_minute: d.requests_per_minute,
-        timeout: Duration::from_secs(30),
-        vendor: Arc::new(LiveAgentConfig::default()),
-    }
+        Arc::new(LiveAgentConfig::default()),
+    )
 }

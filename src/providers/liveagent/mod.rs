@@ -271,7 +271,16 @@ impl LiveAgentProvider {
                 rejected.extend(bad);
                 pages += 1;
                 match next_cursor(&response) {
-                    Some(next) if !empty && pages < MAX_CURSOR_PAGES => {
+                    Some(next) if !empty => {
+                        let sent = query.iter().find(|(k, _)| *k == "_cursor");
+                        if sent.is_some_and(|(_, c)| *c == next) || pages >= MAX_CURSOR_PAGES {
+                            return Err(ProviderError::PagingLoop {
+                                endpoint: "/tickets/history".to_owned(),
+                                detail: format!(
+                                    "next_page_cursor repeats or exceeds {MAX_CURSOR_PAGES} pages for one batch"
+                                ),
+                            });
+                        }
                         set_cursor(&mut query, next)
                     }
                     _ => break,

@@ -1,5 +1,5 @@
-//! The HTTP surface on hyper 1: `/metrics`, the landing page, `/-/healthy`,
-//! `/-/ready` and `POST /-/reload`.
+//! The HTTP surface on hyper 1: `/metrics`, the status page (`/`), `/items`,
+//! `/-/healthy`, `/-/ready` and `POST /-/reload`. The pages live in `pages/`.
 //!
 //! Handlers only read in-memory state; none of them calls a vendor API, so a
 //! slow helpdesk can never make a scrape slow.
@@ -10,14 +10,19 @@ use std::time::Duration;
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{ALLOW, CONTENT_TYPE, HeaderValue};
+use hyper::header::{
+    ALLOW, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue, VARY, WWW_AUTHENTICATE,
+};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::TcpListener;
 
 use crate::app::Handle;
-use crate::metrics::{self, CONTENT_TYPE as METRICS_CONTENT_TYPE};
+use crate::metrics::CONTENT_TYPE as METRICS_CONTENT_TYPE;
+
+mod gzip;
+use crate::pages;
 
 /// How long requests in flight may take to finish after shutdown begins; the
 /// exporter must exit within 5 s of SIGTERM.
@@ -26,7 +31,13 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
 /// Protects against clients that open a connection and never send headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Accepts connections until `shutdown` completes, then drains.
+/// The answer to `POST /-/reload` without `--web.enable-lifecycle`.
+pub const LIFECYCLE_DISABLED: &str =
+    "Lifecycle API is not enabled; start the exporter with --web.enable-lifecycle.\n";
+
+/// Accepts connections until `shutdown` completes, then drains. With a web
+/// config ([`crate::web`]) connections are TLS when it says so, and every
+/// request passes its basic auth and gets its headers.
 pub async fn serve(listener: TcpListener, handle: Handle, shutdown: impl Future<Output = ()>) {
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -42,19 +53,24 @@ pub async fn serve(listener: TcpListener, handle: Handle, shutdown: impl Future<
                         continue;
                     }
                 };
+                let watcher = graceful.watcher();
                 let handle = handle.clone();
-                let service = hyper::service::service_fn(move |req| {
-                    let handle = handle.clone();
-                    async move { Ok::<_, Infallible>(route(&handle, req).await) }
-                });
-                let conn = hyper::server::conn::http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(HEADER_READ_TIMEOUT)
-                    .serve_connection(TokioIo::new(stream), service);
-                let conn = graceful.watch(conn);
+                // The current TLS settings, re-read if their files changed.
+                let tls = handle
+                    .web()
+                    .filter(|w| w.tls())
+                    .and_then(|w| w.current().tls.clone());
                 tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(error = %e, "connection error");
+                    match tls {
+                        None => serve_connection(TokioIo::new(stream), handle, watcher).await,
+                        Some(config) => {
+                            let acceptor = tokio_rustls::TlsAcceptor::from(config);
+                            match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
+                                Ok(Ok(tls)) => serve_connection(TokioIo::new(tls), handle, watcher).await,
+                                Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                                Err(_) => tracing::debug!("TLS handshake timed out"),
+                            }
+                        }
                     }
                 });
             }
@@ -70,6 +86,49 @@ pub async fn serve(listener: TcpListener, handle: Handle, shutdown: impl Future<
     }
 }
 
+async fn serve_connection<IO>(io: IO, handle: Handle, watcher: Watcher)
+where
+    IO: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req| {
+        let handle = handle.clone();
+        async move { Ok::<_, Infallible>(guarded(&handle, req).await) }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .serve_connection(io, service);
+    if let Err(e) = watcher.watch(conn).await {
+        tracing::debug!(error = %e, "connection error");
+    }
+}
+
+/// Basic auth (every endpoint, as in exporter-toolkit) and the configured
+/// response headers around [`route`].
+async fn guarded(handle: &Handle, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let Some(web) = handle.web() else {
+        return route(handle, req).await;
+    };
+    let config = web.current();
+    let mut response = if web
+        .authorized(&config, req.headers().get(AUTHORIZATION))
+        .await
+    {
+        route(handle, req).await
+    } else {
+        let mut r = text(StatusCode::UNAUTHORIZED, "Unauthorized.\n");
+        r.headers_mut().insert(
+            WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"helpdesk-sla-exporter\""),
+        );
+        r
+    };
+    for (name, value) in &config.headers {
+        response.headers_mut().insert(name.clone(), value.clone());
+    }
+    response
+}
+
 async fn route(handle: &Handle, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let path = req.uri().path();
     let telemetry = handle.options().telemetry_path.as_str();
@@ -78,13 +137,29 @@ async fn route(handle: &Handle, req: Request<Incoming>) -> Response<Full<Bytes>>
             let mut body = Vec::with_capacity(16 * 1024);
             handle.self_metrics().render(&mut body);
             body.extend_from_slice(handle.rendered_sla().as_bytes());
-            respond(StatusCode::OK, METRICS_CONTENT_TYPE, body)
+            let gzip = gzip::accepts_gzip(req.headers());
+            let body = if gzip { gzip::compress(&body) } else { body };
+            let mut r = respond(StatusCode::OK, METRICS_CONTENT_TYPE, body);
+            // Caches and proxies must not hand a gzip body to a client that did not ask for one.
+            r.headers_mut()
+                .insert(VARY, HeaderValue::from_static("Accept-Encoding"));
+            if gzip {
+                r.headers_mut()
+                    .insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            }
+            r
         }
         (&Method::GET | &Method::HEAD, "/") => respond(
             StatusCode::OK,
             "text/html; charset=utf-8",
-            landing_page(handle),
+            pages::status_page(handle),
         ),
+        (&Method::GET | &Method::HEAD, "/items") => {
+            match pages::items_response(handle, req.uri().query()) {
+                Ok((content_type, body)) => respond(StatusCode::OK, content_type, body),
+                Err(e) => text(StatusCode::BAD_REQUEST, &format!("Bad query: {e}\n")),
+            }
+        }
         (&Method::GET | &Method::HEAD, "/-/healthy") => text(StatusCode::OK, "Healthy.\n"),
         (&Method::GET | &Method::HEAD, "/-/ready") => {
             let waiting: Vec<String> = handle
@@ -105,6 +180,9 @@ async fn route(handle: &Handle, req: Request<Incoming>) -> Response<Full<Bytes>>
                 )
             }
         }
+        (&Method::POST | &Method::PUT, "/-/reload") if !handle.options().enable_lifecycle => {
+            text(StatusCode::FORBIDDEN, LIFECYCLE_DISABLED)
+        }
         (&Method::POST | &Method::PUT, "/-/reload") => match handle.reload().await {
             Ok(()) => text(StatusCode::OK, "Configuration reloaded.\n"),
             Err(e) => text(
@@ -118,7 +196,7 @@ async fn route(handle: &Handle, req: Request<Incoming>) -> Response<Full<Bytes>>
                 .insert(ALLOW, HeaderValue::from_static("POST, PUT"));
             r
         }
-        (_, p) if p == telemetry || matches!(p, "/" | "/-/healthy" | "/-/ready") => {
+        (_, p) if p == telemetry || matches!(p, "/" | "/items" | "/-/healthy" | "/-/ready") => {
             let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed.\n");
             r.headers_mut()
                 .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
@@ -142,63 +220,4 @@ fn text(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
         "text/plain; charset=utf-8",
         body.as_bytes().to_vec(),
     )
-}
-
-fn landing_page(handle: &Handle) -> Vec<u8> {
-    let telemetry = escape(&handle.options().telemetry_path);
-    let mut rows = String::new();
-    for s in handle.sources() {
-        let health = match (s.first_sync_done, s.up) {
-            (false, _) => "waiting for first sync",
-            (true, true) => "up",
-            (true, false) => "down",
-        };
-        let error = s.last_error.as_deref().map(escape).unwrap_or_default();
-        let progress = s.progress.as_ref().map(sync_progress).unwrap_or_default();
-        rows.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{health}</td><td>{progress}</td><td>{error}</td></tr>\n",
-            escape(&s.name),
-            s.kind,
-        ));
-    }
-    if rows.is_empty() {
-        rows.push_str("<tr><td colspan=\"5\">No sources configured.</td></tr>\n");
-    }
-    format!(
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Helpdesk SLA Exporter</title></head>\n<body>\n\
-         <h1>Helpdesk SLA Exporter</h1>\n<p>Version {version} (revision {revision})</p>\n\
-         <ul><li><a href=\"{telemetry}\">Metrics</a></li><li><a href=\"/-/healthy\">Health</a></li>\
-         <li><a href=\"/-/ready\">Readiness</a></li></ul>\n\
-         <h2>Sources</h2>\n<table>\n<tr><th>Source</th><th>Type</th><th>Health</th><th>Sync in progress</th><th>Last error</th></tr>\n{rows}</table>\n\
-         </body></html>\n",
-        version = metrics::VERSION,
-        revision = metrics::REVISION,
-    )
-    .into_bytes()
-}
-
-/// `42% (1234 items, about 5 min left)`.
-fn sync_progress(p: &crate::app::SyncProgress) -> String {
-    let left = match p.eta_seconds {
-        Some(s) if s >= 90.0 => format!(", about {} min left", (s / 60.0).round()),
-        Some(s) => format!(", about {} s left", s.round()),
-        None => String::new(),
-    };
-    format!("{:.0}% ({} items{left})", p.ratio * 100.0, p.items)
-}
-
-/// Escapes text for HTML; source names and errors come from config and vendors.
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }

@@ -1,0 +1,847 @@
+//! Jira Service Management: the pure mapping on fixtures shaped like Atlassian's
+//! documented responses (no HTTP), then the provider against wiremock (JQL,
+//! `nextPageToken` paging, changelog paging, resume after restart, 429).
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use helpdesk_sla_exporter::config::SourceConfig;
+use helpdesk_sla_exporter::model::{Channel, Item, Status, StatusInterval, Target, VendorDue};
+use helpdesk_sla_exporter::providers::jira_sm::map::{
+    self as map, Fields, RawChangelogPage, RawField, RawIssue, RawMyself, RawSearchPage,
+};
+use helpdesk_sla_exporter::providers::jira_sm::{
+    self as jsm, AuthKind, JsmConfig, JsmCursor, JsmProvider, TeamField,
+};
+use helpdesk_sla_exporter::providers::{ClientMetrics, Cursor, Page, Provider, ProviderError};
+use helpdesk_sla_exporter::secret::Secret;
+use helpdesk_sla_exporter::sla::{Calendar, Policy, PolicySet, TargetSpec};
+use helpdesk_sla_exporter::snapshot::{LabelCaps, evaluate_all};
+use jiff::{SignedDuration, Timestamp};
+use tokio::time::Instant;
+use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const TOKEN: &str = "jsm-test-token-0123456789";
+const EMAIL: &str = "sla-bot@acme.example";
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/tests/fixtures/jira_sm/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+fn ts(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+fn config() -> JsmConfig {
+    JsmConfig {
+        site: Some("acme.atlassian.net".into()),
+        email: Some(EMAIL.into()),
+        auth: AuthKind::Basic,
+        projects: vec!["ITS".into(), "HR".into()],
+        team_field: Some(TeamField::RequestType),
+        sla_fields: vec![
+            ("Time to first response".into(), Target::FirstResponse),
+            ("time to resolution".into(), Target::Resolution),
+            ("Time to nothing".into(), Target::Assignment),
+        ],
+        statuses: vec![],
+    }
+}
+
+fn fields() -> Fields {
+    let rows: Vec<RawField> = map::decode("/rest/api/3/field", &fixture("fields.json")).unwrap();
+    map::resolve_fields(&rows, &config())
+}
+
+/// Every issue of a search page fixture, by key, mapped with the given histories
+/// (the embedded changelog when `None`).
+fn issues(name: &str, full: Option<&HashMap<&str, Vec<map::RawHistory>>>) -> HashMap<String, Item> {
+    let page: RawSearchPage = map::decode("/rest/api/3/search/jql", &fixture(name)).unwrap();
+    let f = fields();
+    page.issues
+        .into_iter()
+        .map(|v| {
+            let issue: RawIssue = serde_json::from_value(v).unwrap();
+            let histories = full
+                .and_then(|m| m.get(issue.id.as_str()).cloned())
+                .unwrap_or_else(|| issue.changelog.clone().unwrap().histories);
+            let item = map::issue_item("jsm", &issue, &histories, &f, &[]);
+            (issue.key.clone(), item)
+        })
+        .collect()
+}
+
+fn iv(status: Status, start: &str, end: Option<&str>) -> StatusInterval {
+    StatusInterval {
+        status,
+        start: ts(start),
+        end: end.map(ts),
+    }
+}
+
+fn due(target: Target, at: &str, done: Option<&str>, breached: Option<bool>) -> VendorDue {
+    VendorDue {
+        target,
+        due_at: ts(at),
+        completed_at: done.map(ts),
+        breached,
+    }
+}
+
+// --- Mapping, one test per endpoint -------------------------------------------
+
+#[test]
+fn field_list_finds_sla_fields_by_schema_not_by_name() {
+    let f = fields();
+    // A text field also named "Time to resolution" comes first in the list and
+    // is not taken; names match case-insensitively.
+    assert_eq!(
+        f.sla,
+        [
+            ("customfield_10030".to_owned(), Target::FirstResponse),
+            ("customfield_10031".to_owned(), Target::Resolution)
+        ]
+    );
+    assert_eq!(f.missing_sla, ["Time to nothing"]);
+    assert_eq!(f.team.as_deref(), Some("customfield_10010"));
+    let mut c = config();
+    c.team_field = Some(TeamField::Organizations);
+    let rows: Vec<RawField> = map::decode("/rest/api/3/field", &fixture("fields.json")).unwrap();
+    assert_eq!(
+        map::resolve_fields(&rows, &c).team.as_deref(),
+        Some("customfield_10002")
+    );
+}
+
+#[test]
+fn myself_gives_the_zone_jql_dates_are_read_in() {
+    let me: RawMyself = map::decode("/rest/api/3/myself", &fixture("myself.json")).unwrap();
+    assert_eq!(me.time_zone.as_deref(), Some("Europe/Berlin"));
+}
+
+#[test]
+fn search_page_maps_timeline_team_priority_and_jsm_verdicts() {
+    let all = issues("search-page1.json", None);
+    let t = &all["ITS-1"];
+    assert_eq!(t.id, "10001");
+    assert_eq!(t.channel, Channel::Ticket);
+    // `+0100` offsets: 09:00 Berlin is 08:00 UTC.
+    assert_eq!(t.created_at, ts("2026-03-02T08:00:00Z"));
+    assert_eq!(t.updated_at, ts("2026-03-02T12:00:00Z"));
+    assert_eq!(t.team.as_deref(), Some("Get IT help"));
+    assert_eq!(t.priority.as_deref(), Some("High"));
+    assert_eq!(
+        t.statuses,
+        [
+            iv(Status::Open, "2026-03-02T08:00Z", Some("2026-03-02T09:30Z")),
+            iv(
+                Status::Answered,
+                "2026-03-02T09:30Z",
+                Some("2026-03-02T10:00Z")
+            ),
+            iv(Status::Open, "2026-03-02T10:00Z", Some("2026-03-02T12:00Z")),
+            iv(Status::Resolved, "2026-03-02T12:00Z", None),
+        ]
+    );
+    assert_eq!(t.agent_replies, [ts("2026-03-02T09:30Z")]);
+    assert_eq!(
+        t.customer_messages,
+        [ts("2026-03-02T08:00Z"), ts("2026-03-02T10:00Z")]
+    );
+    assert_eq!(t.resolutions, [ts("2026-03-02T12:00Z")]);
+    assert!(t.reopenings.is_empty());
+    assert_eq!(t.first_assigned_at, Some(ts("2026-03-02T08:15Z")));
+    // A met first response and a breached (completed) resolution cycle.
+    assert_eq!(
+        t.vendor_due,
+        [
+            due(
+                Target::FirstResponse,
+                "2026-03-02T12:00Z",
+                Some("2026-03-02T09:30Z"),
+                Some(false)
+            ),
+            due(
+                Target::Resolution,
+                "2026-03-02T10:00Z",
+                Some("2026-03-02T12:00Z"),
+                Some(true)
+            ),
+        ]
+    );
+
+    let t = &all["ITS-2"];
+    assert_eq!(t.team.as_deref(), Some("Report a bug"));
+    assert_eq!(t.priority, None);
+    assert_eq!(t.first_assigned_at, None);
+    assert_eq!(t.statuses, [iv(Status::Open, "2026-03-03T07:00Z", None)]);
+    // The ongoing breached cycle gives its breach instant; the paused one (no
+    // breachTime) gives nothing, so the engine keeps its own clock.
+    assert_eq!(
+        t.vendor_due,
+        [due(
+            Target::FirstResponse,
+            "2026-03-03T11:00Z",
+            None,
+            Some(true)
+        )]
+    );
+}
+
+#[test]
+fn changelog_endpoint_completes_a_truncated_changelog() {
+    let p1: RawChangelogPage =
+        map::decode("/changelog", &fixture("changelog-10003-page1.json")).unwrap();
+    let p2: RawChangelogPage =
+        map::decode("/changelog", &fixture("changelog-10003-page2.json")).unwrap();
+    assert_eq!((p1.is_last, p2.is_last), (Some(false), Some(true)));
+    let page: RawSearchPage =
+        map::decode("/rest/api/3/search/jql", &fixture("search-page2.json")).unwrap();
+    let its3: RawIssue = serde_json::from_value(page.issues[0].clone()).unwrap();
+    assert!(its3.changelog.as_ref().unwrap().is_truncated());
+
+    // With only the two newest entries, the first reply is lost...
+    let cut = issues("search-page2.json", None);
+    assert!(cut["ITS-3"].agent_replies.is_empty());
+    // ...with the whole changelog it is there, with the resolution and reopening.
+    let full: HashMap<&str, Vec<map::RawHistory>> =
+        HashMap::from([("10003", [p1.values, p2.values].concat())]);
+    let all = issues("search-page2.json", Some(&full));
+    let t = &all["ITS-3"];
+    assert_eq!(t.agent_replies, [ts("2026-03-04T08:30Z")]);
+    assert_eq!(t.resolutions, [ts("2026-03-04T09:00Z")]);
+    assert_eq!(t.reopenings, [ts("2026-03-04T11:00Z")]);
+    assert_eq!(
+        t.customer_messages,
+        [ts("2026-03-04T08:00Z"), ts("2026-03-04T11:00Z")]
+    );
+    assert_eq!(
+        t.statuses.last(),
+        Some(&iv(Status::Open, "2026-03-04T11:00Z", None))
+    );
+    // Several cycles: the ongoing second resolution cycle is JSM's verdict.
+    assert_eq!(
+        t.vendor_due,
+        [
+            due(
+                Target::FirstResponse,
+                "2026-03-04T12:00Z",
+                Some("2026-03-04T08:30Z"),
+                Some(false)
+            ),
+            // Ongoing and not breached yet: no verdict.
+            due(Target::Resolution, "2026-03-04T19:00Z", None, None),
+        ]
+    );
+    // An SLA without cycles and a null SLA field give nothing; no request type.
+    let t = &all["HR-4"];
+    assert!(t.vendor_due.is_empty());
+    assert_eq!(t.team, None);
+    assert_eq!(t.statuses, [iv(Status::New, "2026-03-05T10:00Z", None)]);
+}
+
+#[test]
+fn statuses_endpoint_gives_categories_to_statuses_in_the_changelog() {
+    let rows: Vec<map::RawStatus> =
+        map::decode("/rest/api/3/status", &fixture("statuses.json")).unwrap();
+    let categories = map::status_categories(&rows);
+    assert_eq!(categories["fixed in production"], "done");
+    assert_eq!(categories["triage"], "indeterminate");
+    let issue: RawIssue = serde_json::from_value(serde_json::json!({
+        "id": "10009", "key": "ITS-9",
+        "fields": {"created": "2026-03-02T09:00:00.000+0100", "updated": "2026-03-02T12:00:00.000+0100",
+                   "status": {"name": "Closed", "statusCategory": {"key": "done"}}},
+        "changelog": {"startAt": 0, "maxResults": 2, "total": 2, "histories": [
+            {"id": "2", "created": "2026-03-02T12:00:00.000+0100", "items": [{"field": "status", "fieldId": "status",
+                "from": "10004", "fromString": "Fixed in production", "to": "6", "toString": "Closed"}]},
+            {"id": "1", "created": "2026-03-02T11:00:00.000+0100", "items": [{"field": "status", "fieldId": "status",
+                "from": "10001", "fromString": "Waiting for support", "to": "10004", "toString": "Fixed in production"}]}
+        ]}
+    }))
+    .unwrap();
+    let histories = issue.changelog.clone().unwrap().histories;
+    let mut f = fields();
+    // Without categories a custom done status is `other`: the resolution
+    // would come an hour late, at Closed.
+    let item = map::issue_item("jsm", &issue, &histories, &f, &[]);
+    assert_eq!(item.resolutions, [ts("2026-03-02T11:00Z")]);
+    f.status_categories = categories;
+    let item = map::issue_item("jsm", &issue, &histories, &f, &[]);
+    assert_eq!(item.resolutions, [ts("2026-03-02T10:00Z")]);
+    assert_eq!(
+        item.statuses,
+        [
+            iv(Status::Open, "2026-03-02T08:00Z", Some("2026-03-02T10:00Z")),
+            iv(
+                Status::Resolved,
+                "2026-03-02T10:00Z",
+                Some("2026-03-02T11:00Z")
+            ),
+            iv(Status::Closed, "2026-03-02T11:00Z", None),
+        ]
+    );
+}
+
+#[test]
+fn status_names_overrides_and_categories() {
+    let o = vec![("escalated to vendor".to_owned(), Status::Pending)];
+    assert_eq!(
+        map::status("Waiting for customer", None, &o),
+        Status::Answered
+    );
+    assert_eq!(
+        map::status("Escalated to vendor", None, &o),
+        Status::Pending
+    );
+    assert_eq!(
+        map::status("Fixed in prod", Some("done"), &o),
+        Status::Resolved
+    );
+    assert_eq!(map::status("Triage", None, &o), Status::Other);
+}
+
+// --- The provider over HTTP -------------------------------------------------
+
+fn source(server: &MockServer, page_size: u32) -> SourceConfig {
+    let mut s = SourceConfig::with_defaults(
+        "jsm",
+        &jsm::SOURCE_TYPE,
+        &server.uri(),
+        Secret::new(TOKEN),
+        Arc::new(config()),
+    );
+    s.page_size = page_size;
+    s.requests_per_minute = 6000;
+    s.timeout = Duration::from_secs(5);
+    s
+}
+
+fn provider(server: &MockServer) -> JsmProvider {
+    let metrics = ClientMetrics::new(&prometheus::Registry::new()).unwrap();
+    let s = source(server, 2);
+    let mut client = jsm::client_settings(&s, &config());
+    client.retry.max_retries = 1;
+    JsmProvider::with_client_settings(s, config(), client.without_io_timers(), metrics)
+        .unwrap()
+        .with_clock(|| "2026-03-06T00:00:00Z".parse().unwrap())
+}
+
+fn json_file(name: &str) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_raw(fixture(name), "application/json")
+}
+
+fn basic() -> String {
+    use base64::Engine as _;
+    let b = base64::engine::general_purpose::STANDARD.encode(format!("{EMAIL}:{TOKEN}"));
+    format!("Basic {b}")
+}
+
+/// The first sync's JQL: 30 days before 2026-03-06T00:00Z, minus a minute,
+/// written in Europe/Berlin (+01:00).
+const FIRST_JQL: &str =
+    "project in (\"ITS\", \"HR\") AND updated >= \"2026-02-04 00:59\" ORDER BY updated ASC";
+
+async fn mount_meta(server: &MockServer) {
+    Mock::given(method("GET"))
+        .and(path("/rest/api/3/field"))
+        .and(header("authorization", basic().as_str()))
+        .respond_with(json_file("fields.json"))
+        .mount(server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/rest/api/3/myself"))
+        .respond_with(json_file("myself.json"))
+        .mount(server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/rest/api/3/status"))
+        .respond_with(json_file("statuses.json"))
+        .mount(server)
+        .await;
+}
+
+async fn mount_search(server: &MockServer) {
+    Mock::given(method("GET"))
+        .and(path("/rest/api/3/search/jql"))
+        .and(query_param("jql", FIRST_JQL))
+        .and(query_param("expand", "changelog"))
+        .and(query_param("maxResults", "2"))
+        .and(query_param(
+            "fields",
+            "created,updated,status,priority,assignee,resolutiondate,customfield_10030,customfield_10031,customfield_10010",
+        ))
+        .and(query_param_is_missing("nextPageToken"))
+        .respond_with(json_file("search-page1.json"))
+        .mount(server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/rest/api/3/search/jql"))
+        .and(query_param("jql", FIRST_JQL))
+        .and(query_param("nextPageToken", "CAEaAggD"))
+        .respond_with(json_file("search-page2.json"))
+        .mount(server)
+        .await;
+    for (start, file) in [
+        ("0", "changelog-10003-page1.json"),
+        ("2", "changelog-10003-page2.json"),
+    ] {
+        Mock::given(method("GET"))
+            .and(path("/rest/api/3/issue/10003/changelog"))
+            .and(query_param("startAt", start))
+            .respond_with(json_file(file))
+            .mount(server)
+            .await;
+    }
+}
+
+async fn count(server: &MockServer, p: &str) -> usize {
+    server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == p)
+        .count()
+}
+
+async fn sync(p: &dyn Provider, mut cursor: Cursor) -> Result<(Vec<Page>, Cursor), ProviderError> {
+    let mut pages = Vec::new();
+    for _ in 0..20 {
+        let page = p.fetch_page(&cursor).await?;
+        cursor = page.next.clone();
+        let done = page.done;
+        pages.push(page);
+        if done {
+            return Ok((pages, cursor));
+        }
+    }
+    panic!("sync did not finish");
+}
+
+fn ids(page: &Page) -> Vec<&str> {
+    page.items.iter().map(|i| i.id.as_str()).collect()
+}
+
+#[tokio::test]
+async fn pages_to_the_end_with_next_page_token_and_full_changelogs() {
+    let server = MockServer::start().await;
+    mount_meta(&server).await;
+    mount_search(&server).await;
+    let p = provider(&server);
+    let (pages, cursor) = sync(&p, Cursor::default()).await.unwrap();
+    assert_eq!(pages.len(), 2);
+    assert_eq!(ids(&pages[0]), ["10001", "10002"]);
+    assert!(!pages[0].done);
+    assert_eq!(ids(&pages[1]), ["10003", "10004"]);
+    assert!(pages[1].done);
+    // The truncated changelog of ITS-3 was read in full (two pages).
+    assert_eq!(pages[1].items[0].agent_replies, [ts("2026-03-04T08:30Z")]);
+    assert_eq!(count(&server, "/rest/api/3/issue/10003/changelog").await, 2);
+    // Field list and zone once per process, one search per page.
+    assert_eq!(count(&server, "/rest/api/3/field").await, 1);
+    assert_eq!(count(&server, "/rest/api/3/myself").await, 1);
+    assert_eq!(count(&server, "/rest/api/3/search/jql").await, 2);
+    // The next sync starts at the newest `updated` read (HR-4, 10:05Z).
+    let c: JsmCursor = serde_json::from_value(cursor.0).unwrap();
+    assert_eq!(
+        c,
+        JsmCursor {
+            since: Some(ts("2026-03-05T10:05:00Z")),
+            ..JsmCursor::default()
+        }
+    );
+    let progress = pages[1].progress.as_ref().unwrap();
+    assert_eq!(progress.from, ts("2026-02-04T00:00Z"));
+    assert_eq!(progress.position, ts("2026-03-05T10:05:00Z"));
+    assert!(pages.iter().all(|p| p.rejected.is_empty()));
+}
+
+#[tokio::test]
+async fn resumes_from_a_stored_cursor_after_a_restart() {
+    let server = MockServer::start().await;
+    mount_meta(&server).await;
+    mount_search(&server).await;
+    let first = provider(&server)
+        .fetch_page(&Cursor::default())
+        .await
+        .unwrap();
+    let stored: JsmCursor = serde_json::from_value(first.next.0.clone()).unwrap();
+    assert_eq!(stored.page_token.as_deref(), Some("CAEaAggD"));
+    assert_eq!(stored.from, Some(ts("2026-02-04T00:00Z")));
+    server.reset().await;
+    mount_meta(&server).await;
+    mount_search(&server).await;
+
+    // A new process: the same window, from the stored token, no first page again.
+    let (pages, _) = sync(&provider(&server), first.next).await.unwrap();
+    assert_eq!(pages.len(), 1);
+    assert_eq!(ids(&pages[0]), ["10003", "10004"]);
+    let searches: Vec<_> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.url.path() == "/rest/api/3/search/jql")
+        .collect();
+    assert_eq!(searches.len(), 1);
+    assert!(
+        searches[0]
+            .url
+            .query()
+            .unwrap()
+            .contains("nextPageToken=CAEaAggD")
+    );
+    // 3 look-ups (fields, statuses, myself) + 1 search + 2 changelog pages.
+    assert_eq!(server.received_requests().await.unwrap().len(), 6);
+}
+
+#[tokio::test]
+async fn next_sync_overlaps_the_newest_change_by_a_minute() {
+    let server = MockServer::start().await;
+    mount_meta(&server).await;
+    // 10:05Z is 11:05 in Berlin; one minute earlier.
+    let jql =
+        "project in (\"ITS\", \"HR\") AND updated >= \"2026-03-05 11:04\" ORDER BY updated ASC";
+    Mock::given(path("/rest/api/3/search/jql"))
+        .and(query_param("jql", jql))
+        .respond_with(json_file("search-empty.json"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let cursor = JsmCursor {
+        since: Some(ts("2026-03-05T10:05:00Z")),
+        ..JsmCursor::default()
+    };
+    let page = provider(&server)
+        .fetch_page(&Cursor(serde_json::to_value(&cursor).unwrap()))
+        .await
+        .unwrap();
+    assert!(page.done && page.items.is_empty());
+    let next: JsmCursor = serde_json::from_value(page.next.0).unwrap();
+    assert_eq!(next, cursor, "an empty sync keeps its position");
+}
+
+#[tokio::test]
+async fn an_expired_page_token_restarts_the_window() {
+    let server = MockServer::start().await;
+    mount_meta(&server).await;
+    Mock::given(path("/rest/api/3/search/jql"))
+        .and(query_param("nextPageToken", "stale"))
+        .respond_with(ResponseTemplate::new(400))
+        .expect(1)
+        .mount(&server)
+        .await;
+    mount_search(&server).await;
+    let cursor = JsmCursor {
+        from: Some(ts("2026-02-04T00:00Z")),
+        page_token: Some("stale".into()),
+        ..JsmCursor::default()
+    };
+    let page = provider(&server)
+        .fetch_page(&Cursor(serde_json::to_value(&cursor).unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(ids(&page), ["10001", "10002"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_429_waits_retry_after_then_succeeds() {
+    let server = MockServer::start().await;
+    mount_meta(&server).await;
+    Mock::given(path("/rest/api/3/search/jql"))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("Retry-After", "7")
+                .insert_header("X-RateLimit-Reset", "2026-03-06T00:01Z")
+                .insert_header("RateLimit-Reason", "jira-burst-based"),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    mount_search(&server).await;
+    let p = provider(&server);
+    let start = Instant::now();
+    let page = p.fetch_page(&Cursor::default()).await.unwrap();
+    assert_eq!(start.elapsed(), Duration::from_secs(7));
+    assert_eq!(ids(&page), ["10001", "10002"]);
+    assert_eq!(count(&server, "/rest/api/3/search/jql").await, 2);
+}
+
+#[tokio::test]
+async fn a_malformed_issue_is_rejected_not_the_page() {
+    let server = MockServer::start().await;
+    mount_meta(&server).await;
+    let mut body: serde_json::Value =
+        serde_json::from_slice(&fixture("search-page1.json")).unwrap();
+    body["issues"][1]["fields"]["created"] = "2026-03-03 07:00".into();
+    body["nextPageToken"] = serde_json::Value::Null;
+    body["isLast"] = true.into();
+    Mock::given(path("/rest/api/3/search/jql"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(body.to_string(), "application/json"))
+        .mount(&server)
+        .await;
+    let page = provider(&server)
+        .fetch_page(&Cursor::default())
+        .await
+        .unwrap();
+    assert_eq!(ids(&page), ["10001"]);
+    assert!(page.done);
+    assert_eq!(page.rejected.len(), 1);
+    assert_eq!(page.rejected[0].stream, "issues");
+    assert_eq!(page.rejected[0].id.as_deref(), Some("10002"));
+    assert_eq!(page.rejected[0].field, "fields.created");
+}
+
+#[tokio::test]
+async fn bearer_auth_sends_the_token_alone() {
+    let server = MockServer::start().await;
+    Mock::given(path("/rest/api/3/field"))
+        .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+        .respond_with(ResponseTemplate::new(401))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let metrics = ClientMetrics::new(&prometheus::Registry::new()).unwrap();
+    let mut c = config();
+    c.auth = AuthKind::Bearer;
+    c.email = None;
+    let s = source(&server, 2);
+    let client = jsm::client_settings(&s, &c);
+    let p = JsmProvider::with_client_settings(s, c, client, metrics).unwrap();
+    let err = p.fetch_page(&Cursor::default()).await.unwrap_err();
+    assert_eq!(err.reason(), "auth");
+    assert!(!err.to_string().contains(TOKEN));
+}
+
+// --- JSM's verdict against ours ----------------------------------------------
+
+/// Every fixture issue, the truncated one with its full changelog.
+fn all_fixture_items() -> Vec<Item> {
+    let p1: RawChangelogPage =
+        map::decode("/changelog", &fixture("changelog-10003-page1.json")).unwrap();
+    let p2: RawChangelogPage =
+        map::decode("/changelog", &fixture("changelog-10003-page2.json")).unwrap();
+    let full: HashMap<&str, Vec<map::RawHistory>> =
+        HashMap::from([("10003", [p1.values, p2.values].concat())]);
+    let mut items: Vec<Item> = issues("search-page1.json", None).into_values().collect();
+    items.extend(issues("search-page2.json", Some(&full)).into_values());
+    items.sort_by(|a, b| a.id.cmp(&b.id));
+    items
+}
+
+fn jsm_policy(vendor: bool) -> PolicySet {
+    let spec = |target, hours| {
+        let mut s = TargetSpec::new(
+            target,
+            SignedDuration::from_hours(hours),
+            0.9,
+            Arc::new(Calendar::always()),
+        );
+        s.use_vendor_due = vendor;
+        s
+    };
+    PolicySet::new(vec![Policy {
+        name: "jsm".into(),
+        matcher: None,
+        targets: vec![spec(Target::FirstResponse, 2), spec(Target::Resolution, 4)],
+    }])
+}
+
+#[test]
+fn jsm_cycles_feed_the_agreement_comparison() {
+    let items = all_fixture_items();
+    let now = ts("2026-03-06T00:00:00Z");
+    let mut caps = LabelCaps {
+        team_limit: 10,
+        priority_limit: 10,
+        ..LabelCaps::default()
+    };
+    let eval = evaluate_all(&items, &jsm_policy(false), now, &mut caps);
+    let got: Vec<(&str, &str, u64)> = eval.vendor.iter().map(|(k, n)| (k.2, k.3, *n)).collect();
+    // first_response: ITS-1 (reply after 1h30m of 2h; JSM met), ITS-3 (30m; JSM
+    // met) agree met; ITS-2 (no reply; JSM breached) agrees breached.
+    // resolution: ITS-1 resolved at exactly our 4h (met) but JSM's 2h goal
+    // breached; ITS-3 open since its reopening (ours 38h > 4h) and past JSM's
+    // breach instant 19:00Z: both breached. ITS-2's paused cycle and HR-4 give
+    // no JSM verdict.
+    assert_eq!(
+        got,
+        [
+            ("first_response", "agree_breached", 1),
+            ("first_response", "agree_met", 2),
+            ("resolution", "agree_breached", 1),
+            ("resolution", "vendor_breached_only", 1),
+        ]
+    );
+    // Targets measured by JSM's own instants are not compared with themselves.
+    let eval = evaluate_all(&items, &jsm_policy(true), now, &mut caps);
+    assert!(eval.vendor.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_429_with_only_x_ratelimit_reset_waits_until_the_reset() {
+    let server = MockServer::start().await;
+    mount_meta(&server).await;
+    // Jira's format has minutes only: two minutes ahead, rounded down, is a
+    // wait of 60-120 s from the real clock the client reads.
+    let reset = (Timestamp::now() + SignedDuration::from_mins(2))
+        .strftime("%Y-%m-%dT%H:%MZ")
+        .to_string();
+    Mock::given(path("/rest/api/3/search/jql"))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("X-RateLimit-Reset", reset.as_str())
+                .insert_header("RateLimit-Reason", "jira-burst-based"),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    mount_search(&server).await;
+    let start = Instant::now();
+    let page = provider(&server)
+        .fetch_page(&Cursor::default())
+        .await
+        .unwrap();
+    let waited = start.elapsed();
+    assert!(
+        (Duration::from_secs(59)..=Duration::from_secs(120)).contains(&waited),
+        "{waited:?}"
+    );
+    assert_eq!(ids(&page), ["10001", "10002"]);
+}
+
+// --- check-source ----------------------------------------------------------
+
+#[tokio::test]
+async fn probes_report_auth_projects_sla_fields_and_the_search() {
+    let server = MockServer::start().await;
+    mount_meta(&server).await;
+    Mock::given(path("/rest/api/3/project/ITS"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            r#"{"self":"https://acme.atlassian.net/rest/api/3/project/10000","id":"10000","key":"ITS","name":"IT Support","projectTypeKey":"service_desk","simplified":false,"style":"classic","isPrivate":false}"#,
+            "application/json",
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(path("/rest/api/3/project/HR"))
+        .respond_with(ResponseTemplate::new(404).set_body_raw(
+            r#"{"errorMessages":["No project could be found with key 'HR'."],"errors":{}}"#,
+            "application/json",
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(path("/rest/api/3/search/jql"))
+        .and(query_param("maxResults", "1"))
+        .and(query_param("jql", FIRST_JQL))
+        .respond_with(json_file("search-page1.json"))
+        .mount(&server)
+        .await;
+    let probes = provider(&server).probes().await;
+    let got: Vec<(&str, &str, bool)> = probes
+        .iter()
+        .map(|p| (p.name.as_str(), p.result.as_str(), p.required))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "GET /rest/api/3/myself (authentication, time zone)",
+                "works",
+                true
+            ),
+            ("GET /rest/api/3/project/{id} (ITS)", "works", true),
+            ("GET /rest/api/3/project/{id} (HR)", "refused", true),
+            (
+                "SLA field \"Time to first response\" (first_response)",
+                "works",
+                false
+            ),
+            (
+                "SLA field \"time to resolution\" (resolution)",
+                "works",
+                false
+            ),
+            (
+                "SLA field \"Time to nothing\" (assignment)",
+                "refused",
+                false
+            ),
+            ("team field request_type", "works", false),
+            (
+                "GET /rest/api/3/search/jql (JQL over the projects)",
+                "works",
+                true
+            ),
+        ]
+    );
+    assert_eq!(probes[0].detail, "JQL dates are read in Europe/Berlin");
+    assert_eq!(
+        probes[5].detail,
+        "no sd-sla-field of this name; the site has: Time to first response, Time to resolution, Time to close after resolution"
+    );
+    assert!(probes.iter().all(|p| !p.detail.contains(TOKEN)));
+}
+
+/// The real binary: a JSM user's config (`base_url` pointing at the mock, as a
+/// Data Center or proxy user would write it) runs `check-source` end to end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_source_from_the_binary_with_a_jsm_config() {
+    let server = MockServer::start().await;
+    mount_meta(&server).await;
+    for key in ["ITS", "HR"] {
+        Mock::given(path(format!("/rest/api/3/project/{key}")))
+            .respond_with(ResponseTemplate::new(200).set_body_raw(
+                format!(r#"{{"id":"1","key":"{key}","projectTypeKey":"service_desk"}}"#),
+                "application/json",
+            ))
+            .mount(&server)
+            .await;
+    }
+    Mock::given(path("/rest/api/3/search/jql"))
+        .respond_with(json_file("search-empty.json"))
+        .mount(&server)
+        .await;
+    let dir = common::scratch("jsm-check-source");
+    let config = dir.join("config.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "sources:\n  - name: itsm\n    type: jira_service_management\n    base_url: {}\n    api_key_env: JSM_API_TOKEN\n    jira_service_management:\n      email: {EMAIL}\n      projects: [ITS, HR]\n      team_field: request_type\n      sla_fields:\n        Time to first response: first_response\n",
+            server.uri()
+        ),
+    )
+    .unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(common::BIN)
+            .args(["check-source", "--config.file", config.to_str().unwrap()])
+            .env("JSM_API_TOKEN", TOKEN)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("source itsm (type jira_service_management):"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("=> can be synced"), "{stdout}");
+    assert!(
+        stdout.contains("SLA field \"Time to first response\" (first_response)"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(TOKEN) && !stderr.contains(TOKEN));
+    let _ = std::fs::remove_dir_all(dir);
+}
