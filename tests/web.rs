@@ -19,8 +19,9 @@ use rcgen::{
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-const CONFIG: &str =
-    "policies:\n  - name: default\n    targets:\n      pickup: {within: 60s, objective: 0.9}\n";
+/// A config needs a source; this one's vendor never answers (port 9), so its
+/// first sync fails fast and `/-/ready` turns 200. Needs a `key` file.
+const CONFIG: &str = "sources:\n  - {name: support, type: liveagent, base_url: 'http://127.0.0.1:9', api_key_file: key, timeout: 1s}\npolicies:\n  - name: default\n    targets:\n      pickup: {within: 60s, objective: 0.9}\n";
 const PASSWORD: &str = "correct horse";
 
 /// A CA, a server certificate for 127.0.0.1 and a client certificate, as PEM
@@ -68,6 +69,7 @@ impl Running {
 async fn start(dir: &Path, web_config: &Path) -> Running {
     let config_path = dir.join("config.yml");
     std::fs::write(&config_path, CONFIG).unwrap();
+    std::fs::write(dir.join("key"), "k").unwrap();
     let source = ConfigSource::File(config_path);
     let config = source.load().unwrap();
     let web = WebConfigFile::open(web_config).expect("valid web config");
@@ -169,6 +171,17 @@ async fn tls_and_basic_auth_cover_every_endpoint_and_follow_the_file() {
     let app = start(&dir, &web_yml).await;
     let good = format!("prometheus:{PASSWORD}");
 
+    // The source's first sync (nobody answers on port 9) ends quickly; a
+    // readiness probe, bounded, rather than a sleep.
+    let mut ready = 0;
+    for _ in 0..600 {
+        ready = curl(&dir, app.port, "/-/ready", &["-u", &good]).await.1;
+        if ready == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(ready, 200, "the source's first sync never ended");
     // TLS with the right password: every endpoint answers, with the header.
     for path in ["/metrics", "/", "/-/healthy", "/-/ready"] {
         let (code, status, text) = curl(&dir, app.port, path, &["-u", &good]).await;
@@ -403,6 +416,7 @@ fn invalid_web_configs_name_file_key_and_reason() {
 fn a_bad_web_config_stops_the_start() {
     let dir = common::scratch("web-bad-start");
     std::fs::write(dir.join("config.yml"), CONFIG).unwrap();
+    std::fs::write(dir.join("key"), "k").unwrap();
     std::fs::write(dir.join("web.yml"), "basic_auth_users: {prom: hunter2}\n").unwrap();
     let out = Command::new(common::BIN)
         .args([

@@ -107,13 +107,13 @@ pub fn parse(query: Option<&str>) -> Result<Query, String> {
         }
     }
     q.filters.retain(|(_, v)| !v.is_empty());
-    if let Some((_, states)) = q.filters.iter().find(|(c, _)| *c == "state") {
-        if let Some(bad) = states.iter().find(|s| !STATES.contains(&s.as_str())) {
-            return Err(format!(
-                "state: want one of {}, not {bad:?}",
-                STATES.join(", ")
-            ));
-        }
+    if let Some((_, states)) = q.filters.iter().find(|(c, _)| *c == "state")
+        && let Some(bad) = states.iter().find(|s| !STATES.contains(&s.as_str()))
+    {
+        return Err(format!(
+            "state: want one of {}, not {bad:?}",
+            STATES.join(", ")
+        ));
     }
     Ok(q)
 }

@@ -111,10 +111,10 @@ pub fn load(path: &Path) -> Result<WebConfig, WebConfigError> {
             };
             // The YAML error repeats the path; keep only the reason.
             let mut reason = e.into_inner().to_string();
-            if let Some((prefix, rest)) = reason.split_once(": ") {
-                if key.starts_with(prefix) {
-                    reason = rest.to_owned();
-                }
+            if let Some((prefix, rest)) = reason.split_once(": ")
+                && key.starts_with(prefix)
+            {
+                reason = rest.to_owned();
             }
             fail(Problem::new(key, reason))
         })?
@@ -167,13 +167,13 @@ fn header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), Problem>
             format!("header not allowed (allowed: {})", names.join(", ")),
         ));
     };
-    if let Some(values) = values {
-        if !values.iter().any(|v| v.eq_ignore_ascii_case(value)) {
-            return Err(Problem::new(
-                key,
-                format!("invalid value {value:?} (expected one of {values:?})"),
-            ));
-        }
+    if let Some(values) = values
+        && !values.iter().any(|v| v.eq_ignore_ascii_case(value))
+    {
+        return Err(Problem::new(
+            key,
+            format!("invalid value {value:?} (expected one of {values:?})"),
+        ));
     }
     let value = HeaderValue::from_str(value)
         .map_err(|_| Problem::new(&key, "the value is not a valid header value"))?;

@@ -187,10 +187,10 @@ impl JsmProvider {
     ) -> Result<RawSearchPage, ProviderError> {
         let mut fields: Vec<String> = SYSTEM_FIELDS.iter().map(|f| (*f).to_owned()).collect();
         fields.extend(meta.fields.sla.iter().map(|(id, _)| id.clone()));
-        if let Some(team) = &meta.fields.team {
-            if !fields.contains(team) {
-                fields.push(team.clone());
-            }
+        if let Some(team) = &meta.fields.team
+            && !fields.contains(team)
+        {
+            fields.push(team.clone());
         }
         let mut query = vec![
             ("jql", jql(&self.config.projects, from, &meta.zone)),
