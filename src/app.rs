@@ -155,7 +155,7 @@ async fn evaluate_loop(handle: Handle, stop: CancellationToken) {
         // runtime down without waiting for it, and SQLite rolls back whatever
         // transaction it had open, so nothing half-written is kept.
         let result = tokio::select! {
-            result = evaluation => result,
+            result = evaluation => result.inspect(|r| handle.0.engine.note_store_write("evaluation", r)),
             () = stop.cancelled() => {
                 tracing::info!("shutting down without waiting for the evaluation in progress");
                 return;
@@ -336,7 +336,12 @@ impl Handle {
 
     /// Ready once every configured source has finished its first sync.
     pub fn is_ready(&self) -> bool {
-        self.sources().iter().all(|s| s.first_sync_done)
+        self.store_failure().is_none() && self.sources().iter().all(|s| s.first_sync_done)
+    }
+
+    /// Why the last store write failed, while no later one has succeeded.
+    pub fn store_failure(&self) -> Option<String> {
+        self.0.engine.store_failure()
     }
 }
 

@@ -67,6 +67,10 @@ pub struct Engine {
     /// Wakes the evaluator after a sync.
     pub evaluate_now: Notify,
     pub clock: Clock,
+    /// Why the last store write of each writer (`evaluation`, or a source's
+    /// sync) failed, until that writer's next write succeeds; `/-/ready`
+    /// answers 503 meanwhile.
+    store_failures: Mutex<std::collections::BTreeMap<String, String>>,
 }
 
 impl Engine {
@@ -82,7 +86,32 @@ impl Engine {
             counted: Mutex::new(HashSet::new()),
             evaluate_now: Notify::new(),
             clock,
+            store_failures: Mutex::new(Default::default()),
         }
+    }
+
+    /// Records the outcome of a store write by `writer` (`evaluation`, or a
+    /// source's name): a failure is kept, and makes the exporter unready,
+    /// until the same writer's next write succeeds.
+    pub fn note_store_write<T>(&self, writer: &str, result: &Result<T, StoreError>) {
+        let mut failures = self.store_failures.lock().expect("lock poisoned");
+        match result {
+            Ok(_) => {
+                failures.remove(writer);
+            }
+            Err(e) => {
+                failures.insert(writer.to_owned(), e.to_string());
+            }
+        }
+    }
+
+    /// The first writer whose last store write failed, with the reason.
+    pub fn store_failure(&self) -> Option<String> {
+        let failures = self.store_failures.lock().expect("lock poisoned");
+        failures
+            .iter()
+            .next()
+            .map(|(writer, e)| format!("{writer}: {e}"))
     }
 
     /// The SLA families as of the last evaluation.

@@ -175,7 +175,9 @@ impl Run<'_> {
             let name = source.name.clone();
             self.items += items.len() as u64;
             blocking(engine, move |e| {
-                e.store.apply_page(&name, CURSOR, &items, &removed, &next)?;
+                let written = e.store.apply_page(&name, CURSOR, &items, &removed, &next);
+                e.note_store_write(&format!("source {name}"), &written);
+                written?;
                 e.apply(&name, items, &removed);
                 Ok(())
             })

@@ -150,3 +150,82 @@ fn a_store_that_cannot_be_written_is_refused_at_start() {
     assert!(stderr.contains("the database is read-only"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Runs `chattr` on `files` (as root, the only way to stop root writing an
+/// already open file).
+fn chattr(flag: &str, files: &[std::path::PathBuf]) {
+    let status = Command::new("chattr").arg(flag).args(files).status();
+    assert!(
+        status.is_ok_and(|s| s.success()),
+        "chattr {flag} failed: cannot make the store read-only here"
+    );
+}
+
+/// Polls `/-/ready` (bounded, a readiness probe rather than a sleep) until it
+/// answers `want`, and returns the body.
+fn wait_ready(exporter: &Exporter, want: u16) -> String {
+    for _ in 0..1000 {
+        let (status, _, body) = common::get(&exporter.url("/-/ready"));
+        if status == want {
+            return body;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!(
+        "/-/ready never answered {want}; log: {}",
+        exporter.log_text()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_becomes_read_only_while_running_makes_the_exporter_unready() {
+    let server = wiremock::MockServer::start().await;
+    common::liveagent::serve(&server).await;
+    let (dir, config) =
+        common::liveagent::scratch_with_config("faults-store-ro-running", &server.uri());
+    let data = dir.join("data");
+    let exporter = tokio::task::spawn_blocking(move || {
+        let exporter = Exporter::start(
+            &[
+                "--config.file",
+                config.to_str().unwrap(),
+                "--storage.path",
+                data.to_str().unwrap(),
+            ],
+            &[("LIVEAGENT_API_KEY", "ro-key")],
+            &dir,
+        );
+        wait_ready(&exporter, 200);
+        // Every file SQLite writes through: the database and its WAL.
+        let files: Vec<_> = ["state.sqlite", "state.sqlite-wal"]
+            .iter()
+            .map(|f| data.join(f))
+            .filter(|f| f.exists())
+            .collect();
+        assert!(!files.is_empty());
+        chattr("+i", &files);
+        // A reload restarts the poller, whose sync writes its page at once.
+        exporter.signal("HUP");
+        let body = wait_ready(&exporter, 503);
+        chattr("-i", &files);
+        assert!(
+            body.starts_with("Not ready: the store cannot be written: source support:"),
+            "{body}"
+        );
+        // Still serving, and the sync failure is counted as a store error.
+        let metrics = exporter.wait_metrics(|m| {
+            m.contains(
+                "helpdesk_sla_source_sync_errors_total{reason=\"store\",source=\"support\"} 1",
+            )
+        });
+        assert!(metrics.contains("helpdesk_sla_source_up{source=\"support\"} 0"));
+        // Writable again: the next sync clears it.
+        exporter.signal("HUP");
+        wait_ready(&exporter, 200);
+        (exporter, dir)
+    })
+    .await
+    .unwrap();
+    let (_exporter, dir) = exporter;
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -168,7 +168,12 @@ async fn route(handle: &Handle, req: Request<Incoming>) -> Response<Full<Bytes>>
                 .filter(|s| !s.first_sync_done)
                 .map(|s| s.name)
                 .collect();
-            if waiting.is_empty() {
+            if let Some(failure) = handle.store_failure() {
+                text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &format!("Not ready: the store cannot be written: {failure}\n"),
+                )
+            } else if waiting.is_empty() {
                 text(StatusCode::OK, "Ready.\n")
             } else {
                 text(
