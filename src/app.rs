@@ -35,6 +35,9 @@ pub struct Options {
     /// Evaluate as of this fixed instant instead of the wall clock (golden
     /// tests and reproducible demos).
     pub fixed_time: Option<jiff::Timestamp>,
+    /// Holds every evaluation this long before it starts (`--debug.evaluation-delay`,
+    /// hidden; tests of shutdown during an evaluation).
+    pub evaluation_delay: Option<std::time::Duration>,
     /// TLS, basic auth and headers (`--web.config.file`), loaded and checked
     /// before the exporter starts; `None` serves plain, open HTTP.
     pub web: Option<Arc<WebConfigFile>>,
@@ -149,7 +152,13 @@ async fn evaluate_loop(handle: Handle, stop: CancellationToken) {
         let config = handle.config();
         let engine = handle.0.engine.clone();
         let started = std::time::Instant::now();
-        let evaluation = tokio::task::spawn_blocking(move || engine.evaluate(&config));
+        let delay = handle.0.options.evaluation_delay;
+        let evaluation = tokio::task::spawn_blocking(move || {
+            if let Some(delay) = delay {
+                std::thread::sleep(delay);
+            }
+            engine.evaluate(&config)
+        });
         // Shutdown never waits for an evaluation in progress (it can take
         // seconds on a large store): the task is left behind, main shuts the
         // runtime down without waiting for it, and SQLite rolls back whatever

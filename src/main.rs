@@ -60,6 +60,10 @@ struct Flags {
     /// (for golden tests and reproducible demos).
     #[arg(long = "debug.fixed-time", value_name = "RFC3339", hide = true)]
     fixed_time: Option<jiff::Timestamp>,
+    /// Hold every evaluation this long before it starts (for tests that need
+    /// an evaluation in progress, such as shutdown during one).
+    #[arg(long = "debug.evaluation-delay", value_name = "DURATION", hide = true, value_parser = parse_delay)]
+    evaluation_delay: Option<std::time::Duration>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -296,6 +300,7 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
             enable_lifecycle: flags.enable_lifecycle,
             storage_path: flags.storage_path,
             fixed_time: flags.fixed_time,
+            evaluation_delay: flags.evaluation_delay,
             web,
         },
         config,
@@ -335,4 +340,9 @@ async fn shutdown_signal() {
         _ = term.recv() => tracing::info!(signal = "SIGTERM", "shutting down"),
         _ = tokio::signal::ctrl_c() => tracing::info!(signal = "SIGINT", "shutting down"),
     }
+}
+
+fn parse_delay(text: &str) -> Result<std::time::Duration, String> {
+    let d = helpdesk_sla_exporter::config::duration::parse(text)?;
+    std::time::Duration::try_from(d).map_err(|e| e.to_string())
 }

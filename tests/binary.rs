@@ -103,3 +103,40 @@ fn no_config_and_no_demo_is_a_clear_error() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn sigterm_during_a_long_evaluation_exits_at_once() {
+    let dir = common::scratch("bin-term-evaluating");
+    std::fs::write(dir.join("key.txt"), format!("{SECRET}\n")).unwrap();
+    let path = dir.join("config.yml");
+    std::fs::write(&path, config("")).unwrap();
+    // Every evaluation is held for ten minutes before it starts, so the first
+    // one is still in progress when the signal arrives.
+    let mut exporter = Exporter::start(
+        &[
+            "--config.file",
+            path.to_str().unwrap(),
+            "--storage.path",
+            dir.join("data").to_str().unwrap(),
+            "--debug.evaluation-delay",
+            "10m",
+        ],
+        &[],
+        &dir,
+    );
+    assert_eq!(get(&exporter.url("/-/healthy")).0, 200);
+    exporter.signal("TERM");
+    assert_eq!(
+        exporter.wait_exit(Duration::from_secs(5)),
+        Some(0),
+        "log: {}",
+        exporter.log_text()
+    );
+    let log = exporter.log_text();
+    assert!(
+        log.contains("shutting down without waiting for the evaluation in progress"),
+        "{log}"
+    );
+    assert!(log.contains("\"message\":\"stopped\""), "{log}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -38,6 +38,7 @@ async fn start(config_path: &Path, enable_lifecycle: bool) -> Running {
             enable_lifecycle,
             storage_path: config_path.parent().unwrap().join("data"),
             fixed_time: None,
+            evaluation_delay: None,
             web: None,
         },
         config,

@@ -80,6 +80,7 @@ async fn start(dir: &Path, web_config: &Path) -> Running {
             enable_lifecycle: false,
             storage_path: dir.join("data"),
             fixed_time: None,
+            evaluation_delay: None,
             web: Some(Arc::new(web)),
         },
         config,
