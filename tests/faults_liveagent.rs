@@ -11,6 +11,10 @@ use helpdesk_sla_exporter::providers::liveagent::map::{
 };
 use proptest::prelude::*;
 
+mod common;
+
+use common::mutate::{VALUES, mutate};
+
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(
         Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -18,57 +22,6 @@ fn fixture(name: &str) -> Vec<u8> {
             .join(name),
     )
     .unwrap()
-}
-
-/// Values a mutation may put in place of a JSON scalar.
-const VALUES: &[&str] = &[
-    "null",
-    "0",
-    "-1",
-    "1e309",
-    "18446744073709551616",
-    "\"\"",
-    "\"9999-12-31 23:59:59\"",
-    "\"0000-00-00 00:00:00\"",
-    "\"-271821-04-20 00:00:00\"",
-    "\"2025-02-30 10:00:00\"",
-    "\"\\ud800\"",
-    "\"X\"",
-    "\"B\"",
-    "[]",
-    "{}",
-    "true",
-    "\"\\u0000\"",
-];
-
-fn mutate(body: &[u8], edits: &[(prop::sample::Index, usize, &str, u8)]) -> Vec<u8> {
-    let mut body = body.to_vec();
-    for (at, op, value, byte) in edits {
-        let i = at.index(body.len() + 1);
-        match op {
-            // Replace the scalar after the next `:` with one of VALUES.
-            0 => {
-                if let Some(colon) = body[i..].iter().position(|&b| b == b':') {
-                    let start = i + colon + 1;
-                    let end = body[start..]
-                        .iter()
-                        .position(|&b| b == b',' || b == b'}')
-                        .map_or(body.len(), |p| start + p);
-                    body.splice(start..end, value.bytes());
-                }
-            }
-            1 => {
-                let end = (i + usize::from(byte % 32)).min(body.len());
-                body.drain(i..end);
-            }
-            _ => {
-                if i < body.len() {
-                    body[i] = *byte;
-                }
-            }
-        }
-    }
-    body
 }
 
 fn decode_everything(endpoint: &str, body: &[u8]) {

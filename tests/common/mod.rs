@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod liveagent;
+pub mod mutate;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
