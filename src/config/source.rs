@@ -177,7 +177,16 @@ pub(super) fn validate(
             problems,
         })
     });
-    let base_url = base_url(raw, key, vendor.as_deref(), problems);
+    let derived_from = source_type.and_then(|t| t.base_url_from.map(|k| (t.name, k)));
+    let derivable = derived_from.is_some_and(|(_, k)| block.is_some_and(|b| b.get(k).is_some()));
+    let base_url = base_url(
+        raw,
+        key,
+        vendor.as_deref(),
+        derived_from,
+        derivable,
+        problems,
+    );
     let api_key = read_secret(raw, key, base_dir, env, problems);
     let channels = channels(raw, key, problems);
     let timing = timing(raw, key, problems);
@@ -265,13 +274,17 @@ fn vendor_block<'a>(
 }
 
 /// `base_url` as written, else the vendor's default (Zendesk derives it from
-/// the subdomain). It must parse as a full http(s) URL with a host and a valid
+/// the subdomain). When both are missing the error names the key it is
+/// derived from; when that key is present but its block has problems of its
+/// own, those are the error and nothing is added here. It must parse as a full http(s) URL with a host and a valid
 /// port, and carry no credentials, query or fragment: paths are appended to it
 /// and it is logged, so anything secret in it would leak.
 fn base_url(
     raw: &RawSource,
     key: &str,
     vendor: Option<&dyn VendorConfig>,
+    derived_from: Option<(&str, &str)>,
+    derivable: bool,
     problems: &mut Problems,
 ) -> Option<String> {
     let k = format!("{key}.base_url");
@@ -280,7 +293,16 @@ fn base_url(
         .clone()
         .or_else(|| vendor.and_then(|v| v.default_base_url()))
     else {
-        problems.add(k, "missing");
+        match derived_from {
+            Some(_) if derivable && vendor.is_none() => {}
+            Some((block, from)) => problems.add(
+                k,
+                format!(
+                    "missing: set `{block}.{from}` (the API root is derived from it) or `base_url`"
+                ),
+            ),
+            None => problems.add(k, "missing"),
+        }
         return None;
     };
     match check_base_url(&url) {

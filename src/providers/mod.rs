@@ -249,6 +249,10 @@ pub struct SourceType {
     /// Validates the vendor block (absent means empty) into the vendor's
     /// settings; problems go to the block. `None` when it found problems.
     pub validate: fn(&mut VendorBlock<'_>) -> Option<Arc<dyn VendorConfig>>,
+    /// The key of the vendor block the API root is derived from when
+    /// `base_url` is not set (Zendesk's `subdomain`), named in the error
+    /// when both are missing.
+    pub base_url_from: Option<&'static str>,
 }
 
 /// Common keys whose defaults and limits differ between vendors.

@@ -29,6 +29,7 @@ pub const SOURCE_TYPE: SourceType = SourceType {
         requests_per_minute: 100,
     },
     validate,
+    base_url_from: Some("site"),
 };
 
 /// How the API token is sent.

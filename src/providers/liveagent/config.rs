@@ -24,6 +24,7 @@ pub const SOURCE_TYPE: SourceType = SourceType {
         requests_per_minute: 150,
     },
     validate,
+    base_url_from: None,
 };
 
 /// The `liveagent:` block. LiveAgent needs nothing beyond the common keys

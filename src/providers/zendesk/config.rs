@@ -26,6 +26,7 @@ pub const SOURCE_TYPE: SourceType = SourceType {
         requests_per_minute: 160,
     },
     validate,
+    base_url_from: Some("subdomain"),
 };
 
 /// Zendesk documents 10 requests a minute for each incremental export (30
