@@ -14,6 +14,7 @@
 //! Every vendor uses the shared [`client`] for HTTP.
 
 pub mod client;
+pub mod freshdesk;
 pub mod jira_sm;
 pub mod liveagent;
 pub mod zendesk;
@@ -288,6 +289,7 @@ pub const SOURCE_TYPES: &[SourceType] = &[
     liveagent::SOURCE_TYPE,
     zendesk::SOURCE_TYPE,
     jira_sm::SOURCE_TYPE,
+    freshdesk::SOURCE_TYPE,
 ];
 
 /// The row for a `type:` name.
