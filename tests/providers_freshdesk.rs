@@ -949,3 +949,78 @@ async fn check_source_probes_each_endpoint_the_embed_and_the_plan() {
     );
     server.verify().await;
 }
+
+/// Freshdesk's due instants against the exporter's outcomes in the shared
+/// vendor comparison (`helpdesk_sla_vendor_comparison_items`), 24x7,
+/// `pause_statuses: [pending]`, first response 50m, next response 1h,
+/// resolution 4h, at 2025-02-28T13:00Z.
+#[test]
+fn freshdesk_due_dates_feed_the_agreement_comparison() {
+    use helpdesk_sla_exporter::sla::{Calendar, Policy, PolicySet, TargetSpec};
+    use helpdesk_sla_exporter::snapshot::{LabelCaps, evaluate_all};
+
+    let items: Vec<Item> = tickets("tickets.json", &stop_set())
+        .iter()
+        .filter_map(|o| match o {
+            TicketOutcome::Item(i) => Some((**i).clone()),
+            _ => None,
+        })
+        .collect();
+    let policy = |vendor: bool| {
+        let spec = |t, mins| {
+            let mut s = TargetSpec::new(
+                t,
+                SignedDuration::from_mins(mins),
+                0.9,
+                Arc::new(Calendar::always()),
+            );
+            s.pause_statuses = vec![Status::Pending];
+            s.use_vendor_due = vendor;
+            s
+        };
+        PolicySet::new(vec![Policy {
+            name: "freshdesk".into(),
+            matcher: None,
+            targets: vec![
+                spec(Target::FirstResponse, 50),
+                spec(Target::NextResponse, 60),
+                spec(Target::Resolution, 240),
+            ],
+        }])
+    };
+    let mut caps = LabelCaps {
+        team_limit: 10,
+        priority_limit: 10,
+        ..LabelCaps::default()
+    };
+    let now = ts("2025-02-28T13:00:00Z");
+    let eval = evaluate_all(&items, &policy(false), now, &mut caps);
+    let got: Vec<(&str, &str, &str, u64)> = eval
+        .vendor
+        .iter()
+        .map(|(k, n)| (k.1, k.2, k.3, *n))
+        .collect();
+    // first_response: 101 (40m), 102 (30m), 104 (10m), 105 (15m), 106 (20m),
+    // 107 (30m) met on both sides; 103 never answered, open 07:00-08:00 = 60m
+    // > 50m before its stopping status, and fr_escalated: both breached.
+    // next_response: 107's requester wrote at 11:00 after a reopening, no
+    // reply by 13:00 (due 12:00), nr_escalated: both breached; 101's nr_due_by
+    // is 13:00, not passed: no vendor verdict yet.
+    // resolution: 105 resolved after 26h, is_escalated: both breached; 106
+    // resolved after 1h, before due_by 16:00: both met; the others are open
+    // before their due_by: undecided. Chats and calls have no pickup/answer
+    // target here.
+    assert_eq!(
+        got,
+        [
+            ("ticket", "first_response", "agree_breached", 1),
+            ("ticket", "first_response", "agree_met", 6),
+            ("ticket", "next_response", "agree_breached", 1),
+            ("ticket", "resolution", "agree_breached", 1),
+            ("ticket", "resolution", "agree_met", 1),
+        ]
+    );
+    // Targets measured by Freshdesk's own instants are not compared with themselves.
+    let eval = evaluate_all(&items, &policy(true), now, &mut caps);
+    assert!(eval.vendor.is_empty());
+}
