@@ -17,6 +17,7 @@ pub mod client;
 pub mod freshdesk;
 pub mod jira_sm;
 pub mod liveagent;
+pub mod rails_zones;
 pub mod zendesk;
 
 use std::future::Future;
