@@ -77,3 +77,108 @@ async fn a_refused_key_cannot_be_synced_and_is_never_printed() {
     );
     assert!(!stdout.contains("check-source-key") && !stderr.contains("check-source-key"));
 }
+
+/// A Freshdesk account answering with the documented fixtures: the list and
+/// its `stats` embed, a plan the account matches, groups, the status field.
+async fn serve_freshdesk(server: &MockServer, tickets: ResponseTemplate) {
+    let fixture = |name: &str| {
+        std::fs::read(format!(
+            "{}/tests/fixtures/freshdesk/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    };
+    let ok =
+        |name: &str| ResponseTemplate::new(200).set_body_raw(fixture(name), "application/json");
+    Mock::given(path("/api/v2/tickets"))
+        .respond_with(tickets)
+        .mount(server)
+        .await;
+    Mock::given(path("/api/v2/groups"))
+        .respond_with(ok("groups.json"))
+        .mount(server)
+        .await;
+    Mock::given(path("/api/v2/admin/ticket_fields"))
+        .respond_with(ok("ticket_fields.json"))
+        .mount(server)
+        .await;
+    Mock::given(path("/api/v2/admin/ticket_fields/60000004"))
+        .respond_with(ok("ticket_field_status.json"))
+        .mount(server)
+        .await;
+}
+
+async fn check_freshdesk(name: &str, server: &MockServer) -> Output {
+    let dir = common::scratch(name);
+    let config = dir.join("config.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "sources:\n  - name: desk\n    type: freshdesk\n    base_url: {}/api/v2\n    api_key_env: FRESHDESK_API_KEY\n    freshdesk: {{plan: pro}}\npolicies:\n  - name: all\n    targets:\n      first_response: {{within: 1h, objective: 0.9}}\n",
+            server.uri()
+        ),
+    )
+    .unwrap();
+    tokio::task::spawn_blocking(move || {
+        Command::new(common::BIN)
+            .args(["check-source", "--config.file", config.to_str().unwrap()])
+            .env("FRESHDESK_API_KEY", "freshdesk-check-key")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_working_freshdesk_account_can_be_synced() {
+    let server = MockServer::start().await;
+    let fixture = std::fs::read(format!(
+        "{}/tests/fixtures/freshdesk/tickets_page2.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    serve_freshdesk(
+        &server,
+        ResponseTemplate::new(200)
+            .set_body_raw(fixture, "application/json")
+            .insert_header("x-ratelimit-total", "400")
+            .insert_header("x-ratelimit-remaining", "397")
+            .insert_header("x-ratelimit-used-currentrequest", "3"),
+    )
+    .await;
+    let out = check_freshdesk("check-source-freshdesk", &server).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("source desk (type freshdesk):"), "{stdout}");
+    assert!(
+        stdout.contains("include=stats on the ticket list"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("plan pro (400 credits/min)"), "{stdout}");
+    assert!(
+        stdout.contains("statuses that stop the SLA timer: Closed (5), Pending (3), Resolved (4), Waiting on Customer (6)"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("freshdesk-check-key") && !stderr.contains("freshdesk-check-key"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_freshdesk_key_cannot_be_synced_and_is_never_printed() {
+    let server = MockServer::start().await;
+    serve_freshdesk(&server, ResponseTemplate::new(401).set_body_string("{}")).await;
+    let out = check_freshdesk("check-source-freshdesk-401", &server).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("authentication failed (HTTP 401)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("=> CANNOT be synced"), "{stdout}");
+    // Neither the key nor its Basic form.
+    for secret in ["freshdesk-check-key", "ZnJlc2hkZXNrLWNoZWNrLWtleTpY"] {
+        assert!(!stdout.contains(secret) && !stderr.contains(secret));
+    }
+}

@@ -80,9 +80,14 @@ fn every_invalid_fixture_fails_with_its_exact_message() {
 fn the_annotated_examples_are_valid() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
     let lookup = |name: &str| {
-        ["LIVEAGENT_API_KEY", "ZENDESK_API_TOKEN", "JSM_API_TOKEN"]
-            .contains(&name)
-            .then(|| "example-key".to_owned())
+        [
+            "LIVEAGENT_API_KEY",
+            "ZENDESK_API_TOKEN",
+            "JSM_API_TOKEN",
+            "FRESHDESK_API_KEY",
+        ]
+        .contains(&name)
+        .then(|| "example-key".to_owned())
     };
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
@@ -206,6 +211,27 @@ fn the_zendesk_example_is_valid_and_derives_its_base_url() {
     let config = config::parse(oauth, Path::new("c.yml"), Path::new("."), &env_with_key).unwrap();
     assert_eq!(config.sources[0].base_url, "http://127.0.0.1:9/api/v2");
     assert!(!format!("{:?}", config.sources[0]).contains("test-secret-value"));
+}
+
+#[test]
+fn the_freshdesk_example_is_valid_and_derives_its_base_url() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/freshdesk.yml");
+    let text = std::fs::read_to_string(&example).unwrap();
+    let env = |name: &str| (name == "FRESHDESK_API_KEY").then(|| "example-key".to_owned());
+    let config = config::parse(&text, &example, Path::new("."), &env).unwrap();
+    let source = &config.sources[0];
+    assert_eq!(source.kind, "freshdesk");
+    assert_eq!(source.base_url, "https://acme.freshdesk.com/api/v2");
+    assert_eq!(source.item_url, "https://acme.freshdesk.com/a/tickets/{id}");
+    assert_eq!((source.page_size, source.requests_per_minute), (100, 30));
+    assert_eq!(config.policies.policies().len(), 3);
+    assert!(!format!("{source:?}").contains("example-key"));
+
+    // The plan defaults to growth; an explicit base_url wins over the domain.
+    let plain = "sources:\n  - name: fd\n    type: freshdesk\n    base_url: http://127.0.0.1:9/api/v2\n    api_key_env: TEST_API_KEY\n    freshdesk: {domain: acme}\n";
+    let config = config::parse(plain, Path::new("c.yml"), Path::new("."), &env_with_key).unwrap();
+    assert_eq!(config.sources[0].base_url, "http://127.0.0.1:9/api/v2");
+    assert!(format!("{:?}", config.sources[0].vendor).contains("Growth"));
 }
 
 fn env_with_key(name: &str) -> Option<String> {

@@ -14,8 +14,10 @@
 //! Every vendor uses the shared [`client`] for HTTP.
 
 pub mod client;
+pub mod freshdesk;
 pub mod jira_sm;
 pub mod liveagent;
+pub mod rails_zones;
 pub mod zendesk;
 
 use std::future::Future;
@@ -292,6 +294,7 @@ pub const SOURCE_TYPES: &[SourceType] = &[
     liveagent::SOURCE_TYPE,
     zendesk::SOURCE_TYPE,
     jira_sm::SOURCE_TYPE,
+    freshdesk::SOURCE_TYPE,
 ];
 
 /// The row for a `type:` name.

@@ -28,8 +28,11 @@ const MAX_HEADER_PAUSE: Duration = Duration::from_secs(600);
 /// say the vendor's window is used up: `ratelimit-remaining: 0` (IETF draft)
 /// or `x-rate-limit-remaining: 0` (Zendesk) with `ratelimit-reset` seconds,
 /// else a one-minute window; or a structured value `…remaining=0; resets=S`
-/// (Zendesk's `zendesk-ratelimit-*`). `None` while requests remain or when
-/// the vendor sends no such headers (LiveAgent).
+/// (Zendesk's `zendesk-ratelimit-*`); or Freshdesk's credits,
+/// `x-ratelimit-remaining` below `x-ratelimit-used-currentrequest` (the next
+/// request of the same kind would not fit), for the rest of its one-minute
+/// window. `None` while requests remain or when the vendor sends no such
+/// headers (LiveAgent).
 pub fn header_pause(headers: &HeaderMap) -> Option<Duration> {
     let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let number = |name: &str| get(name).and_then(|v| v.trim().parse::<u64>().ok());
@@ -38,6 +41,13 @@ pub fn header_pause(headers: &HeaderMap) -> Option<Duration> {
         Some(0) => Some(Duration::from_secs(number("ratelimit-reset").unwrap_or(60))),
         _ => None,
     };
+    if let (Some(left), Some(cost)) = (
+        number("x-ratelimit-remaining"),
+        number("x-ratelimit-used-currentrequest"),
+    ) && left < cost.max(1)
+    {
+        pause = Some(pause.map_or(Duration::from_secs(60), |p| p.max(Duration::from_secs(60))));
+    }
     for value in headers.values().filter_map(|v| v.to_str().ok()) {
         let field = |key: &str| {
             value.split(';').find_map(|part| {
@@ -166,6 +176,17 @@ mod tests {
             ])),
             Some(MAX_HEADER_PAUSE)
         );
+        // Freshdesk: credits left below what the last request cost.
+        let freshdesk = |left: &str| {
+            header_pause(&headers(&[
+                ("x-ratelimit-total", "200"),
+                ("x-ratelimit-remaining", left),
+                ("x-ratelimit-used-currentrequest", "3"),
+            ]))
+        };
+        assert_eq!(freshdesk("3"), None);
+        assert_eq!(freshdesk("2"), secs(60));
+        assert_eq!(freshdesk("0"), secs(60));
     }
 
     #[tokio::test(start_paused = true)]

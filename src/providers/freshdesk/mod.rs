@@ -1,0 +1,317 @@
+//! Freshdesk v2: the IO half. Reads the ticket list with the `stats` embed
+//! on the plan's ticket-list budget, keeps group names and the status
+//! field's `stop_sla_timer` flags fresh on the API budget, and hands the JSON
+//! to the pure [`map`].
+//!
+//! Each `fetch_page` call fetches one page of one `updated_since` window and
+//! returns a cursor saying which window and page, so a restart resumes
+//! mid-sync; windows advance past the list's 300-page cap (see [`cursor`]).
+
+use std::sync::{Arc, Mutex};
+
+use jiff::{SignedDuration, Timestamp};
+
+mod config;
+mod cursor;
+pub mod map;
+mod probes;
+pub mod raw;
+
+pub use config::{
+    FreshdeskConfig, Plan, RawFreshdeskBlock, SOURCE_TYPE, TICKET_LIST_CREDITS, auth, source_config,
+};
+pub use cursor::FreshdeskCursor;
+
+use super::client::{ClientMetrics, ClientSettings, HttpClient, Response, decode_rows};
+use super::{BoxFuture, BuildError, Cursor, Page, Probe, Progress, Provider, ProviderError};
+use crate::clock::{self, Clock};
+use crate::config::SourceConfig;
+use map::{Groups, RawGroup, RawStatusChoice, RawStatusField, RawTicket, RawTicketField, StopSet};
+
+/// The ticket list.
+pub const TICKETS: &str = "/tickets";
+/// The group list, for team names (and each group's business calendar).
+pub const GROUPS: &str = "/groups";
+/// The ticket field list, to find the status field.
+pub const TICKET_FIELDS: &str = "/admin/ticket_fields";
+/// One ticket field's detail: the status field's choices carry `stop_sla_timer`.
+pub const TICKET_FIELD: &str = "/admin/ticket_fields/{id}";
+
+/// Freshdesk serves at most this many pages of one list query (page 301 is
+/// a 400 error).
+pub const MAX_PAGES: u32 = 300;
+
+/// Group names and status flags change rarely; a stale one affects a label
+/// or a pause for at most an hour.
+const LOOKUP_TTL: SignedDuration = SignedDuration::from_hours(1);
+
+/// The group list is short; more pages than this means the server ignores
+/// `page`.
+const MAX_GROUP_PAGES: u32 = 50;
+
+pub struct FreshdeskProvider {
+    /// The source as validated, kept as is: name, account URL, budget, channels.
+    source: SourceConfig,
+    /// The plan the budgets were set for (checked by `check-source`).
+    plan: Plan,
+    /// The ticket list, on the plan's list budget.
+    list: HttpClient,
+    /// Everything else, on the source's `requests_per_minute`.
+    api: HttpClient,
+    clock: Clock,
+    lookups: Mutex<Lookups>,
+}
+
+/// Group names and the stop set, with when each was last read.
+#[derive(Default)]
+struct Lookups {
+    groups: Groups,
+    groups_at: Option<Timestamp>,
+    stops: StopSet,
+    stops_at: Option<Timestamp>,
+}
+
+impl FreshdeskProvider {
+    /// `list` and `api` come from [`FreshdeskConfig::client_settings`]; tests
+    /// adjust them (no IO timers on a paused clock, a short retry policy).
+    pub fn new(
+        source: SourceConfig,
+        plan: Plan,
+        list: ClientSettings,
+        api: ClientSettings,
+        metrics: ClientMetrics,
+    ) -> Result<Self, BuildError> {
+        Ok(FreshdeskProvider {
+            list: HttpClient::new(list, metrics.clone())?,
+            api: HttpClient::new(api, metrics)?,
+            source,
+            plan,
+            clock: clock::wall(),
+            lookups: Mutex::new(Lookups::default()),
+        })
+    }
+
+    pub fn with_clock(mut self, clock: impl Fn() -> Timestamp + Send + Sync + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The query of one page of the ticket list.
+    fn tickets_query(&self, since: Timestamp, page: u32, per_page: u32) -> Vec<(&str, String)> {
+        vec![
+            (
+                "updated_since",
+                since.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            ),
+            ("order_by", "updated_at".to_owned()),
+            ("order_type", "asc".to_owned()),
+            ("per_page", per_page.to_string()),
+            ("page", page.to_string()),
+            ("include", "stats".to_owned()),
+        ]
+    }
+
+    async fn page(&self, raw: &Cursor) -> Result<Page, ProviderError> {
+        let mut cur: FreshdeskCursor = raw.read(&self.source.name);
+        let now = (self.clock)();
+        let window = cur
+            .window
+            .or(cur.position)
+            .unwrap_or(now - self.source.initial_lookback);
+        let from = *cur.from.get_or_insert(window);
+        let page = cur.page.max(1);
+        let (groups, stops) = self.lookups().await;
+        let per_page = self.source.page_size.clamp(1, 100);
+        let query = self.tickets_query(window, page, per_page);
+        let response = self.list.get(TICKETS, &query).await?;
+        let (tickets, rejected): (Vec<RawTicket>, _) =
+            decode_rows(TICKETS, "tickets", &response.body)?;
+        let mut items = Vec::new();
+        let mut removed = Vec::new();
+        for t in &tickets {
+            match map::ticket_item(&self.source.name, t, &groups, &stops, &self.source.channels) {
+                map::TicketOutcome::Item(item) => items.push(*item),
+                map::TicketOutcome::Removed(id) => removed.push(id),
+                map::TicketOutcome::Skipped(_) => {}
+            }
+        }
+        if let Some(newest) = tickets.iter().map(|t| t.updated_at).max() {
+            cur.position = cur.position.max(Some(newest));
+        }
+        let rows = tickets.len() + rejected.len();
+        let next = next_page(&response);
+        let done = match next {
+            _ if rows == 0 => true,
+            None => true,
+            Some(n) if n <= page => {
+                return Err(ProviderError::PagingLoop {
+                    endpoint: TICKETS.to_owned(),
+                    detail: format!("page {page} links to page {n}"),
+                });
+            }
+            Some(n) if n > MAX_PAGES => {
+                // The list stops at page 300: the next window starts at the
+                // newest update read, re-reading that instant's tickets (the
+                // store replaces them by id).
+                let start = cur.position.filter(|p| *p > window).ok_or_else(|| {
+                    ProviderError::PagingLoop {
+                        endpoint: TICKETS.to_owned(),
+                        detail: format!(
+                            "{MAX_PAGES} pages of tickets updated at {window}; \
+                             the window cannot advance"
+                        ),
+                    }
+                })?;
+                tracing::debug!(source = %self.source.name, window = %window, next = %start, "page cap reached; next window");
+                cur.window = Some(start);
+                cur.page = 1;
+                false
+            }
+            Some(n) => {
+                cur.window = Some(window);
+                cur.page = n;
+                false
+            }
+        };
+        if done {
+            cur.window = None;
+            cur.page = 0;
+            cur.from = None;
+        }
+        let position = if done {
+            now
+        } else {
+            cur.position.unwrap_or(from).clamp(from, now.max(from))
+        };
+        let progress = Some(Progress {
+            stream: 0,
+            streams: 1,
+            from,
+            position,
+        });
+        Ok(Page {
+            items,
+            removed,
+            next: Cursor(serde_json::to_value(&cur).expect("cursor serializes")),
+            done,
+            progress,
+            rejected,
+        })
+    }
+
+    /// Group names and the stop set, each re-read every [`LOOKUP_TTL`]. A
+    /// failure keeps the last good answer (or the defaults: group ids as
+    /// teams, Freshdesk's default stop set) and logs one line.
+    async fn lookups(&self) -> (Groups, StopSet) {
+        let now = (self.clock)();
+        let fresh =
+            |at: Option<Timestamp>| at.is_some_and(|at| now.duration_since(at) < LOOKUP_TTL);
+        let (groups_fresh, stops_fresh) = {
+            let l = self.lookups.lock().expect("lookup lock");
+            (fresh(l.groups_at), fresh(l.stops_at))
+        };
+        if !groups_fresh {
+            match self.read_groups().await {
+                Ok(rows) => {
+                    let mut l = self.lookups.lock().expect("lookup lock");
+                    l.groups = Groups::from_rows(&rows);
+                    l.groups_at = Some(now);
+                }
+                Err(e) => {
+                    tracing::warn!(source = %self.source.name, error = %e, "cannot read groups; teams show group ids");
+                }
+            }
+        }
+        if !stops_fresh {
+            match self.read_stop_set().await {
+                Ok(stops) => {
+                    let mut l = self.lookups.lock().expect("lookup lock");
+                    l.stops = stops;
+                    l.stops_at = Some(now);
+                }
+                Err(e) => {
+                    tracing::warn!(source = %self.source.name, error = %e, "cannot read the status field; using Freshdesk's default stop_sla_timer set");
+                }
+            }
+        }
+        let l = self.lookups.lock().expect("lookup lock");
+        (l.groups.clone(), l.stops.clone())
+    }
+
+    /// Every group, `per_page=100`, following the `Link` header.
+    pub(crate) async fn read_groups(&self) -> Result<Vec<RawGroup>, ProviderError> {
+        let mut rows = Vec::new();
+        let mut page = 1;
+        for _ in 0..MAX_GROUP_PAGES {
+            let query = [("per_page", "100".to_owned()), ("page", page.to_string())];
+            let response = self.api.get(GROUPS, &query).await?;
+            let (groups, _): (Vec<RawGroup>, _) = decode_rows(GROUPS, "groups", &response.body)?;
+            let empty = groups.is_empty();
+            rows.extend(groups);
+            match next_page(&response) {
+                Some(n) if n > page && !empty => page = n,
+                _ => break,
+            }
+        }
+        Ok(rows)
+    }
+
+    /// The status field's `stop_sla_timer` flags: the field list names the
+    /// status field, its detail lists the statuses.
+    pub(crate) async fn read_stop_set(&self) -> Result<StopSet, ProviderError> {
+        let choices = self.read_status_choices().await?;
+        Ok(StopSet::from_choices(&choices))
+    }
+
+    pub(crate) async fn read_status_choices(&self) -> Result<Vec<RawStatusChoice>, ProviderError> {
+        let response = self.api.get(TICKET_FIELDS, &[]).await?;
+        let (fields, _): (Vec<RawTicketField>, _) =
+            decode_rows(TICKET_FIELDS, "ticket_fields", &response.body)?;
+        let status = fields
+            .iter()
+            .find(|f| {
+                f.name.as_deref() == Some("status")
+                    || f.field_type.as_deref() == Some("default_status")
+            })
+            .ok_or_else(|| ProviderError::Decode {
+                endpoint: TICKET_FIELDS.to_owned(),
+                reason: "no status field (name \"status\") in the ticket field list".to_owned(),
+            })?;
+        let path = format!("{TICKET_FIELDS}/{}", status.id);
+        let response = self.api.get_path(TICKET_FIELD, &path, &[]).await?;
+        let field: RawStatusField = map::decode(TICKET_FIELD, &response.body)?;
+        let (choices, _): (Vec<RawStatusChoice>, _) =
+            super::client::decode_values("statuses", field.choices);
+        Ok(choices)
+    }
+}
+
+/// The `page` of the `Link: <…>; rel="next"` header, which Freshdesk sends
+/// only when another page exists. The URL itself is not followed: the next
+/// request is built from `base_url`, so credentials never go elsewhere.
+pub fn next_page(response: &Response) -> Option<u32> {
+    let link = response.header("link")?;
+    link.split(',').find_map(|part| {
+        let (url, params) = part.split_once(';')?;
+        let is_next = params
+            .split(';')
+            .any(|p| p.trim().replace(' ', "") == "rel=\"next\"" || p.trim() == "rel=next");
+        if !is_next {
+            return None;
+        }
+        let url = url.trim().trim_start_matches('<').trim_end_matches('>');
+        let url = reqwest::Url::parse(url).ok()?;
+        let page = url.query_pairs().find(|(k, _)| k == "page")?.1;
+        page.parse().ok()
+    })
+}
+
+impl Provider for FreshdeskProvider {
+    fn fetch_page<'a>(&'a self, cursor: &'a Cursor) -> BoxFuture<'a, Result<Page, ProviderError>> {
+        Box::pin(self.page(cursor))
+    }
+
+    fn probes(&self) -> BoxFuture<'_, Vec<Probe>> {
+        Box::pin(self.check())
+    }
+}
