@@ -60,7 +60,35 @@ pub fn header_pause(headers: &HeaderMap) -> Option<Duration> {
             pause = Some(pause.map_or(resets, |p| p.max(resets)));
         }
     }
+    if let Some(spacing) = atlassian_pause(headers, jiff::Timestamp::now()) {
+        pause = Some(pause.map_or(spacing, |p| p.max(spacing)));
+    }
     pause.map(|p| p.min(MAX_HEADER_PAUSE))
+}
+
+/// Jira Cloud's headers (developer.atlassian.com, "Rate limiting"):
+/// `X-RateLimit-Remaining: 0` holds until the ISO 8601 `X-RateLimit-Reset`
+/// (a minute when it is absent or unreadable); `X-RateLimit-NearLimit: true`
+/// (under a fifth of a budget left) spaces requests so the remaining ones
+/// last until the reset, or one a second when the reset is not given.
+/// Freshdesk's spelling of the same header comes with
+/// `x-ratelimit-used-currentrequest` and is handled above.
+fn atlassian_pause(headers: &HeaderMap, now: jiff::Timestamp) -> Option<Duration> {
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if get("x-ratelimit-used-currentrequest").is_some() {
+        return None;
+    }
+    let remaining = get("x-ratelimit-remaining").and_then(|v| v.trim().parse::<u64>().ok());
+    let reset = get("x-ratelimit-reset").and_then(|v| super::parse_reset(v, now));
+    let near = get("x-ratelimit-nearlimit").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    match (remaining, near) {
+        (Some(0), _) => Some(reset.unwrap_or(Duration::from_secs(60))),
+        (Some(left), true) => Some(reset.map_or(Duration::from_secs(1), |r| {
+            r / (left as u32).saturating_add(1)
+        })),
+        (None, true) => Some(reset.unwrap_or(Duration::from_secs(1))),
+        _ => None,
+    }
 }
 
 /// A token bucket in GCRA form: requests are spaced `60s / rpm` apart with a
@@ -176,6 +204,32 @@ mod tests {
             ])),
             Some(MAX_HEADER_PAUSE)
         );
+        // Jira Cloud: used up until the ISO reset; near the limit, the
+        // remaining requests spread until the reset.
+        let in_90s = (jiff::Timestamp::now() + jiff::SignedDuration::from_secs(90))
+            .strftime("%Y-%m-%dT%H:%MZ")
+            .to_string();
+        let jira = |remaining: &str, near: &str, reset: &str| {
+            let mut h = vec![
+                ("x-ratelimit-remaining", remaining),
+                ("x-ratelimit-nearlimit", near),
+            ];
+            if !reset.is_empty() {
+                h.push(("x-ratelimit-reset", reset));
+            }
+            header_pause(&headers(&h))
+        };
+        assert_eq!(jira("500", "false", &in_90s), None);
+        // The reset has minute precision: between 30 and 90 s from now.
+        let used_up = jira("0", "true", &in_90s).unwrap();
+        assert!((29..=90).contains(&used_up.as_secs()), "{used_up:?}");
+        assert_eq!(jira("0", "false", ""), secs(60));
+        let spaced = jira("9", "true", &in_90s).unwrap();
+        assert!(
+            spaced <= Duration::from_secs(9) && spaced >= Duration::from_secs(2),
+            "{spaced:?}"
+        );
+        assert_eq!(jira("9", "true", ""), secs(1));
         // Freshdesk: credits left below what the last request cost.
         let freshdesk = |left: &str| {
             header_pause(&headers(&[

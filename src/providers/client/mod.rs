@@ -431,7 +431,7 @@ fn transport_error(endpoint: &str, e: reqwest::Error) -> ProviderError {
 /// used when a 429 has no `Retry-After`. A bare number is ignored: vendors use
 /// it for epoch seconds or for seconds to wait, and guessing wrong would wait
 /// for decades or not at all.
-fn parse_reset(value: &str, now: Timestamp) -> Option<Duration> {
+pub(super) fn parse_reset(value: &str, now: Timestamp) -> Option<Duration> {
     let value = value.trim();
     let at: Timestamp = value.parse().ok().or_else(|| {
         // Jira writes minutes without seconds, which RFC 3339 requires.
