@@ -86,11 +86,17 @@ def chart_values():
         return yaml.safe_load(f)
 
 
+# The in-cluster address that replaces the items_url placeholder when itemsBaseUrl is empty.
+ITEMS_BASE = f"http://{FULLNAME}.sla.svc:10042"
+
+
 def chart_rule_groups():
+    """The chart's rule files as the default render must show them (items links in-cluster)."""
     groups = []
     for path in sorted(glob.glob(os.path.join(CHART, "files/alerts/*.yml"))):
         with open(path) as f:
-            groups += yaml.safe_load(f)["groups"]
+            text = f.read().replace("https://example.invalid/set-prometheusRule.itemsBaseUrl", ITEMS_BASE)
+            groups += yaml.safe_load(text)["groups"]
     return groups
 
 
@@ -222,6 +228,23 @@ def case_prometheus_rule_custom_alerts():
         assert a["annotations"]["runbook_url"].startswith("https://wiki.example.com/helpdesk-sla/runbook#"), a
     breached = [a for a in alerts if a["alert"] == "HelpdeskSLABreached"][0]
     eq(breached["labels"]["alert_group"], "helpdesk-sla", "rule's own labels kept")
+
+
+def case_items_links():
+    """The items_url of the linked alerts: the in-cluster Service by default, or the value."""
+    linked = {"HelpdeskSLAItemsAboutToBreach", "HelpdeskSLAItemsAtRisk", "HelpdeskSLABreached"}
+    for args, base in (
+        ((), f"{ITEMS_BASE}/items?"),
+        (("--set", "prometheusRule.itemsBaseUrl=https://sla.example.com/"), "https://sla.example.com/items?"),
+    ):
+        _, alerts = rule_exprs_and_alerts(render("--set", "prometheusRule.enabled=true", *args, *MONITORING_API))
+        with_link = {a["alert"] for a in alerts if "items_url" in a["annotations"]}
+        eq(with_link, linked, "alerts with an items_url")
+        for a in alerts:
+            url = a["annotations"].get("items_url")
+            if url:
+                assert url.startswith(base), url
+                assert "source={{ $labels.source | urlquery }}" in url, url
 
 
 def case_runbook_default_is_a_placeholder():
