@@ -201,6 +201,8 @@ class Build:
         items = "source_team_policy_target_window:helpdesk_sla_compliance_items:sum"
         ratio = "source_team_policy_target_window:helpdesk_sla_compliance:ratio"
         objective = "policy_target:helpdesk_sla_objective_ratio:max"
+        items_cp = "source_team_policy_target_channel_priority_window:helpdesk_sla_compliance_items:sum"
+        ratio_cp = "source_team_policy_target_channel_priority_window:helpdesk_sla_compliance:ratio"
         compliance_rules = [
             {
                 # `by`, not `without`: group_left joins need one objective per (policy, target).
@@ -218,6 +220,21 @@ class Build:
                 f"  helpdesk_sla_compliance_ratio{self.sel()}\n"
                 f"  * helpdesk_sla_compliance_items{self.sel()}\n"
                 f")\n/\n({items} > 0)",
+            },
+            {
+                # The same two at the level with channel and priority, for the dashboards'
+                # channel and priority filters. Both labels are bounded (channel is one of
+                # ticket, chat, call; priority is capped per source by metrics.label_limits), so
+                # this is at most the exporter's own series count without the instance labels.
+                "record": items_cp,
+                "expr": f"sum without ({self.instance}) (helpdesk_sla_compliance_items{self.sel()})",
+            },
+            {
+                "record": ratio_cp,
+                "expr": f"sum without ({self.instance}) (\n"
+                f"  helpdesk_sla_compliance_ratio{self.sel()}\n"
+                f"  * helpdesk_sla_compliance_items{self.sel()}\n"
+                f")\n/\n({items_cp} > 0)",
             },
             {
                 # 1 = the whole budget left, 0 = spent, negative = overspent.

@@ -270,9 +270,12 @@ def case_dashboards():
     eq(sorted(cm["data"]), [os.path.basename(f) for f in files], "dashboard keys")
     for f in files:
         with open(f) as fh:
-            raw = fh.read()
+            raw = fh.read().replace("https://example.invalid/set-prometheusRule.itemsBaseUrl", ITEMS_BASE)
         eq(cm["data"][os.path.basename(f)].rstrip("\n"), raw.rstrip("\n"), f"bytes of {os.path.basename(f)}")
         json.loads(cm["data"][os.path.basename(f)])
+    overview = json.loads(cm["data"]["helpdesk-sla-overview.json"])
+    url = [v for v in overview["templating"]["list"] if v["name"] == "exporter_url"][0]
+    eq(url["query"], ITEMS_BASE, "the overview's exporter_url defaults to the in-cluster Service")
     assert ("ConfigMap", f"{FULLNAME}-dashboards") not in render(), "dashboards rendered while disabled"
 
 
