@@ -154,12 +154,23 @@ class Build:
     def sel(self, *extra):
         return "{" + ", ".join((self.selector,) + extra) + "}"
 
-    def annotations(self, alert, summary, description):
-        return {
+    def annotations(self, alert, summary, description, state=None):
+        out = {
             "summary": summary,
             "description": description,
             "runbook_url": f"{self.cfg['runbook_base_url']}#{alert.lower()}",
         }
+        if state:
+            out["items_url"] = self.items_url(state)
+        return out
+
+    def items_url(self, state):
+        """The /items page of the alert's source, team, policy and target in one state."""
+        params = "&".join(
+            f"{label}={{{{ $labels.{label} | urlquery }}}}"
+            for label in ("source", "team", "policy", "target")
+        )
+        return f"{self.cfg['items_base_url']}/items?{params}&state={state}"
 
     # --- recording rules ---
 
@@ -190,6 +201,8 @@ class Build:
         items = "source_team_policy_target_window:helpdesk_sla_compliance_items:sum"
         ratio = "source_team_policy_target_window:helpdesk_sla_compliance:ratio"
         objective = "policy_target:helpdesk_sla_objective_ratio:max"
+        items_cp = "source_team_policy_target_channel_priority_window:helpdesk_sla_compliance_items:sum"
+        ratio_cp = "source_team_policy_target_channel_priority_window:helpdesk_sla_compliance:ratio"
         compliance_rules = [
             {
                 # `by`, not `without`: group_left joins need one objective per (policy, target).
@@ -209,6 +222,21 @@ class Build:
                 f")\n/\n({items} > 0)",
             },
             {
+                # The same two at the level with channel and priority, for the dashboards'
+                # channel and priority filters. Both labels are bounded (channel is one of
+                # ticket, chat, call; priority is capped per source by metrics.label_limits), so
+                # this is at most the exporter's own series count without the instance labels.
+                "record": items_cp,
+                "expr": f"sum without ({self.instance}) (helpdesk_sla_compliance_items{self.sel()})",
+            },
+            {
+                "record": ratio_cp,
+                "expr": f"sum without ({self.instance}) (\n"
+                f"  helpdesk_sla_compliance_ratio{self.sel()}\n"
+                f"  * helpdesk_sla_compliance_items{self.sel()}\n"
+                f")\n/\n({items_cp} > 0)",
+            },
+            {
                 # 1 = the whole budget left, 0 = spent, negative = overspent.
                 "record": "source_team_policy_target_window:helpdesk_sla_error_budget_remaining:ratio",
                 "expr": f"1 - (1 - {ratio}) / on (policy, target) group_left () (1 - {objective})",
@@ -221,13 +249,13 @@ class Build:
 
     # --- alerts ---
 
-    def sla_alert(self, name, expr, duration, severity, summary, description, **labels):
+    def sla_alert(self, name, expr, duration, severity, summary, description, state=None, **labels):
         return {
             "alert": name,
             "expr": expr,
             "for": duration,
             "labels": {"severity": severity, **labels, "alert_group": SLA_GROUP},
-            "annotations": self.annotations(name, summary, description),
+            "annotations": self.annotations(name, summary, description, state),
         }
 
     def datapath_alert(self, name, expr, duration, severity, summary, description):
@@ -253,7 +281,7 @@ class Build:
         at_risk = self.cfg["at_risk"]
         breached = self.cfg["breached"]
         at_risk_sel = self.sel('state="at_risk"')
-        breached_sel = self.sel('outcome="breached"')
+        outcome_breached = 'outcome="breached"'
         return [
             self.sla_alert(
                 "HelpdeskSLAItemsAboutToBreach",
@@ -263,6 +291,7 @@ class Build:
                 summary,
                 '{{ $value | printf "%.0f" }} open item(s) of ' + where
                 + f" breach within {human(c['warning_seconds'])} of business time unless handled.",
+                state="at_risk,running",
             ),
             self.sla_alert(
                 "HelpdeskSLAItemsAboutToBreach",
@@ -272,6 +301,7 @@ class Build:
                 summary,
                 '{{ $value | printf "%.0f" }} open item(s) of ' + where
                 + f" breach within {human(c['critical_seconds'])} of business time unless handled.",
+                state="at_risk,running",
             ),
             self.sla_alert(
                 "HelpdeskSLAItemsAtRisk",
@@ -283,37 +313,74 @@ class Build:
                 "Open helpdesk items are at risk of breaching their SLA target.",
                 '{{ $value | printf "%.0f" }} open item(s) of ' + where
                 + f" have been at risk for {at_risk['for']} or more.",
+                state="at_risk",
             ),
+        ] + [
+            # One rule per severity: policies that ask for a page (breached.page_policies) get
+            # the critical one, every other policy the warning one; never both.
             self.sla_alert(
                 "HelpdeskSLABreached",
                 f"sum without ({self.level_drop}, outcome) (\n"
-                f"  increase(helpdesk_sla_outcomes_total{breached_sel}[{breached['window']}])\n"
+                f"  increase(helpdesk_sla_outcomes_total{self.sel(outcome_breached, policy)}"
+                f"[{breached['window']}])\n"
                 ") > 0",
                 breached["for"],
-                "warning",
+                severity,
                 "Helpdesk items breached their SLA target.",
                 'About {{ $value | printf "%.0f" }} item(s) of ' + where
                 + f" breached in the last {breached['window']}.",
-            ),
+                state="breached",
+            )
+            for severity, policy in (
+                ("warning", f'policy!~"{breached["page_policies"]}"'),
+                ("critical", f'policy=~"{breached["page_policies"]}"'),
+            )
         ]
 
     def compliance_alerts(self):
         c = self.cfg["compliance"]
+        ratio = "source_team_policy_target_window:helpdesk_sla_compliance:ratio"
+        items = "source_team_policy_target_window:helpdesk_sla_compliance_items:sum"
+        # The first window of `windows` with a sample: each window's ratio where it has enough
+        # items, unless an earlier window already has (`ignoring (window)`: same team and target).
+        chosen = []
+        for i, w in enumerate(c["windows"]):
+            part = f'({ratio}{{window="{w}"}} and {items}{{window="{w}"}} >= {c["min_items"]})'
+            earlier = c["windows"][:i]
+            if earlier:
+                part += (
+                    f'\n  unless ignoring (window)\n  {items}{{window=~"{"|".join(earlier)}"}}'
+                    f' >= {c["min_items"]}'
+                )
+            chosen.append("  " + part)
+        # The objective and the sample size are looked up at notification time, so the
+        # description states them next to the value.
+        objective = (
+            '{{ with printf "policy_target:helpdesk_sla_objective_ratio:max{policy=%q, target=%q}" '
+            "$labels.policy $labels.target | query }}{{ . | first | value | humanizePercentage }}"
+            "{{ end }}"
+        )
+        sample = (
+            "{{ with printf \"" + items + "{source=%q, team=%q, policy=%q, target=%q, window=%q}\" "
+            "$labels.source $labels.team $labels.policy $labels.target $labels.window | query }}"
+            '{{ . | first | value | printf "%.0f" }}{{ end }}'
+        )
         return [
             self.sla_alert(
                 "HelpdeskSLAComplianceBelowObjective",
-                "(\n"
-                "  source_team_policy_target_window:helpdesk_sla_compliance:ratio\n"
-                "  < on (policy, target) group_left ()\n"
-                "  policy_target:helpdesk_sla_objective_ratio:max\n"
-                ")\nand\n"
-                f"source_team_policy_target_window:helpdesk_sla_compliance_items:sum >= {c['min_items']}",
+                "(\n" + "\n  or\n".join(chosen) + "\n)\n"
+                "< on (policy, target) group_left ()\n"
+                "policy_target:helpdesk_sla_objective_ratio:max",
                 c["for"],
                 "warning",
                 "Helpdesk SLA compliance is below its objective.",
                 "Compliance of target {{ $labels.target }} (source {{ $labels.source }}, "
                 "team {{ $labels.team }}, policy {{ $labels.policy }}) over window "
-                "{{ $labels.window }} is {{ $value | humanizePercentage }}, below the objective.",
+                "{{ $labels.window }} is {{ $value | humanizePercentage }} of "
+                + sample
+                + " items, below the objective of "
+                + objective
+                + ".",
             )
         ]
 

@@ -61,6 +61,56 @@ def queries(board):
             yield f"var_{v['name']}", m.group(1) if m else q, None, None
 
 
+def unit_problems(panel):
+    """Counts shown as percent (e.g. 1,574 items as 157400%): every query of a panel whose unit
+    is percentunit must be a ratio (a `ratio` series, a division, or seconds per second), unless
+    an override gives its query (byFrameRefID) or its renamed table column (byName) another unit.
+    Every other non-row panel must say its unit."""
+    if panel.get("type") == "row":
+        return []
+    defaults = panel.get("fieldConfig", {}).get("defaults", {})
+    unit = defaults.get("unit")
+    if not unit:
+        return [f"panel {panel.get('id')} {panel.get('title')!r}: no unit"]
+    if unit != "percentunit":
+        return []
+    renamed = {}
+    for t in panel.get("transformations", []):
+        renamed.update(t.get("options", {}).get("renameByName", {}))
+    overridden = set()
+    for o in panel.get("fieldConfig", {}).get("overrides", []):
+        if any(p["id"] == "unit" for p in o.get("properties", [])):
+            overridden.add((o["matcher"]["id"], o["matcher"]["options"]))
+    problems = []
+    if "budget" in panel.get("title", "").lower() and "min" in defaults and defaults["min"] >= -1:
+        problems.append(f"panel {panel.get('id')} {panel.get('title')!r}: min {defaults['min']} hides an "
+                        "overspent budget (below -100%)")
+    for t in panel.get("targets", []):
+        ref = t.get("refId")
+        if ("byFrameRefID", ref) in overridden or ("byName", renamed.get(f"Value #{ref}")) in overridden:
+            continue
+        expr = t.get("expr", "")
+        if "ratio" in expr or re.search(r"\)\s*/|/\s*\(", expr) or "_seconds_total" in expr:
+            continue
+        problems.append(f"panel {panel.get('id')} {panel.get('title')!r} query {ref}: percent unit on a "
+                        "query that is not a ratio; give it its own unit in an override")
+    return problems
+
+
+def objective_problems(panel):
+    """An objective series on a time series panel is drawn dashed, as the descriptions say."""
+    problems = []
+    dashed = {o["matcher"]["options"] for o in panel.get("fieldConfig", {}).get("overrides", [])
+              if o["matcher"]["id"] == "byFrameRefID"
+              and any(p["id"] == "custom.lineStyle" and p["value"].get("fill") == "dash" for p in o["properties"])}
+    for t in panel.get("targets", []):
+        if panel.get("type") == "timeseries" and t.get("legendFormat", "").startswith("objective") \
+                and t.get("refId") not in dashed:
+            problems.append(f"panel {panel.get('id')} {panel.get('title')!r} query {t.get('refId')}: "
+                            "objective line is not dashed")
+    return problems
+
+
 def main(argv):
     if len(argv) != 1:
         print(__doc__.strip().splitlines()[2], file=sys.stderr)
@@ -107,6 +157,8 @@ def main(argv):
             # The record name says where a query came from when promtool rejects it.
             rules.append({"record": f"dashboard:{board['uid'].replace('-', '_')}:{where}",
                           "expr": substitute(expr)})
+        for p in board.get("panels", []):
+            problems += unit_problems(p) + objective_problems(p)
         panel_ids = [p["id"] for p in board.get("panels", [])]
         if len(panel_ids) != len(set(panel_ids)):
             problems.append(f"duplicate panel ids: {sorted(panel_ids)}")

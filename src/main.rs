@@ -105,6 +105,10 @@ struct ReportArgs {
     /// Evaluate as of this RFC 3339 instant; events after it are ignored.
     #[arg(long, value_name = "RFC3339")]
     at: jiff::Timestamp,
+    /// Pull the sources from this RFC 3339 instant (default: --at minus each
+    /// source's initial_lookback). Not used with --from-store.
+    #[arg(long, value_name = "RFC3339", conflicts_with = "from_store")]
+    since: Option<jiff::Timestamp>,
     #[arg(long, value_enum, default_value = "csv")]
     format: ReportFormat,
     /// Write here instead of standard output.
@@ -209,7 +213,7 @@ fn report(args: ReportArgs) -> anyhow::Result<()> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        rt.block_on(report::items_from_sources(&config))?
+        rt.block_on(report::items_from_sources(&config, args.at, args.since))?
     };
     let rows = report::rows(&items, &config.policies, args.at);
     let mut out: Box<dyn std::io::Write> = match &args.output {

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::io::Write;
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
 use crate::config::Config;
@@ -143,6 +143,30 @@ fn csv_field(f: &str) -> String {
     }
 }
 
+/// The lookback that makes a first sync started at `now` begin at `since`
+/// (none when `since` is not in the past).
+pub fn lookback_to(now: Timestamp, since: Timestamp) -> SignedDuration {
+    now.duration_since(since).max(SignedDuration::ZERO)
+}
+
+/// Where a report as of `at` starts pulling a source: `since` when given,
+/// else `at` minus the source's `initial_lookback`.
+pub fn pull_start(
+    source: &crate::config::SourceConfig,
+    at: Timestamp,
+    since: Option<Timestamp>,
+) -> anyhow::Result<Timestamp> {
+    match since {
+        Some(t) => Ok(t),
+        None => at.checked_sub(source.initial_lookback).map_err(|_| {
+            anyhow::anyhow!(
+                "source {}: --at minus initial_lookback is out of range",
+                source.name
+            )
+        }),
+    }
+}
+
 /// Reads the items of every configured source from the store.
 pub fn items_from_store(config: &Config, store: &Store) -> anyhow::Result<Vec<Item>> {
     let mut out = Vec::new();
@@ -152,11 +176,25 @@ pub fn items_from_store(config: &Config, store: &Store) -> anyhow::Result<Vec<It
     Ok(out)
 }
 
-/// Pulls every configured source once, from its initial lookback to now.
-pub async fn items_from_sources(config: &Config) -> anyhow::Result<Vec<Item>> {
+/// Pulls every configured source once, from [`pull_start`] to now.
+///
+/// A report as of a past instant needs the items of that period, not those
+/// of the last `initial_lookback` before today. Providers start a first sync
+/// at their clock minus `initial_lookback`, so each source's lookback is
+/// stretched to reach back to the start; events after `at` are ignored by
+/// the evaluation anyway.
+pub async fn items_from_sources(
+    config: &Config,
+    at: Timestamp,
+    since: Option<Timestamp>,
+) -> anyhow::Result<Vec<Item>> {
     let metrics = ClientMetrics::new(&prometheus::Registry::new())?;
+    let now = Timestamp::now();
     let mut out = Vec::new();
     for s in &config.sources {
+        let mut s = s.clone();
+        s.initial_lookback = lookback_to(now, pull_start(&s, at, since)?);
+        let s = &s;
         let provider = providers::build(s, &metrics)?;
         let mut items: HashMap<String, Item> = HashMap::new();
         let mut cursor = Cursor::default();

@@ -2,6 +2,12 @@
 //! the demo at a fixed instant (a Sunday evening, when only the 24x7 desk
 //! works), `/items` CSV equal to `report` for the same instant, and the
 //! escaping of every vendor- or user-supplied field that reaches a page.
+//!
+//! The pages are also rendered in real headless Chromium (Debian `chromium`,
+//! installed by `scripts/test`; a missing browser fails the test): one run per
+//! page gives the DOM the browser built (asserted on) and a screenshot, kept
+//! as a test artifact in `target/tmp/pages/` (`status.png`, `items.png`,
+//! `escaping-items.png`, `escaping-status.png`).
 
 mod common;
 
@@ -17,6 +23,160 @@ use helpdesk_sla_exporter::report::Row;
 /// Sunday 2026-11-29 19:30 UTC.
 const AT: &str = "2026-11-29T19:30:00Z";
 const OPEN: [&str; 4] = ["running", "paused", "at_risk", "breached"];
+
+/// Where the screenshots are kept: `target/tmp/pages/`.
+fn artifacts() -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("pages");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Loads `url` in headless Chromium once: returns the DOM it built
+/// (`--dump-dom`) and writes a screenshot to `target/tmp/pages/<name>.png`,
+/// checked to be a PNG of the window's size.
+fn browse(url: &str, name: &str, scratch: &std::path::Path) -> String {
+    let chromium = common::require_tool("chromium");
+    let shot = artifacts().join(format!("{name}.png"));
+    let _ = std::fs::remove_file(&shot);
+    let profile = scratch.join(format!("chromium-{name}"));
+    let out = std::process::Command::new(chromium)
+        .args([
+            "--headless",
+            // Root in CI containers: Chromium's sandbox needs user namespaces.
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            "--window-size=1280,900",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg("--dump-dom")
+        .arg(url)
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success() && dom.contains("</html>"),
+        "chromium failed on {url}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let png = std::fs::read(&shot).unwrap_or_else(|e| panic!("no screenshot {shot:?}: {e}"));
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{shot:?} is not a PNG");
+    // IHDR: width and height, big-endian, at bytes 16..24.
+    let size = |at: usize| u32::from_be_bytes(png[at..at + 4].try_into().unwrap());
+    assert_eq!((size(16), size(20)), (1280, 900), "{shot:?} size");
+    let _ = std::fs::remove_dir_all(&profile);
+    dom
+}
+
+/// `(item_id, state)` of every item row of an `/items` DOM, sorted.
+fn dom_rows(dom: &str) -> Vec<(String, String)> {
+    let mut rows: Vec<(String, String)> = dom
+        .split("<tr class=\"item\" data-state=\"")
+        .skip(1)
+        .map(|row| {
+            let state = row.split('"').next().unwrap().to_owned();
+            let cell = row.split("<td class=\"id\">").nth(1).unwrap();
+            let cell = cell.split("</td>").next().unwrap();
+            // The id is the cell's text, inside the agent-panel link if any.
+            let id = match cell.find('>') {
+                Some(i) if cell.starts_with("<a") => cell[i + 1..].trim_end_matches("</a>"),
+                _ => cell,
+            };
+            (id.to_owned(), state)
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+/// `(item_id, state)` of the JSON rows of an `/items` query, sorted.
+fn json_rows(exporter: &Exporter, query: &str) -> Vec<(String, String)> {
+    let (_, _, body) = get(&exporter.url(&format!("/items?format=json&limit=1000&{query}")));
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let mut rows: Vec<(String, String)> = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["item_id"].as_str().unwrap().to_owned(),
+                r["state"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+/// The status page and a filtered `/items` in the browser: the DOM holds what
+/// the server meant (banner, sources, counts linking into `/items`; exactly the
+/// rows of the same query as JSON, all in the filtered state, the filter shown
+/// as selected). A later sync can move rows between two reads, so the browser
+/// read counts only when the JSON before and after it agree.
+fn pages_in_the_browser(exporter: &Exporter, scratch: &std::path::Path) {
+    let dom = browse(&exporter.url("/"), "status", scratch);
+    assert!(dom.contains("id=\"demo-banner\""), "{dom}");
+    assert!(dom.contains("href=\"/items?state=at_risk\""), "{dom}");
+    assert!(dom.contains("<td>Technical Support</td>"), "{dom}");
+    assert!(dom.contains(">up</span>"), "{dom}");
+    assert!(
+        !dom.contains("<script"),
+        "the status page runs no script: {dom}"
+    );
+
+    let query = "state=at_risk&channel=ticket";
+    for attempt in 0.. {
+        let before = json_rows(exporter, query);
+        let dom = browse(
+            &exporter.url(&format!("/items?{query}&limit=1000")),
+            "items",
+            scratch,
+        );
+        let after = json_rows(exporter, query);
+        if before != after && attempt < 3 {
+            continue;
+        }
+        assert_eq!(before, after, "rows kept moving");
+        assert!(!before.is_empty(), "no at-risk tickets at {AT}");
+        let rows = dom_rows(&dom);
+        assert_eq!(rows, before, "the browser shows the rows of the JSON");
+        assert!(rows.iter().all(|(_, state)| state == "at_risk"));
+        assert!(
+            dom.contains("<option value=\"at_risk\" selected=\"\">"),
+            "the state filter is shown as selected: {dom}"
+        );
+        assert!(
+            dom.contains("<input name=\"channel\" value=\"ticket\""),
+            "{dom}"
+        );
+        // The page's CSV link (as the browser resolved it) downloads the same
+        // rows; the CSV equals `report` for the instant (checked above).
+        let href = dom
+            .split("<a id=\"csv\" href=\"")
+            .nth(1)
+            .and_then(|h| h.split('"').next())
+            .expect("a CSV link")
+            .replace("&amp;", "&");
+        let (_, ct, csv) = get(&exporter.url(&href));
+        assert_eq!(ct, "text/csv; charset=utf-8", "{href}");
+        let mut csv_rows: Vec<(String, String)> = csv_lines(&csv)
+            .iter()
+            .map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                (f[2].to_owned(), f[8].to_owned())
+            })
+            .collect();
+        csv_rows.sort();
+        assert_eq!(csv_rows, rows, "the page's CSV link gives its rows");
+        break;
+    }
+}
 
 /// Data lines of a CSV body (header dropped), sorted.
 fn csv_lines(body: &str) -> Vec<String> {
@@ -178,6 +338,8 @@ fn demo_pages_list_open_items_that_match_report() {
         })
         .collect();
     assert_eq!(items_csv, open_report);
+
+    pages_in_the_browser(&exporter, &dir);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -275,6 +437,31 @@ fn every_field_that_reaches_a_page_is_escaped() {
     let html = page.render().unwrap();
     assert_escaped(&html);
     assert!(html.contains("team=team%3Cscript%3E"), "{html}");
+
+    // In the browser: both pages, as served, parse to text, never to markup.
+    // A <script> or an attribute broken out of its quotes would appear as an
+    // element in the DOM the browser serializes; escaped text reappears as
+    // `&lt;script&gt;` and the quotes as plain characters.
+    let dir = common::scratch("pages-escaping");
+    let (_, items_html) = items::render(&view, &items::parse(None).unwrap(), &links, true);
+    for (name, page) in [
+        ("escaping-items", String::from_utf8(items_html).unwrap()),
+        ("escaping-status", html.clone()),
+    ] {
+        let file = dir.join(format!("{name}.html"));
+        std::fs::write(&file, page).unwrap();
+        let dom = browse(&format!("file://{}", file.display()), name, &dir);
+        assert!(
+            !dom.contains("<script"),
+            "a script element in the DOM:\n{dom}"
+        );
+        let text = "&lt;script&gt;alert(\"x\")&lt;/script&gt; O'Brien &amp; Čšž 日本 \u{1F600}";
+        assert!(
+            dom.matches(text).count() >= 4,
+            "{name}: the text survives as text:\n{dom}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
     // JSON and CSV carry the text as data, not markup.
     let (ct, json) = items::render(
         &view,

@@ -102,3 +102,101 @@ fn report_names_a_bad_config_and_exits_non_zero() {
         "{err}"
     );
 }
+
+/// A LiveAgent that honours the `D>=` date filters the provider sends, as the
+/// real API does (the shared mock serves every row whatever the filter).
+struct DateFiltered(&'static str);
+
+impl wiremock::Respond for DateFiltered {
+    fn respond(&self, request: &wiremock::Request) -> wiremock::ResponseTemplate {
+        let rows: Vec<serde_json::Value> =
+            serde_json::from_slice(&common::liveagent::fixture(self.0)).unwrap();
+        let filters: Vec<(String, String)> = request
+            .url
+            .query_pairs()
+            .filter(|(k, _)| k == "_filters")
+            .flat_map(|(_, v)| serde_json::from_str::<Vec<Vec<String>>>(&v).unwrap())
+            .filter(|f| f[1] == "D>=")
+            .map(|f| (f[0].clone(), f[2].clone()))
+            .collect();
+        // LiveAgent times are "YYYY-MM-DD HH:MM:SS" UTC, so text order is time
+        // order; an unchanged ticket has a null date_changed and counts as created.
+        let kept: Vec<_> = rows
+            .into_iter()
+            .filter(|row| {
+                filters.iter().all(|(field, since)| {
+                    let value = row[field.as_str()]
+                        .as_str()
+                        .or(row["date_created"].as_str())
+                        .unwrap_or_default();
+                    value >= since.as_str()
+                })
+            })
+            .collect();
+        wiremock::ResponseTemplate::new(200)
+            .insert_header("content-type", "application/json")
+            .set_body_json(kept)
+    }
+}
+
+/// `report --at` months back pulls the items of that period: from `--at`
+/// minus `initial_lookback` (here 30d), not from today minus it, which with a
+/// date-filtering vendor would find none of the January 2025 fixtures.
+/// `--since` moves the start explicitly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_months_back_pulls_the_items_of_that_period() {
+    use wiremock::matchers::{header_exists, method, path};
+    let server = wiremock::MockServer::start().await;
+    for (endpoint, file) in [
+        ("/api/v3/tickets", "tickets.json"),
+        ("/api/v3/chats", "chats.json"),
+        ("/api/v3/calls", "calls.json"),
+    ] {
+        wiremock::Mock::given(method("GET"))
+            .and(path(endpoint))
+            .and(header_exists("apikey"))
+            .respond_with(DateFiltered(file))
+            .mount(&server)
+            .await;
+    }
+    common::liveagent::serve(&server).await;
+    let dir = common::scratch("report-months-back");
+    let config = dir.join("config.yml");
+    let text = common::liveagent::config(&server.uri()).replace(
+        "    poll_interval: 10m\n",
+        "    poll_interval: 10m\n    initial_lookback: 30d\n",
+    );
+    assert!(text.contains("initial_lookback: 30d"));
+    std::fs::write(&config, text).unwrap();
+    let c = config.to_str().unwrap().to_owned();
+
+    let (code, csv, err) = {
+        let c = c.clone();
+        tokio::task::spawn_blocking(move || report(&["--config.file", &c, "--at", AT]))
+            .await
+            .unwrap()
+    };
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        csv,
+        expected(),
+        "the report as of {AT} lists that period's items"
+    );
+
+    // The filter really cuts: a start after every fixture event finds nothing.
+    let (code, late, err) = tokio::task::spawn_blocking(move || {
+        report(&[
+            "--config.file",
+            &c,
+            "--at",
+            AT,
+            "--since",
+            "2025-01-03T00:00:00Z",
+        ])
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(late.lines().count(), 1, "only the header: {late}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

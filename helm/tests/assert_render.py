@@ -86,11 +86,17 @@ def chart_values():
         return yaml.safe_load(f)
 
 
+# The in-cluster address that replaces the items_url placeholder when itemsBaseUrl is empty.
+ITEMS_BASE = f"http://{FULLNAME}.sla.svc:10042"
+
+
 def chart_rule_groups():
+    """The chart's rule files as the default render must show them (items links in-cluster)."""
     groups = []
     for path in sorted(glob.glob(os.path.join(CHART, "files/alerts/*.yml"))):
         with open(path) as f:
-            groups += yaml.safe_load(f)["groups"]
+            text = f.read().replace("https://example.invalid/set-prometheusRule.itemsBaseUrl", ITEMS_BASE)
+            groups += yaml.safe_load(text)["groups"]
     return groups
 
 
@@ -224,6 +230,23 @@ def case_prometheus_rule_custom_alerts():
     eq(breached["labels"]["alert_group"], "helpdesk-sla", "rule's own labels kept")
 
 
+def case_items_links():
+    """The items_url of the linked alerts: the in-cluster Service by default, or the value."""
+    linked = {"HelpdeskSLAItemsAboutToBreach", "HelpdeskSLAItemsAtRisk", "HelpdeskSLABreached"}
+    for args, base in (
+        ((), f"{ITEMS_BASE}/items?"),
+        (("--set", "prometheusRule.itemsBaseUrl=https://sla.example.com/"), "https://sla.example.com/items?"),
+    ):
+        _, alerts = rule_exprs_and_alerts(render("--set", "prometheusRule.enabled=true", *args, *MONITORING_API))
+        with_link = {a["alert"] for a in alerts if "items_url" in a["annotations"]}
+        eq(with_link, linked, "alerts with an items_url")
+        for a in alerts:
+            url = a["annotations"].get("items_url")
+            if url:
+                assert url.startswith(base), url
+                assert "source={{ $labels.source | urlquery }}" in url, url
+
+
 def case_runbook_default_is_a_placeholder():
     _, alerts = rule_exprs_and_alerts(render("--set", "prometheusRule.enabled=true", *MONITORING_API))
     assert all(a["annotations"]["runbook_url"].startswith("https://example.invalid/") for a in alerts)
@@ -247,9 +270,12 @@ def case_dashboards():
     eq(sorted(cm["data"]), [os.path.basename(f) for f in files], "dashboard keys")
     for f in files:
         with open(f) as fh:
-            raw = fh.read()
+            raw = fh.read().replace("https://example.invalid/set-prometheusRule.itemsBaseUrl", ITEMS_BASE)
         eq(cm["data"][os.path.basename(f)].rstrip("\n"), raw.rstrip("\n"), f"bytes of {os.path.basename(f)}")
         json.loads(cm["data"][os.path.basename(f)])
+    overview = json.loads(cm["data"]["helpdesk-sla-overview.json"])
+    url = [v for v in overview["templating"]["list"] if v["name"] == "exporter_url"][0]
+    eq(url["query"], ITEMS_BASE, "the overview's exporter_url defaults to the in-cluster Service")
     assert ("ConfigMap", f"{FULLNAME}-dashboards") not in render(), "dashboards rendered while disabled"
 
 

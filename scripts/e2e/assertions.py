@@ -2,7 +2,9 @@
 """The assertions of scripts/e2e-monitoring, one PASS/FAIL line each (Python standard library only).
 
 Usage:
-  assertions.py alerts HOOK_LOG AM_URL TIMEOUT_S   deliveries, inhibitions and the at-risk -> breach order
+  assertions.py alerts HOOK_LOG AM_URL TIMEOUT_S EXPORTER_URL
+                                                   deliveries, inhibitions, the at-risk -> breach order
+                                                   and the items links of the delivered alerts
   assertions.py panels PROM_URL                    every dashboard variable and panel query returns data
   assertions.py down HOOK_LOG TIMEOUT_S            HelpdeskExporterDown pages once the exporter is stopped
 
@@ -45,6 +47,17 @@ DELIVERED = [
      {"alertname": "HelpdeskExporterConfigReloadFailed"}, "/ticket"),
     ("HelpdeskE2EWatchdog (the e2e's own always-firing alert)",
      {"alertname": "HelpdeskE2EWatchdog"}, "/ticket"),
+]
+
+# (what, matchers, state filter): delivered alerts whose items_url must list their items.
+LINKED = [
+    ("HelpdeskSLAItemsAtRisk (team Watch)",
+     {"alertname": "HelpdeskSLAItemsAtRisk", "team": "Watch"}, {"at_risk"}),
+    ("HelpdeskSLABreached (team Watch)",
+     {"alertname": "HelpdeskSLABreached", "team": "Watch"}, {"breached"}),
+    ("HelpdeskSLAItemsAboutToBreach critical (team Burn)",
+     {"alertname": "HelpdeskSLAItemsAboutToBreach", "severity": "critical", "team": "Burn"},
+     {"at_risk", "running"}),
 ]
 
 # (what, matchers): firing in Alertmanager, inhibited, and never delivered.
@@ -136,15 +149,21 @@ def check_alert(alert, path, want_path):
     return problems
 
 
-def alerts_phase(log, am, timeout):
+def alerts_phase(log, am, timeout, exporter):
     # An inhibition holds only while both alerts fire (the Burn wave's about-to-breach alerts
-    # resolve when its items breach), so each one is recorded when first seen.
+    # resolve when its items breach), so each one is recorded when first seen. For the same
+    # reason an items link is followed as soon as its alert is delivered: the at-risk items of a
+    # link are breached a few seconds later and leave that state.
     seen_inhibited = set()
+    links = {}
 
     def all_there():
         seen_inhibited.update(i for i, (_, m) in enumerate(INHIBITED) if am_inhibited(am, m))
+        for i, entry in enumerate(LINKED):
+            if i not in links and first_delivery(log, entry[1]):
+                links[i] = link_result(log, exporter, entry)
         return (all(first_delivery(log, m) for _, m, _ in DELIVERED)
-                and len(seen_inhibited) == len(INHIBITED))
+                and len(seen_inhibited) == len(INHIBITED) and len(links) == len(LINKED))
 
     wait(timeout, all_there)
     time.sleep(4)  # a group_wait and a group_interval: an inhibited alert would have arrived by now
@@ -163,6 +182,12 @@ def alerts_phase(log, am, timeout):
         detail = ("reached the webhook" if hit else "") + ("" if inhibited else " never seen inhibited in Alertmanager")
         result(inhibited and not hit, f"inhibited, not delivered: {what}", detail.strip())
 
+    for i, (what, _, _) in enumerate(LINKED):
+        if i in links:
+            result(*links[i])
+        else:
+            result(False, f"items link: {what}", "alert never delivered")
+
     early = [first_delivery(log, {"alertname": n, "team": "Watch"})
              for n in ("HelpdeskSLAItemsAtRisk", "HelpdeskSLAItemsAboutToBreach")]
     early = min((e for e in early if e), default=None, key=lambda e: e[0])
@@ -171,6 +196,45 @@ def alerts_phase(log, am, timeout):
     detail = (f"{early[2]['labels']['alertname']} at +0.0s, HelpdeskSLABreached at +{breach[0] - early[0]:.1f}s"
               if early and breach else "one of the two never arrived")
     result(ok, "order: the at-risk alert for ticket watch-1 (team Watch) arrives before its breach alert", detail)
+
+
+def check_items_link(alert, exporter):
+    """Problems with an alert's items_url: it must point at the exporter's /items, answer 200 and
+    list only (and at least one of) the items of the alert's source, team, policy and target."""
+    url = alert.get("annotations", {}).get("items_url", "")
+    if not url.startswith(exporter + "/items?"):
+        return [f"items_url {url!r} does not point at {exporter}/items"], 0
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            html = r.read().decode()
+        with urllib.request.urlopen(url + "&format=json", timeout=5) as r:
+            page = json.load(r)
+    except (OSError, ValueError) as e:
+        return [f"GET {url}: {e}"], 0
+    problems = []
+    labels = alert["labels"]
+    rows = page.get("items", [])
+    if not rows:
+        problems.append(f"{url} lists no items")
+    for row in rows:
+        for k in ("source", "team", "policy", "target"):
+            if row.get(k) != labels[k]:
+                problems.append(f"row {row.get('item_id')} has {k}={row.get(k)!r}, want {labels[k]!r}")
+        if row.get("item_id") and row["item_id"] not in html:
+            problems.append(f"the HTML page does not show item {row['item_id']}")
+    return problems, rows
+
+
+def link_result(log, exporter, entry):
+    """(ok, what, detail) for one LINKED entry, checked now."""
+    what, m, states = entry
+    hit = first_delivery(log, m)
+    problems, rows = check_items_link(hit[2], exporter)
+    bad_state = [r.get("item_id") for r in rows or [] if r.get("state") not in states]
+    if bad_state:
+        problems.append(f"rows not in state {sorted(states)}: {bad_state}")
+    return (not problems, f"items link: {what} resolves on the exporter and lists its items",
+            "; ".join(problems) or f"{len(rows)} item(s): " + ", ".join(sorted(r["item_id"] for r in rows)))
 
 
 def dashboard_queries():
@@ -229,7 +293,7 @@ def down_phase(log, timeout):
 def main():
     phase = sys.argv[1]
     if phase == "alerts":
-        alerts_phase(sys.argv[2], sys.argv[3], float(sys.argv[4]))
+        alerts_phase(sys.argv[2], sys.argv[3], float(sys.argv[4]), sys.argv[5])
     elif phase == "panels":
         panels_phase(sys.argv[2])
     elif phase == "down":

@@ -120,3 +120,11 @@ Whether the Prometheus Operator CRDs are known to the cluster (or to `helm templ
 {{- if .Capabilities.APIVersions.Has "monitoring.coreos.com/v1" }}true{{ end }}
 {{- end }}
 {{- define "helpdesk-sla-exporter.secretDir" -}}/run/secrets/helpdesk-sla-exporter{{- end }}
+
+{{/*
+The exporter's base URL for links to /items (alerts' items_url, the overview dashboard's
+exporter_url): prometheusRule.itemsBaseUrl, or the Service's in-cluster address.
+*/}}
+{{- define "helpdesk-sla-exporter.itemsBaseUrl" -}}
+{{- .Values.prometheusRule.itemsBaseUrl | default (printf "http://%s.%s.svc:%v" (include "helpdesk-sla-exporter.fullname" .) (include "helpdesk-sla-exporter.namespace" .) .Values.service.port) | trimSuffix "/" }}
+{{- end }}
