@@ -18,6 +18,7 @@ use crate::http;
 use crate::metrics::SelfMetrics;
 use crate::metrics::source::SourceMetrics;
 use crate::providers::{self, ClientMetrics};
+use crate::shard::Shard;
 use crate::store::Store;
 use crate::sync;
 use crate::web::WebConfigFile;
@@ -74,6 +75,8 @@ struct Shared {
     sources: RwLock<Vec<SourceStatus>>,
     engine: Arc<Engine>,
     client_metrics: ClientMetrics,
+    /// The sources this replica owns; every loaded config is cut down to them.
+    shard: Shard,
     /// Cancels the pollers of the config in force; replaced on every reload.
     pollers: std::sync::Mutex<CancellationToken>,
     /// Serialises reloads so two concurrent ones cannot interleave.
@@ -94,6 +97,13 @@ impl App {
     /// Builds the exporter around an already validated config: opens the store
     /// and loads what it holds. Nothing runs until [`App::run`].
     pub fn new(options: Options, config: Config) -> anyhow::Result<App> {
+        App::sharded(options, config, Shard::ALL)
+    }
+
+    /// [`App::new`] for one shard of several: only the sources `shard` owns
+    /// are loaded, synced and served, now and after every reload.
+    pub fn sharded(options: Options, mut config: Config, shard: Shard) -> anyhow::Result<App> {
+        own_sources(&mut config, shard);
         let self_metrics = SelfMetrics::new();
         self_metrics.record_reload(true, now_seconds());
         let client_metrics = ClientMetrics::new(&self_metrics.registry)?;
@@ -112,6 +122,7 @@ impl App {
                 sources: RwLock::new(sources),
                 engine,
                 client_metrics,
+                shard,
                 pollers: std::sync::Mutex::new(CancellationToken::new()),
                 reload_lock: tokio::sync::Mutex::new(()),
                 _store_lock: lock,
@@ -196,7 +207,8 @@ impl Handle {
         let _guard = self.0.reload_lock.lock().await;
         let source = &self.0.options.config;
         match source.load() {
-            Ok(config) => {
+            Ok(mut config) => {
+                own_sources(&mut config, self.0.shard);
                 let statuses = source_statuses(&config);
                 {
                     let mut current = self.0.sources.write().expect("lock poisoned");
@@ -352,6 +364,17 @@ impl Handle {
     pub fn store_failure(&self) -> Option<String> {
         self.0.engine.store_failure()
     }
+}
+
+/// Drops the sources another shard owns, saying which ones this replica keeps.
+fn own_sources(config: &mut Config, shard: Shard) {
+    if shard == Shard::ALL {
+        return;
+    }
+    let total = config.sources.len();
+    config.sources.retain(|s| shard.owns(&s.name));
+    let owned: Vec<&str> = config.sources.iter().map(|s| s.name.as_str()).collect();
+    tracing::info!(shard = %shard, sources = %owned.join(","), owned = owned.len(), configured = total, "sources of this shard");
 }
 
 fn source_statuses(config: &Config) -> Vec<SourceStatus> {

@@ -289,11 +289,16 @@ impl Engine {
         eval: &mut Evaluation,
         folded: &[(&'static str, u64)],
     ) -> Result<(), StoreError> {
+        // Stored counters of sources the config no longer names (or another
+        // shard now owns) stay in the store but leave `/metrics`, so a source
+        // is served by exactly one replica.
+        let configured = |s: &Series| config.sources.iter().any(|c| c.name == s.source);
         let counters: Vec<(Series, String, u64)> = self
             .store
             .counters()?
             .into_iter()
             .filter_map(|(key, name, value)| Some((series_from_key(&key)?, name, value)))
+            .filter(|(s, _, _)| configured(s))
             .collect();
         let compliance = self.compliance(config, now)?;
         let objectives: Vec<(String, &'static str, f64)> = config
@@ -406,6 +411,9 @@ impl Engine {
             let Some(series) = series_from_key(&key) else {
                 continue;
             };
+            if !config.sources.iter().any(|c| c.name == series.source) {
+                continue;
+            }
             for ((label, _), n) in rolling.iter().zip(&counts) {
                 tally(&series, label, &outcome, *n);
             }

@@ -3,7 +3,7 @@
 //! # Layout
 //! Data flows one way: `providers` (vendor JSON -> [`model::Item`]) -> `store`
 //! -> `sla` (pure evaluation, `now` is a parameter) -> snapshot -> `metrics`,
-//! `report`, `pages` (the status page and `/items`) and `http`. `app` wires the parts; `main.rs` only parses flags.
+//! `report`, `pages` (the status page and `/items`) and `http`. `app` wires the parts; `shard` picks this replica's sources; `main.rs` only parses flags.
 
 pub mod app;
 pub mod check_source;
@@ -20,6 +20,7 @@ pub mod pages;
 pub mod providers;
 pub mod report;
 pub mod secret;
+pub mod shard;
 pub mod sla;
 pub mod snapshot;
 pub mod store;

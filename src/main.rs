@@ -9,6 +9,7 @@ use clap::Parser;
 use helpdesk_sla_exporter::app::{App, Options};
 use helpdesk_sla_exporter::config::ConfigSource;
 use helpdesk_sla_exporter::logging;
+use helpdesk_sla_exporter::shard::Shard;
 use helpdesk_sla_exporter::web::WebConfigFile;
 
 /// The default port: 9100-9999 of the Prometheus default port allocations are
@@ -50,6 +51,15 @@ struct Flags {
     /// Directory for the embedded state store.
     #[arg(long = "storage.path", value_name = "DIR", default_value = "data")]
     storage_path: PathBuf,
+    /// How many replicas share the configured sources. Each replica syncs and
+    /// serves only the sources whose name hashes to its shard.
+    #[arg(long = "shard.count", value_name = "N", default_value_t = 1)]
+    shard_count: u32,
+    /// This replica's shard, 0 to --shard.count minus 1. When omitted with
+    /// --shard.count above 1, the ordinal at the end of the hostname is used
+    /// (a StatefulSet pod `name-2` is shard 2).
+    #[arg(long = "shard.index", value_name = "N")]
+    shard_index: Option<u32>,
     /// Only log messages with the given severity or above.
     #[arg(long = "log.level", value_enum, default_value = "info")]
     log_level: logging::Level,
@@ -273,6 +283,8 @@ fn levels(args: LevelsArgs) -> anyhow::Result<()> {
 }
 
 async fn run(flags: Flags) -> anyhow::Result<()> {
+    let shard = Shard::resolve(flags.shard_index, flags.shard_count, hostname)
+        .map_err(|e| anyhow::anyhow!(e))?;
     let source = match (&flags.config_file, flags.demo) {
         (Some(path), _) => ConfigSource::File(path.clone()),
         (None, true) => helpdesk_sla_exporter::demo::start(flags.fixed_time).await?,
@@ -297,7 +309,7 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
-    let app = App::new(
+    let app = App::sharded(
         Options {
             config: source,
             telemetry_path: flags.telemetry_path,
@@ -308,6 +320,7 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
             web,
         },
         config,
+        shard,
     )?;
     let handle = app.handle();
     tokio::spawn(async move {
@@ -321,6 +334,15 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         }
     });
     app.run(listener, shutdown_signal()).await
+}
+
+/// The host name (in Kubernetes, the pod name): `$HOSTNAME`, else the kernel's.
+fn hostname() -> Option<String> {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
 }
 
 /// `:10042` means every interface, as in Go exporters.

@@ -305,6 +305,28 @@ def case_persistence_existing_claim_and_no_class():
        "storageClass '-' disables provisioning")
 
 
+def case_shards():
+    objs = render("-f", os.path.join(CHART, "ci/shards-values.yaml"))
+    assert "Deployment" not in kinds(objs), "a Deployment cannot give pods their shard ordinal"
+    sts = objs[("StatefulSet", FULLNAME)]
+    eq(sts["spec"]["replicas"], 3, "one replica per shard")
+    assert "volumeClaimTemplates" not in sts["spec"], "claims rendered without persistence"
+    assert "emptyDir" in volumes(objs)["storage"], "each pod gets an emptyDir store"
+    args = container(objs)["args"]
+    assert "--shard.count=3" in args, f"shard count not passed: {args}"
+    assert not any(a.startswith("--shard.index") for a in args), "the index comes from the pod's ordinal"
+    objs = render("--set", "shards=2", "--set", "persistence.enabled=true")
+    sts = objs[("StatefulSet", FULLNAME)]
+    eq(sts["spec"]["replicas"], 2, "replicas with persistence")
+    eq(sts["spec"]["volumeClaimTemplates"][0]["metadata"]["name"], "storage", "a claim per shard")
+    assert not any(a.startswith("--shard") for a in container(render())["args"]), "one shard passes no flag"
+    err = render_fails("--set", "shards=2", "--set", "persistence.enabled=true",
+                       "--set", "persistence.existingClaim=my-pvc")
+    assert "existingClaim cannot be shared" in err, err
+    err = render_fails("--set", "shards=0")
+    assert "shards" in err, err
+
+
 def case_existing_secret():
     objs = render("-f", os.path.join(CHART, "ci/existing-secret-values.yaml"))
     assert "Secret" not in kinds(objs), "Secret rendered despite existingSecret"

@@ -51,6 +51,10 @@ spec:
         - --storage.path={{ .Values.persistence.mountPath }}
         - --log.level={{ .Values.log.level }}
         - --log.format={{ .Values.log.format }}
+        {{- if gt (int .Values.shards) 1 }}
+        {{- /* No --shard.index: each pod takes its StatefulSet ordinal from its hostname. */}}
+        - --shard.count={{ int .Values.shards }}
+        {{- end }}
         {{- if .Values.web.enableLifecycle }}
         - --web.enable-lifecycle
         {{- end }}
