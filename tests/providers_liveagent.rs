@@ -58,6 +58,7 @@ fn item(outcome: &TicketOutcome) -> &Item {
     match outcome {
         TicketOutcome::Item(item) => item,
         TicketOutcome::Removed(id) => panic!("{id} was removed"),
+        TicketOutcome::Elsewhere(c) => panic!("a {c:?} conversation, not a ticket"),
     }
 }
 
@@ -650,4 +651,151 @@ async fn sla_levels_over_http() {
     let levels = provider(&server, &[], 10).sla_levels().await.unwrap();
     let names: Vec<&str> = levels.iter().map(|l| l.name.as_str()).collect();
     assert_eq!(names, ["Gold", "Basic"]);
+}
+
+// --- One item per conversation, quarantine in every stream ------------------
+
+/// Every stream of one sync, each served as one short page.
+async fn mount_streams(
+    server: &MockServer,
+    tickets: serde_json::Value,
+    history: serde_json::Value,
+    chats: serde_json::Value,
+    calls: serde_json::Value,
+) {
+    for (endpoint, body) in [
+        ("/api/v3/tickets", tickets),
+        ("/api/v3/tickets/history", history),
+        ("/api/v3/chats", chats),
+        ("/api/v3/calls", calls),
+    ] {
+        Mock::given(method("GET"))
+            .and(path(endpoint))
+            .respond_with(json(body))
+            .mount(server)
+            .await;
+    }
+}
+
+#[tokio::test]
+async fn chat_and_call_conversations_are_counted_once_in_their_channel() {
+    let server = MockServer::start().await;
+    mount_departments(&server).await;
+    let conversation = |id: &str, channel: &str, status: &str| {
+        serde_json::json!({"id": id, "departmentid": "zbmc7d61", "status": status, "channel_type": channel,
+            "tags": [], "date_created": "2025-01-02 08:00:00", "date_changed": "2025-01-02 08:05:00"})
+    };
+    // LiveAgent lists every conversation as a ticket: an email, a chat being
+    // chatted, a missed chat turned New, a call in progress.
+    let tickets = serde_json::json!([
+        conversation("e1", "E", "N"),
+        conversation("ch1", "B", "T"),
+        conversation("ch2", "I", "N"),
+        conversation("kt1", "C", "P"),
+    ]);
+    // History is asked for the email ticket alone.
+    Mock::given(method("GET"))
+        .and(path("/api/v3/tickets/history"))
+        .and(query_param(
+            "_filters",
+            r#"[["conversation_id","IN","e1"]]"#,
+        ))
+        .respond_with(json(serde_json::json!([
+            {"id": "h1", "conversation_id": "e1", "status": "N", "date_from": "2025-01-02 08:00:00", "date_to": null}
+        ])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let chats = serde_json::json!([
+        {"id": "ch1", "date_created": "2025-01-02T09:00:00+01:00", "status_date_started": "2025-01-02T08:00:20Z",
+         "rstatus": "T", "status": "C", "departmentId": "zbmc7d61", "chat_order": "2025-01-02T08:00:00Z"},
+        {"id": "ch2", "date_created": "2025-01-02T08:00:00Z", "status_date_started": "0000-00-00 00:00:00",
+         "rstatus": "R", "status": "T", "departmentId": "zbmc7d61"}
+    ]);
+    let calls = serde_json::json!([
+        {"id": "k1", "ticketId": "kt1", "type": "I", "dateCreated": "2025-01-02T08:00:00Z",
+         "dateAnswered": "2025-01-02T08:00:12Z", "dateFinished": "", "callDuration": "0"}
+    ]);
+    mount_streams(&server, tickets, serde_json::json!([]), chats, calls).await;
+
+    let p = provider(&server, &Channel::ALL, 10);
+    let (pages, _) = sync(&p, Cursor::default()).await.unwrap();
+    let items: Vec<(&str, Channel)> = pages
+        .iter()
+        .flat_map(|p| &p.items)
+        .map(|i| (i.id.as_str(), i.channel))
+        .collect();
+    assert_eq!(
+        items,
+        [
+            ("e1", Channel::Ticket),
+            ("ch1", Channel::Chat),
+            ("ch2", Channel::Chat),
+            ("k1", Channel::Call)
+        ]
+    );
+    assert!(
+        pages
+            .iter()
+            .all(|p| p.removed.is_empty() && p.rejected.is_empty())
+    );
+    let all: Vec<&Item> = pages.iter().flat_map(|p| &p.items).collect();
+    // The offset is converted: 09:00+01:00 is 08:00Z, picked up 20 s later.
+    assert_eq!(all[1].created_at, ts("2025-01-02 08:00:00"));
+    assert_eq!(all[1].answered_at, Some(ts("2025-01-02 08:00:20")));
+    // The all-zero date is "not picked up": a missed chat.
+    assert_eq!(all[2].answered_at, None);
+    assert_eq!(all[3].answered_at, Some(ts("2025-01-02 08:00:12")));
+}
+
+#[tokio::test]
+async fn a_bad_row_in_each_stream_is_quarantined_and_the_rest_goes_on() {
+    let server = MockServer::start().await;
+    mount_departments(&server).await;
+    let tickets = serde_json::json!([
+        ticket("t1", "2025-01-02 09:00:00", "N"),
+        {"id": "t-bad", "status": "N", "date_created": "0000-00-00 00:00:00"},
+        ticket("t3", "2025-01-02 09:10:00", "N"),
+    ]);
+    let history = serde_json::json!([
+        {"id": "h1", "conversation_id": "t1", "status": "N", "date_from": "2025-01-02 08:00:00", "date_to": null},
+        {"id": "h-bad", "conversation_id": "t3", "status": "N", "date_from": 17},
+    ]);
+    let chats = serde_json::json!([
+        {"id": "ch-bad", "date_created": "2025-01-02T08:00:00Z", "tags": "vip"},
+        {"id": "ch1", "date_created": "2025-01-02T08:00:00Z"}
+    ]);
+    let calls = serde_json::json!([
+        {"id": "k-bad", "type": "I"},
+        {"id": "k1", "type": "I", "dateCreated": "2025-01-02T08:00:00Z"}
+    ]);
+    mount_streams(&server, tickets, history, chats, calls).await;
+
+    let p = provider(&server, &Channel::ALL, 10);
+    let (pages, cursor) = sync(&p, Cursor::default()).await.unwrap();
+    let ids: Vec<&str> = pages
+        .iter()
+        .flat_map(|p| &p.items)
+        .map(|i| i.id.as_str())
+        .collect();
+    assert_eq!(ids, ["t1", "t3", "ch1", "k1"]);
+    let rejected: Vec<(&str, Option<&str>, &str)> = pages
+        .iter()
+        .flat_map(|p| &p.rejected)
+        .map(|r| (r.stream, r.id.as_deref(), r.field.as_str()))
+        .collect();
+    assert_eq!(
+        rejected,
+        [
+            ("tickets", Some("t-bad"), "date_created"),
+            ("ticket_history", Some("h-bad"), "date_from"),
+            ("chats", Some("ch-bad"), "tags"),
+            ("calls", Some("k-bad"), "dateCreated"),
+        ]
+    );
+    // Every stream moved on past its page.
+    let state: LiveAgentCursor = serde_json::from_value(cursor.0).unwrap();
+    assert_eq!(state.tickets.since, Some(ts("2025-01-02 09:10:00")));
+    assert_eq!(state.calls.since, Some(ts("2025-01-02 08:00:00")));
+    assert_eq!(state.active, None);
 }

@@ -192,9 +192,12 @@ impl LiveAgentProvider {
             .iter()
             .filter(|t| !(changed(t) == since && seen.contains(t.id.as_str())))
             .collect();
+        // Chat and call conversations are items of their own streams: their
+        // history is not needed (and not requested).
         let ids: Vec<String> = fresh
             .iter()
             .filter(|t| map::status(&t.status).is_some())
+            .filter(|t| map::conversation_channel(t.channel_type.as_deref()) == Channel::Ticket)
             .map(|t| t.id.clone())
             .collect();
         let (mut history, history_rejected) = self.history(&ids).await?;
@@ -213,6 +216,7 @@ impl LiveAgentProvider {
             match map::ticket_item(&self.source.name, t, rows, departments) {
                 TicketOutcome::Item(item) => items.push(*item),
                 TicketOutcome::Removed(id) => removed.push(id),
+                TicketOutcome::Elsewhere(_) => {}
             }
         }
         let short = received < self.source.page_size.max(1) as usize;
