@@ -612,22 +612,29 @@ async fn errors_are_typed_and_never_show_the_key() {
         .mount(&server)
         .await;
 
+    // A stream's own error is reported with the stream (the sync goes on);
+    // an account-wide one (the key) fails the page.
+    let stream_error = |p: &LiveAgentProvider| {
+        let mut reports = p.take_stream_reports();
+        assert_eq!(reports.len(), 1, "{reports:?}");
+        reports.remove(0).error.expect("the stream failed")
+    };
     let p = provider(&server, &[Channel::Ticket], 2);
-    let err = p.fetch_page(&Cursor::default()).await.unwrap_err();
-    assert_eq!(err.reason(), "decode");
+    assert!(p.fetch_page(&Cursor::default()).await.unwrap().done);
+    let err = stream_error(&p);
+    assert_eq!(err.reason, "decode");
     let chats = provider(&server, &[Channel::Chat], 2)
         .fetch_page(&Cursor::default())
         .await
         .unwrap_err();
     assert_eq!(chats.reason(), "auth");
-    let calls = provider(&server, &[Channel::Call], 2)
-        .fetch_page(&Cursor::default())
-        .await
-        .unwrap_err();
-    assert_eq!(calls.reason(), "decode");
-    assert!(calls.to_string().contains("expected a sequence"), "{calls}");
+    let p = provider(&server, &[Channel::Call], 2);
+    p.fetch_page(&Cursor::default()).await.unwrap();
+    let calls = stream_error(&p);
+    assert_eq!(calls.reason, "decode");
+    assert!(calls.message.contains("expected a sequence"), "{calls:?}");
     for text in [
-        err.to_string(),
+        err.message.clone(),
         format!("{err:?}"),
         chats.to_string(),
         format!("{chats:?}"),
@@ -798,4 +805,72 @@ async fn a_bad_row_in_each_stream_is_quarantined_and_the_rest_goes_on() {
     assert_eq!(state.tickets.since, Some(ts("2025-01-02 09:10:00")));
     assert_eq!(state.calls.since, Some(ts("2025-01-02 08:00:00")));
     assert_eq!(state.active, None);
+}
+
+// --- Independent streams ------------------------------------------------------
+
+#[tokio::test]
+async fn a_failing_stream_keeps_its_cursor_and_never_stops_the_others() {
+    let server = MockServer::start().await;
+    mount_departments(&server).await;
+    // Tickets answer a page that does not decode; chats answer; calls are refused.
+    Mock::given(method("GET"))
+        .and(path("/api/v3/tickets"))
+        .respond_with(json(serde_json::json!({"unexpected": "shape"})))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v3/chats"))
+        .respond_with(json(serde_json::json!([
+            {"id": "ch1", "date_created": "2025-01-02 10:00:00", "status_date_started": "2025-01-02 10:00:30",
+             "rstatus": "R", "status": "T", "departmentId": "zbmc7d61"}
+        ])))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v3/calls"))
+        .respond_with(
+            ResponseTemplate::new(500).set_body_raw(r#"{"message":"oops"}"#, "application/json"),
+        )
+        .mount(&server)
+        .await;
+
+    let p = provider(&server, &Channel::ALL, 10);
+    let (pages, cursor) = sync(&p, Cursor::default()).await.unwrap();
+    let ids: Vec<&str> = pages
+        .iter()
+        .flat_map(|p| &p.items)
+        .map(|i| i.id.as_str())
+        .collect();
+    assert_eq!(ids, ["ch1"]);
+    let reports: Vec<(&str, Option<&str>)> = p
+        .take_stream_reports()
+        .into_iter()
+        .map(|r| (r.stream, r.error.map(|e| e.reason)))
+        .collect();
+    assert_eq!(
+        reports,
+        [
+            ("tickets", Some("decode")),
+            ("chats", None),
+            ("calls", Some("status"))
+        ]
+    );
+    assert!(p.take_stream_reports().is_empty(), "reports are drained");
+    let state: LiveAgentCursor = serde_json::from_value(cursor.0).unwrap();
+    // The failed streams stay where they were (never synced); chats moved on.
+    assert_eq!(state.tickets, Default::default());
+    assert_eq!(state.calls.since, None);
+    assert_eq!(state.chats.since, Some(ts("2025-01-02 10:00:00")));
+    assert_eq!(state.active, None);
+
+    // An account-wide error (the key) still ends the sync at once.
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(401))
+        .mount(&server)
+        .await;
+    let p = provider(&server, &Channel::ALL, 10);
+    let err = p.fetch_page(&Cursor::default()).await.unwrap_err();
+    assert_eq!(err.reason(), "auth");
 }

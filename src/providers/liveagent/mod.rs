@@ -4,7 +4,11 @@
 //!
 //! A sync visits the enabled streams in the order tickets, chats, calls; each
 //! `fetch_page` call fetches one page of one stream and returns a cursor that
-//! says which stream and where, so a restart resumes mid-sync.
+//! says which stream and where, so a restart resumes mid-sync. The streams
+//! are independent: each keeps its own cursor, and one that fails (a refused
+//! request, a page that does not decode) keeps its cursor, is reported through
+//! [`Provider::take_stream_reports`], and the sync goes on with the next one.
+//! Only account-wide errors (the key, the rate limit, the host) end the sync.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -23,7 +27,7 @@ pub use cursor::{LiveAgentCursor, ScanCursor, TicketCursor};
 use super::client::{ClientMetrics, ClientSettings, HttpClient, decode_rows};
 use super::{
     BoxFuture, BuildError, Cursor, Page, Progress, Provider, ProviderError, RejectedRow,
-    StreamPage, VendorSlaLevel,
+    StreamFailure, StreamPage, StreamReport, VendorSlaLevel,
 };
 use crate::clock::{self, Clock};
 use crate::config::SourceConfig;
@@ -60,6 +64,24 @@ pub struct LiveAgentProvider {
     client: HttpClient,
     clock: Clock,
     departments: Mutex<(Departments, Option<Timestamp>)>,
+    /// How streams ended since the sync loop last asked.
+    reports: Mutex<Vec<StreamReport>>,
+}
+
+/// A stream's cursor after a page, applied only when the page worked.
+enum StreamCursor {
+    Ticket(TicketCursor),
+    Chat(ScanCursor),
+    Call(ScanCursor),
+}
+
+/// The `stream` label of a LiveAgent stream (as in rejected rows).
+pub fn stream_label(stream: Channel) -> &'static str {
+    match stream {
+        Channel::Ticket => "tickets",
+        Channel::Chat => "chats",
+        Channel::Call => "calls",
+    }
 }
 
 impl LiveAgentProvider {
@@ -81,6 +103,7 @@ impl LiveAgentProvider {
             client,
             clock: clock::wall(),
             departments: Mutex::new((Departments::new(), None)),
+            reports: Mutex::new(Vec::new()),
         })
     }
 
@@ -124,23 +147,64 @@ impl LiveAgentProvider {
         let from = *cur
             .window_start
             .get_or_insert(window_start.unwrap_or(start));
+        // Each stream pages on a copy of its cursor, kept only when the page
+        // worked: a stream that fails stays where it was, is reported, and the
+        // sync goes on with the next stream.
+        let result = match stream {
+            Channel::Ticket => {
+                let mut c = cur.tickets.clone();
+                let page = self.tickets_page(&mut c, start, &departments).await;
+                page.map(|p| (p, StreamCursor::Ticket(c)))
+            }
+            Channel::Chat => {
+                let mut c = cur.chats.clone();
+                let page = self.chats_page(&mut c, start, now, &departments).await;
+                page.map(|p| (p, StreamCursor::Chat(c)))
+            }
+            Channel::Call => {
+                let mut c = cur.calls.clone();
+                let page = self.calls_page(&mut c, start, now).await;
+                page.map(|p| (p, StreamCursor::Call(c)))
+            }
+        };
+        let (stream_page, failure) = match result {
+            Ok((page, advanced)) => {
+                match advanced {
+                    StreamCursor::Ticket(c) => cur.tickets = c,
+                    StreamCursor::Chat(c) => cur.chats = c,
+                    StreamCursor::Call(c) => cur.calls = c,
+                }
+                (page, None)
+            }
+            Err(e) if e.is_source_wide() => return Err(e),
+            Err(e) => {
+                let page = StreamPage {
+                    done: true,
+                    ..StreamPage::default()
+                };
+                let failure = StreamFailure {
+                    reason: e.reason(),
+                    message: e.to_string(),
+                };
+                (page, Some(failure))
+            }
+        };
+        if stream_page.done {
+            self.reports
+                .lock()
+                .expect("stream reports lock")
+                .push(StreamReport {
+                    stream: stream_label(stream),
+                    error: failure,
+                });
+        }
         let StreamPage {
             items,
             removed,
             rejected,
             done: stream_done,
             position,
-        } = match stream {
-            Channel::Ticket => {
-                self.tickets_page(&mut cur.tickets, start, &departments)
-                    .await?
-            }
-            Channel::Chat => {
-                self.chats_page(&mut cur.chats, start, now, &departments)
-                    .await?
-            }
-            Channel::Call => self.calls_page(&mut cur.calls, start, now).await?,
-        };
+        } = stream_page;
         let mut done = false;
         if stream_done {
             cur.active = streams.iter().skip_while(|s| **s != stream).nth(1).copied();
@@ -465,6 +529,10 @@ impl LiveAgentProvider {
 impl Provider for LiveAgentProvider {
     fn fetch_page<'a>(&'a self, cursor: &'a Cursor) -> BoxFuture<'a, Result<Page, ProviderError>> {
         Box::pin(self.page(cursor))
+    }
+
+    fn take_stream_reports(&self) -> Vec<StreamReport> {
+        std::mem::take(&mut *self.reports.lock().expect("stream reports lock"))
     }
 
     fn sla_levels(&self) -> BoxFuture<'_, Result<Vec<VendorSlaLevel>, ProviderError>> {
