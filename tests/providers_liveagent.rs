@@ -874,3 +874,248 @@ async fn a_failing_stream_keeps_its_cursor_and_never_stops_the_others() {
     let err = p.fetch_page(&Cursor::default()).await.unwrap_err();
     assert_eq!(err.reason(), "auth");
 }
+
+// --- Undocumented requests: detection and documented fallbacks ----------------
+
+fn provider_with_metrics(
+    server: &MockServer,
+    channels: &[Channel],
+    page_size: u32,
+) -> (LiveAgentProvider, prometheus::Registry) {
+    let registry = prometheus::Registry::new();
+    let metrics = ClientMetrics::new(&registry).unwrap();
+    let s = settings(server, channels, page_size);
+    let mut client = liveagent::client_settings(&s);
+    client.retry.max_retries = 0;
+    let p = LiveAgentProvider::with_client_settings(s, client, metrics)
+        .unwrap()
+        .with_clock(|| "2025-01-03T00:00:00Z".parse().unwrap());
+    (p, registry)
+}
+
+fn fallbacks_counted(registry: &prometheus::Registry, assumption: &str) -> u64 {
+    registry
+        .gather()
+        .iter()
+        .filter(|f| f.name() == "helpdesk_sla_source_assumption_fallbacks_total")
+        .flat_map(|f| f.get_metric())
+        .filter(|m| {
+            m.get_label()
+                .iter()
+                .any(|l| l.name() == "assumption" && l.value() == assumption)
+        })
+        .map(|m| m.get_counter().get_value() as u64)
+        .sum()
+}
+
+/// One ticket page with t1 and t2 (email tickets), and their per-ticket
+/// history at the documented `/tickets/{id}/history`.
+async fn mount_tickets_and_per_ticket_history(server: &MockServer) {
+    Mock::given(method("GET"))
+        .and(path("/api/v3/tickets"))
+        .respond_with(json(serde_json::json!([
+            ticket("t1", "2025-01-02 09:00:00", "A"),
+            ticket("t2", "2025-01-02 09:30:00", "N"),
+        ])))
+        .mount(server)
+        .await;
+    for (id, rows) in [
+        (
+            "t1",
+            serde_json::json!([
+                {"id": "h1", "status": "N", "date_from": "2025-01-02 08:00:00", "date_to": "2025-01-02 08:40:00"},
+                {"id": "h2", "status": "A", "date_from": "2025-01-02 08:40:00", "date_to": null}
+            ]),
+        ),
+        (
+            "t2",
+            serde_json::json!([{"id": "h3", "conversation_id": "t2", "status": "N", "date_from": "2025-01-02 08:00:00"}]),
+        ),
+    ] {
+        Mock::given(method("GET"))
+            .and(path(format!("/api/v3/tickets/{id}/history")))
+            .respond_with(json(rows))
+            .expect(1)
+            .mount(server)
+            .await;
+    }
+}
+
+async fn assert_history_fell_back(server: &MockServer, assumption: &str) {
+    let (p, registry) = provider_with_metrics(server, &[Channel::Ticket], 10);
+    let (pages, _) = sync(&p, Cursor::default()).await.unwrap();
+    let items: Vec<&Item> = pages.iter().flat_map(|p| &p.items).collect();
+    assert_eq!(items.len(), 2);
+    // t1's history came per ticket: answered at 08:40.
+    assert_eq!(items[0].id, "t1");
+    assert_eq!(items[0].agent_replies, [ts("2025-01-02 08:40:00")]);
+    assert!(p.fallbacks().history_per_ticket);
+    assert_eq!(fallbacks_counted(&registry, assumption), 1);
+    assert!(p.take_stream_reports().iter().all(|r| r.error.is_none()));
+}
+
+#[tokio::test]
+async fn history_filter_refused_falls_back_to_per_ticket_history() {
+    let server = MockServer::start().await;
+    mount_departments(&server).await;
+    mount_tickets_and_per_ticket_history(&server).await;
+    Mock::given(method("GET"))
+        .and(path("/api/v3/tickets/history"))
+        .respond_with(
+            ResponseTemplate::new(400).set_body_raw(
+                r#"{"response":{"status":"ERROR","statuscode":400,"errormessage":"Unknown filter field conversation_id"}}"#,
+                "application/json",
+            ),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    assert_history_fell_back(&server, "history_conversation_filter").await;
+}
+
+#[tokio::test]
+async fn history_filter_ignored_falls_back_to_per_ticket_history() {
+    let server = MockServer::start().await;
+    mount_departments(&server).await;
+    mount_tickets_and_per_ticket_history(&server).await;
+    // The server drops the filter and answers with other tickets' rows.
+    Mock::given(method("GET"))
+        .and(path("/api/v3/tickets/history"))
+        .respond_with(json(serde_json::json!([
+            {"id": "x1", "conversation_id": "zz9", "status": "N", "date_from": "2024-01-01 00:00:00"}
+        ])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    assert_history_fell_back(&server, "history_conversation_filter").await;
+}
+
+#[tokio::test]
+async fn a_full_history_page_without_cursor_header_falls_back() {
+    let server = MockServer::start().await;
+    mount_departments(&server).await;
+    mount_tickets_and_per_ticket_history(&server).await;
+    // Ten rows on a page of ten, and no `next_page_cursor`: more may exist.
+    let rows: Vec<serde_json::Value> = (0..10)
+        .map(|i| serde_json::json!({"id": format!("r{i}"), "conversation_id": if i % 2 == 0 { "t1" } else { "t2" },
+            "status": "N", "date_from": "2025-01-02 08:00:00"}))
+        .collect();
+    Mock::given(method("GET"))
+        .and(path("/api/v3/tickets/history"))
+        .respond_with(json(serde_json::Value::Array(rows)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    assert_history_fell_back(&server, "next_page_cursor_header").await;
+}
+
+/// A ticket list that answers the documented `date_created` filter.
+fn tickets_by_created() -> wiremock::MockBuilder {
+    Mock::given(method("GET"))
+        .and(path("/api/v3/tickets"))
+        .and(query_param(
+            "_filters",
+            r#"[["date_created","D>=","2025-01-02 00:00:00"]]"#,
+        ))
+}
+
+async fn assert_tickets_fell_back(server: &MockServer) {
+    Mock::given(method("GET"))
+        .and(path("/api/v3/tickets/history"))
+        .respond_with(json(serde_json::json!([])))
+        .mount(server)
+        .await;
+    let (p, registry) = provider_with_metrics(server, &[Channel::Ticket], 2);
+    // The cursor says: changed since 09:00 already read.
+    let cursor = Cursor(serde_json::json!({"active": null,
+        "tickets": {"since": "2025-01-02T09:00:00Z", "seen": [], "page": 1},
+        "chats": {"page": 0}, "calls": {"page": 0}}));
+    let (pages, next) = sync(&p, cursor).await.unwrap();
+    let ids: Vec<&str> = pages
+        .iter()
+        .flat_map(|p| &p.items)
+        .map(|i| i.id.as_str())
+        .collect();
+    // The scan reads the lookback window by creation and keeps what changed
+    // since 09:00; the older t0 is not emitted again.
+    assert_eq!(ids, ["t5", "t7", "t9"]);
+    assert!(p.fallbacks().tickets_by_created);
+    assert_eq!(
+        fallbacks_counted(&registry, "tickets_date_changed_filter"),
+        1
+    );
+    let state: LiveAgentCursor = serde_json::from_value(next.0).unwrap();
+    // Next time: everything changed since the scan began, less the skew margin.
+    assert_eq!(state.tickets.since, Some(ts("2025-01-02 23:55:00")));
+    assert_eq!(state.tickets.scan_page, 0);
+}
+
+async fn mount_scan(server: &MockServer) {
+    tickets_by_created()
+        .and(query_param("_page", "1"))
+        .respond_with(json(serde_json::json!([
+            ticket("t0", "2025-01-02 08:00:00", "N"),
+            ticket("t5", "2025-01-02 10:00:00", "N"),
+        ])))
+        .mount(server)
+        .await;
+    tickets_by_created()
+        .and(query_param("_page", "2"))
+        .respond_with(json(serde_json::json!([
+            ticket("t7", "2025-01-02 09:00:00", "N"),
+            ticket("t9", "2025-01-02 12:00:00", "N"),
+        ])))
+        .mount(server)
+        .await;
+    tickets_by_created()
+        .and(query_param("_page", "3"))
+        .respond_with(json(serde_json::json!([])))
+        .mount(server)
+        .await;
+}
+
+#[tokio::test]
+async fn date_changed_filter_refused_falls_back_to_the_created_scan() {
+    let server = MockServer::start().await;
+    mount_departments(&server).await;
+    mount_scan(&server).await;
+    Mock::given(method("GET"))
+        .and(path("/api/v3/tickets"))
+        .and(query_param("_sortField", "date_changed"))
+        .respond_with(ResponseTemplate::new(400).set_body_raw(
+            r#"{"response":{"status":"ERROR","statuscode":400,"errormessage":"Unsupported filter"}}"#,
+            "application/json",
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    assert_tickets_fell_back(&server).await;
+}
+
+#[tokio::test]
+async fn date_changed_filter_ignored_or_unsorted_falls_back() {
+    for rows in [
+        // A row changed before the requested `since`: the filter was ignored.
+        serde_json::json!([
+            ticket("t0", "2025-01-02 08:00:00", "N"),
+            ticket("t5", "2025-01-02 10:00:00", "N")
+        ]),
+        // In range but out of order: the sort was ignored.
+        serde_json::json!([
+            ticket("t9", "2025-01-02 12:00:00", "N"),
+            ticket("t5", "2025-01-02 10:00:00", "N")
+        ]),
+    ] {
+        let server = MockServer::start().await;
+        mount_departments(&server).await;
+        mount_scan(&server).await;
+        Mock::given(method("GET"))
+            .and(path("/api/v3/tickets"))
+            .and(query_param("_sortField", "date_changed"))
+            .respond_with(json(rows))
+            .expect(1)
+            .mount(&server)
+            .await;
+        assert_tickets_fell_back(&server).await;
+    }
+}

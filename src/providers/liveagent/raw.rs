@@ -49,7 +49,10 @@ pub struct RawTicket {
 pub struct RawHistoryRow {
     #[serde(default, deserialize_with = "opt_id")]
     pub id: Option<String>,
-    #[serde(deserialize_with = "id")]
+    /// Empty when absent: `/tickets/{id}/history` rows may leave it out (the
+    /// path says which ticket), and a filtered list's row without it is one
+    /// the provider did not ask for.
+    #[serde(default, deserialize_with = "id_or_empty")]
     pub conversation_id: String,
     #[serde(default, deserialize_with = "opt_id")]
     pub agent_id: Option<String>,
@@ -164,6 +167,10 @@ enum IdValue {
 /// Ids are strings, but some endpoints have been seen to send numbers.
 fn id<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     opt_id(d)?.ok_or_else(|| serde::de::Error::custom("missing id"))
+}
+
+fn id_or_empty<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(opt_id(d)?.unwrap_or_default())
 }
 
 fn opt_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
