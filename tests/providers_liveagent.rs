@@ -353,7 +353,17 @@ async fn tickets_page_to_the_end_with_history_cursor_paging() {
             "2025-01-02 11:00:00",
             "X"
         )])))
-        .expect(2)
+        .expect(1)
+        .mount(&server)
+        .await;
+    // The next sync starts the default overlap (5 minutes) before the cursor.
+    tickets_since("2025-01-02 10:55:00", 1)
+        .respond_with(json(serde_json::json!([ticket(
+            "t3",
+            "2025-01-02 11:00:00",
+            "X"
+        )])))
+        .expect(1)
         .mount(&server)
         .await;
     let row = |conv: &str, status: &str, from: &str, to: Option<&str>| {
@@ -422,7 +432,8 @@ async fn tickets_page_to_the_end_with_history_cursor_paging() {
     let state: LiveAgentCursor = serde_json::from_value(cursor.0.clone()).unwrap();
     assert_eq!(state.tickets.since, Some(ts("2025-01-02 11:00:00")));
     assert_eq!(state.tickets.seen, ["t3"]);
-    // The next poll re-reads the boundary second and yields nothing new.
+    // The next poll re-reads the overlap and the boundary second and yields
+    // nothing new.
     let (pages, _) = sync(&p, cursor).await.unwrap();
     assert!(
         pages
@@ -1118,4 +1129,175 @@ async fn date_changed_filter_ignored_or_unsorted_falls_back() {
             .await;
         assert_tickets_fell_back(&server).await;
     }
+}
+
+// --- The overlap window -------------------------------------------------------
+
+#[tokio::test]
+async fn the_overlap_window_catches_a_late_change_and_counts_nothing_twice() {
+    use helpdesk_sla_exporter::engine::Engine;
+    use helpdesk_sla_exporter::metrics::source::SourceMetrics;
+    use helpdesk_sla_exporter::store::Store;
+
+    let server = MockServer::start().await;
+    mount_departments(&server).await;
+    let answered = |id: &str, changed: &str| {
+        serde_json::json!({"id": id, "status": "A", "channel_type": "E", "tags": [],
+            "date_created": "2025-01-02 08:00:00", "date_changed": changed})
+    };
+    let history = |ids: &[&str]| {
+        let rows: Vec<serde_json::Value> = ids
+            .iter()
+            .flat_map(|id| {
+                [
+                    serde_json::json!({"id": format!("{id}-n"), "conversation_id": id, "status": "N",
+                        "date_from": "2025-01-02 08:00:00", "date_to": "2025-01-02 08:30:00"}),
+                    serde_json::json!({"id": format!("{id}-a"), "conversation_id": id, "status": "A",
+                        "agent_id": "ag1", "date_from": "2025-01-02 08:30:00", "date_to": null}),
+                ]
+            })
+            .collect();
+        json(serde_json::Value::Array(rows))
+    };
+    // First sync: t0 and t1.
+    tickets_since_page_of_ten("2025-01-02 00:00:00")
+        .respond_with(json(serde_json::json!([
+            answered("t0", "2025-01-02 09:57:00"),
+            answered("t1", "2025-01-02 10:00:00")
+        ])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // Second sync, 5 minutes before the cursor (10:00): t0 again, and t2,
+    // whose change at 09:58 the search index only now shows.
+    tickets_since_page_of_ten("2025-01-02 09:55:00")
+        .respond_with(json(serde_json::json!([
+            answered("t0", "2025-01-02 09:57:00"),
+            answered("t2", "2025-01-02 09:58:00")
+        ])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    for ids in [["t0", "t1"], ["t0", "t2"]] {
+        Mock::given(method("GET"))
+            .and(path("/api/v3/tickets/history"))
+            .and(query_param(
+                "_filters",
+                format!(r#"[["conversation_id","IN","{}"]]"#, ids.join(",")),
+            ))
+            .respond_with(history(&ids))
+            .mount(&server)
+            .await;
+    }
+
+    let dir = std::env::temp_dir().join(format!("la-overlap-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let yaml = format!(
+        "sources:\n  - name: support\n    type: liveagent\n    base_url: {}/api/v3\n    api_key_env: KEY\n    channels: [ticket]\n\
+         policies:\n  - name: tickets\n    targets:\n      first_response: {{within: 1h, objective: 0.9}}\n",
+        server.uri()
+    );
+    let config = helpdesk_sla_exporter::config::parse(&yaml, &dir.join("c.yml"), &dir, &|_| {
+        Some(KEY.to_owned())
+    })
+    .unwrap();
+    // A fresh engine per sync over the same store: what the store counted
+    // is all that carries over, as after a restart.
+    let engine = || {
+        Engine::new(
+            Store::open(&dir).unwrap(),
+            SourceMetrics::new(&prometheus::Registry::new()).unwrap(),
+            helpdesk_sla_exporter::clock::fixed("2025-01-03T00:00:00Z".parse().unwrap()),
+        )
+    };
+    let met = |engine: &Engine| -> u64 {
+        engine
+            .store
+            .counters()
+            .unwrap()
+            .iter()
+            .filter(|(series, name, _)| series.ends_with("first_response") && name == "met")
+            .map(|(_, _, v)| v)
+            .sum()
+    };
+
+    let p = provider(&server, &[Channel::Ticket], 10);
+    let mut cursor = Cursor::default();
+    let mut emitted = Vec::new();
+    let mut counted = Vec::new();
+    for _ in 0..2 {
+        let engine = engine();
+        let (pages, next) = sync(&p, cursor).await.unwrap();
+        for page in &pages {
+            let text = serde_json::to_string(&page.next).unwrap();
+            engine
+                .store
+                .apply_page("support", "sync", &page.items, &page.removed, &text)
+                .unwrap();
+            emitted.extend(page.items.iter().map(|i| i.id.clone()));
+        }
+        cursor = next;
+        engine.load(&config).unwrap();
+        engine.evaluate(&config).unwrap();
+        counted.push(met(&engine));
+    }
+    // t0 was read twice (the overlap), t2 was caught late, t1 not re-sent.
+    assert_eq!(emitted, ["t0", "t1", "t0", "t2"]);
+    // Three tickets answered in time: three outcomes, none counted twice.
+    assert_eq!(counted, [2, 3]);
+    let state: LiveAgentCursor = serde_json::from_value(cursor.0).unwrap();
+    assert_eq!(state.tickets.since, Some(ts("2025-01-02 10:00:00")));
+    assert_eq!(state.tickets.overlap_from, None);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn tickets_since_page_of_ten(since: &str) -> wiremock::MockBuilder {
+    Mock::given(method("GET"))
+        .and(path("/api/v3/tickets"))
+        .and(query_param(
+            "_filters",
+            format!(r#"[["date_changed","D>=","{since}"]]"#),
+        ))
+        .and(query_param("_perPage", "10"))
+        .and(query_param("_page", "1"))
+}
+
+#[tokio::test]
+async fn settings_are_read_once_and_every_request_asks_for_utc() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v3/settings"))
+        .and(header("Timezone-Offset", "0"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_raw(fixture("settings.json"), "application/json"),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let p = provider(&server, &[Channel::Ticket], 2);
+    assert_eq!(
+        p.check_settings().await.as_deref(),
+        Some("Europe/Bratislava")
+    );
+    assert_eq!(p.check_settings().await, None, "read once per process");
+    // A fetch does not read it again, and a missing /settings is no failure.
+    mount_departments(&server).await;
+    Mock::given(method("GET"))
+        .and(path("/api/v3/tickets"))
+        .and(header("Timezone-Offset", "0"))
+        .respond_with(json(serde_json::json!([])))
+        .mount(&server)
+        .await;
+    assert!(p.fetch_page(&Cursor::default()).await.unwrap().done);
+    let other = MockServer::start().await;
+    mount_departments(&other).await;
+    Mock::given(method("GET"))
+        .and(path("/api/v3/tickets"))
+        .respond_with(json(serde_json::json!([])))
+        .mount(&other)
+        .await;
+    let q = provider(&other, &[Channel::Ticket], 2);
+    assert_eq!(q.check_settings().await, None);
+    assert!(q.fetch_page(&Cursor::default()).await.unwrap().done);
 }

@@ -25,6 +25,7 @@ pub async fn serve(server: &MockServer) {
         ("/api/v3/chats", "chats.json"),
         ("/api/v3/calls", "calls.json"),
         ("/api/v3/slas", "slas.json"),
+        ("/api/v3/settings", "settings.json"),
     ] {
         Mock::given(method("GET"))
             .and(path(endpoint))

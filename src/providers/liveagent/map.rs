@@ -14,8 +14,8 @@ use std::collections::HashMap;
 use jiff::civil::Weekday;
 
 pub use super::raw::{
-    RawBusinessHours, RawCall, RawChat, RawDepartment, RawHistoryRow, RawSlaLevel, RawTicket,
-    format_time, parse_time,
+    RawBusinessHours, RawCall, RawChat, RawDepartment, RawHistoryRow, RawSetting, RawSlaLevel,
+    RawTicket, format_time, parse_time,
 };
 use crate::model::{Channel, Item, Status, StatusInterval, Target, VendorDue};
 use crate::providers::{VendorBusinessHours, VendorSlaLevel};

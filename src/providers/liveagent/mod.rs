@@ -71,6 +71,10 @@ pub struct LiveAgentProvider {
     /// How streams ended since the sync loop last asked.
     reports: Mutex<Vec<StreamReport>>,
     metrics: ClientMetrics,
+    /// The `liveagent:` block.
+    options: LiveAgentConfig,
+    /// `/settings` was read (once per process; see [`LiveAgentProvider::check_settings`]).
+    settings_read: std::sync::atomic::AtomicBool,
     /// Undocumented requests found refused or ignored: the provider uses the
     /// documented fallback from then on (until a restart re-checks).
     fallbacks: Mutex<Fallbacks>,
@@ -135,8 +139,16 @@ impl LiveAgentProvider {
             departments: Mutex::new((Departments::new(), None)),
             reports: Mutex::new(Vec::new()),
             metrics,
+            options: LiveAgentConfig::default(),
+            settings_read: std::sync::atomic::AtomicBool::new(false),
             fallbacks: Mutex::new(Fallbacks::default()),
         })
+    }
+
+    /// The settings of the `liveagent:` block (the default without one).
+    pub fn with_options(mut self, options: LiveAgentConfig) -> Self {
+        self.options = options;
+        self
     }
 
     pub fn with_clock(mut self, clock: impl Fn() -> Timestamp + Send + Sync + 'static) -> Self {
@@ -165,12 +177,14 @@ impl LiveAgentProvider {
                 ..Page::default()
             });
         };
+        self.check_settings().await;
         let departments = self.departments().await?;
         let now = (self.clock)();
         // Checked: the config bounds the lookback, and an odd clock must not panic.
         let start = now
             .checked_sub(self.source.initial_lookback)
             .unwrap_or(jiff::Timestamp::MIN);
+        let starting = cur.window_start.is_none();
         let window_start = match stream {
             Channel::Ticket => cur.tickets.since,
             Channel::Chat => cur.chats.since,
@@ -185,7 +199,9 @@ impl LiveAgentProvider {
         let result = match stream {
             Channel::Ticket => {
                 let mut c = cur.tickets.clone();
-                let page = self.tickets_page(&mut c, start, now, &departments).await;
+                let page = self
+                    .tickets_page(&mut c, start, now, starting, &departments)
+                    .await;
                 page.map(|p| (p, StreamCursor::Ticket(c)))
             }
             Channel::Chat => {
@@ -267,14 +283,26 @@ impl LiveAgentProvider {
         c: &mut TicketCursor,
         start: Timestamp,
         now: Timestamp,
+        starting: bool,
         departments: &Departments,
     ) -> Result<StreamPage, ProviderError> {
         if self.fallbacks().tickets_by_created {
             return self.tickets_scan_page(c, start, now, departments).await;
         }
+        // A sync after the first re-reads the overlap window before `since`.
+        if starting
+            && c.page <= 1
+            && let Some(since) = c.since
+        {
+            c.overlap_from = since
+                .checked_sub(self.options.ticket_overlap)
+                .ok()
+                .filter(|from| *from < since);
+        }
         let since = *c.since.get_or_insert(start);
+        let lower = c.overlap_from.unwrap_or(since).min(since);
         let page = c.page.max(1);
-        let filters = json!([["date_changed", "D>=", map::format_time(since)]]).to_string();
+        let filters = json!([["date_changed", "D>=", map::format_time(lower)]]).to_string();
         let query = [
             ("_filters", filters),
             ("_sortField", "date_changed".to_owned()),
@@ -295,7 +323,7 @@ impl LiveAgentProvider {
         let changed = |t: &RawTicket| t.date_changed.unwrap_or(t.date_created);
         // The filter and sort are checked on every page: a row changed before
         // `since`, or rows out of order, mean the server ignored them.
-        let outside = tickets.iter().any(|t| changed(t) < since);
+        let outside = tickets.iter().any(|t| changed(t) < lower);
         let unsorted = tickets.windows(2).any(|w| changed(&w[1]) < changed(&w[0]));
         if outside || unsorted {
             let detail = if outside {
@@ -327,6 +355,7 @@ impl LiveAgentProvider {
         match tickets.iter().map(changed).max() {
             Some(max) if max > since => {
                 c.since = Some(max);
+                c.overlap_from = None;
                 c.seen = tickets
                     .iter()
                     .filter(|t| changed(t) == max)
@@ -359,6 +388,7 @@ impl LiveAgentProvider {
             // read the second again until a whole pass finds nothing new.
             done = !std::mem::take(&mut c.crowded_pass_found);
             c.page = 1;
+            c.overlap_from = None;
         }
         Ok(StreamPage {
             items,
@@ -425,6 +455,38 @@ impl LiveAgentProvider {
             done,
             position: Some(since),
         })
+    }
+
+    /// Reads `/settings` once per process and warns when the account's own
+    /// zone is not UTC: every request sends `Timezone-Offset: 0`, so times
+    /// should come back in UTC anyway, but an account that ignores the header
+    /// would shift every time by its offset, and this line says where to look.
+    /// A failure is logged and never fails the sync (the setting is advisory).
+    /// Returns the account's zone when read.
+    pub async fn check_settings(&self) -> Option<String> {
+        use std::sync::atomic::Ordering;
+        if self.settings_read.swap(true, Ordering::Relaxed) {
+            return None;
+        }
+        let response = match self.client.get("/settings", &[]).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::info!(source = %self.source.name, error = %e, "cannot read /settings; the account's time zone is not checked");
+                return None;
+            }
+        };
+        let (rows, _) =
+            decode_rows::<map::RawSetting>("/settings", "settings", &response.body).ok()?;
+        let zone = rows.into_iter().find(|r| r.name == "TIMEZONE")?.value?;
+        let utc = ["", "UTC", "Etc/UTC", "GMT", "Etc/GMT", "+00:00", "0"];
+        if !utc.contains(&zone.trim()) {
+            tracing::warn!(
+                source = %self.source.name,
+                account_time_zone = %zone,
+                "the account's time zone is not UTC; requests send Timezone-Offset: 0 so times are read as UTC; if items look shifted by this zone's offset, the account ignores the header"
+            );
+        }
+        Some(zone)
     }
 
     /// The fallbacks in use (tests, `check-source`).

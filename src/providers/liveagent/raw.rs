@@ -102,6 +102,14 @@ pub struct RawCall {
     pub ticket_id: Option<String>,
 }
 
+/// A `/settings` row (`Setting`): `TIMEZONE` and display formats.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RawSetting {
+    pub name: String,
+    #[serde(default)]
+    pub value: Option<String>,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct RawDepartment {
     #[serde(deserialize_with = "id")]
