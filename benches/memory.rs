@@ -66,7 +66,7 @@ fn items(d: &data::Data, departments: &Departments, channel: &str) -> Vec<Item> 
                     .collect();
                 match map::ticket_item(SOURCE, &raw, &history, departments) {
                     TicketOutcome::Item(i) => Some(*i),
-                    TicketOutcome::Removed(_) => None,
+                    TicketOutcome::Removed(_) | TicketOutcome::Elsewhere(_) => None,
                 }
             })
             .collect(),

@@ -13,7 +13,9 @@ use tokio_util::sync::CancellationToken;
 use crate::config::SourceConfig;
 use crate::engine::Engine;
 use crate::model::Channel;
-use crate::providers::{Cursor, Page, Progress, Provider, ProviderError, RejectedRow};
+use crate::providers::{
+    Cursor, Page, Progress, Provider, ProviderError, RejectedRow, StreamFailure, StreamReport,
+};
 use crate::store::StoreError;
 
 /// The store's endpoint name for a provider's whole-source cursor.
@@ -65,11 +67,17 @@ pub async fn run_source(
             initial: false,
             items: 0,
             logged_decile: 0,
+            stream_failure: None,
         };
-        let result = tokio::select! {
+        let mut result = tokio::select! {
             r = run.sync_once(provider.as_ref(), &cancel) => r,
             () = cancel.cancelled() => return,
         };
+        // A stream that failed leaves the source down (its data is stale)
+        // although the other streams were applied; it was logged when it failed.
+        if let (Ok(_), Some(failure)) = (&result, run.stream_failure.take()) {
+            result = Err(SyncError::Stream(failure));
+        }
         let took = started.elapsed().as_secs_f64();
         match &result {
             Ok(n) => {
@@ -84,7 +92,12 @@ pub async fn run_source(
                 engine
                     .source_metrics
                     .failure(&source.name, e.reason(), took);
-                tracing::warn!(source = %source.name, reason = e.reason(), error = %e, "sync failed; serving the last good data");
+                if let SyncError::Stream((stream, _)) = e {
+                    // Its one warning was logged when the stream failed.
+                    tracing::info!(source = %source.name, failed_stream = stream, duration_seconds = took, "sync finished; the other streams were applied");
+                } else {
+                    tracing::warn!(source = %source.name, reason = e.reason(), error = %e, "sync failed; serving the last good data");
+                }
             }
         }
         on_sync(
@@ -109,6 +122,9 @@ enum SyncError {
     Store(#[from] StoreError),
     #[error("store task failed: {0}")]
     Join(String),
+    /// A stream failed and the others were read (`Provider::take_stream_reports`).
+    #[error("stream {stream} failed: {message}", stream = .0.0, message = .0.1.message)]
+    Stream((&'static str, StreamFailure)),
 }
 
 impl SyncError {
@@ -116,6 +132,7 @@ impl SyncError {
         match self {
             SyncError::Provider(e) => e.reason(),
             SyncError::Store(_) | SyncError::Join(_) => "store",
+            SyncError::Stream((_, f)) => f.reason,
         }
     }
 }
@@ -132,6 +149,8 @@ struct Run<'a> {
     items: u64,
     /// The last tenth of progress that was logged.
     logged_decile: u32,
+    /// The first stream that failed in this sync, if any.
+    stream_failure: Option<(&'static str, StreamFailure)>,
 }
 
 impl Run<'_> {
@@ -156,7 +175,9 @@ impl Run<'_> {
         let mut pages: u32 = 0;
         let mut previous_ids: Vec<String> = Vec::new();
         loop {
-            let page = provider.fetch_page(&cursor).await?;
+            let page = provider.fetch_page(&cursor).await;
+            self.stream_reports(provider.take_stream_reports());
+            let page = page?;
             pages += 1;
             if !page.done {
                 check_paging(&page, &cursor, &mut previous_ids, pages, source)?;
@@ -195,6 +216,28 @@ impl Run<'_> {
             cursor = next_cursor;
             if done || cancel.is_cancelled() {
                 return Ok(self.items);
+            }
+        }
+    }
+
+    /// Publishes how each stream ended; a failed one is logged (one line) and
+    /// remembered, so the sync ends with the source down once every other
+    /// stream has been read.
+    fn stream_reports(&mut self, reports: Vec<StreamReport>) {
+        for r in reports {
+            let reason = r.error.as_ref().map(|f| f.reason);
+            self.engine
+                .source_metrics
+                .stream(&self.source.name, r.stream, reason);
+            if let Some(failure) = r.error {
+                tracing::warn!(
+                    source = %self.source.name,
+                    stream = r.stream,
+                    reason = failure.reason,
+                    error = %failure.message,
+                    "stream failed; its cursor stays and the other streams go on"
+                );
+                self.stream_failure.get_or_insert((r.stream, failure));
             }
         }
     }

@@ -102,11 +102,27 @@ async fn failures_after_a_good_sync_keep_the_last_good_data() {
         );
         let (_, _, page) = get(&exporter.url("/"));
         assert!(page.contains(">down</span>"), "{page}");
+        // A failing stream is named, and the others were read to their end.
+        if endpoint == "/api/v3/tickets" {
+            let up = |stream: &str, v: u8| {
+                format!(
+                    "helpdesk_sla_source_stream_up{{source=\"support\",stream=\"{stream}\"}} {v}"
+                )
+            };
+            for line in [up("tickets", 0), up("chats", 1), up("calls", 1)] {
+                assert!(body.lines().any(|l| l == line), "{line}\n{body}");
+            }
+            let errors = "helpdesk_sla_source_stream_errors_total{reason=\"decode\",source=\"support\",stream=\"tickets\"} 1";
+            assert!(body.lines().any(|l| l == errors), "{body}");
+        }
     }
-    // One warning line per failed sync, each naming the endpoint and reason,
-    // and never the key.
+    // One warning line per failure (a failed stream, or a sync that could
+    // not start), each naming the endpoint and reason, and never the key.
     let log = exporter.log_text();
-    let warnings: Vec<&str> = log.lines().filter(|l| l.contains("sync failed")).collect();
+    let warnings: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("sync failed") || l.contains("stream failed"))
+        .collect();
     assert_eq!(warnings.len(), 3, "{log}");
     assert!(
         warnings[0].contains("\"reason\":\"decode\"") && warnings[0].contains("GET /tickets"),

@@ -58,6 +58,7 @@ fn item(outcome: &TicketOutcome) -> &Item {
     match outcome {
         TicketOutcome::Item(item) => item,
         TicketOutcome::Removed(id) => panic!("{id} was removed"),
+        TicketOutcome::Elsewhere(c) => panic!("a {c:?} conversation, not a ticket"),
     }
 }
 
@@ -352,7 +353,17 @@ async fn tickets_page_to_the_end_with_history_cursor_paging() {
             "2025-01-02 11:00:00",
             "X"
         )])))
-        .expect(2)
+        .expect(1)
+        .mount(&server)
+        .await;
+    // The next sync starts the default overlap (5 minutes) before the cursor.
+    tickets_since("2025-01-02 10:55:00", 1)
+        .respond_with(json(serde_json::json!([ticket(
+            "t3",
+            "2025-01-02 11:00:00",
+            "X"
+        )])))
+        .expect(1)
         .mount(&server)
         .await;
     let row = |conv: &str, status: &str, from: &str, to: Option<&str>| {
@@ -421,7 +432,8 @@ async fn tickets_page_to_the_end_with_history_cursor_paging() {
     let state: LiveAgentCursor = serde_json::from_value(cursor.0.clone()).unwrap();
     assert_eq!(state.tickets.since, Some(ts("2025-01-02 11:00:00")));
     assert_eq!(state.tickets.seen, ["t3"]);
-    // The next poll re-reads the boundary second and yields nothing new.
+    // The next poll re-reads the overlap and the boundary second and yields
+    // nothing new.
     let (pages, _) = sync(&p, cursor).await.unwrap();
     assert!(
         pages
@@ -611,22 +623,29 @@ async fn errors_are_typed_and_never_show_the_key() {
         .mount(&server)
         .await;
 
+    // A stream's own error is reported with the stream (the sync goes on);
+    // an account-wide one (the key) fails the page.
+    let stream_error = |p: &LiveAgentProvider| {
+        let mut reports = p.take_stream_reports();
+        assert_eq!(reports.len(), 1, "{reports:?}");
+        reports.remove(0).error.expect("the stream failed")
+    };
     let p = provider(&server, &[Channel::Ticket], 2);
-    let err = p.fetch_page(&Cursor::default()).await.unwrap_err();
-    assert_eq!(err.reason(), "decode");
+    assert!(p.fetch_page(&Cursor::default()).await.unwrap().done);
+    let err = stream_error(&p);
+    assert_eq!(err.reason, "decode");
     let chats = provider(&server, &[Channel::Chat], 2)
         .fetch_page(&Cursor::default())
         .await
         .unwrap_err();
     assert_eq!(chats.reason(), "auth");
-    let calls = provider(&server, &[Channel::Call], 2)
-        .fetch_page(&Cursor::default())
-        .await
-        .unwrap_err();
-    assert_eq!(calls.reason(), "decode");
-    assert!(calls.to_string().contains("expected a sequence"), "{calls}");
+    let p = provider(&server, &[Channel::Call], 2);
+    p.fetch_page(&Cursor::default()).await.unwrap();
+    let calls = stream_error(&p);
+    assert_eq!(calls.reason, "decode");
+    assert!(calls.message.contains("expected a sequence"), "{calls:?}");
     for text in [
-        err.to_string(),
+        err.message.clone(),
         format!("{err:?}"),
         chats.to_string(),
         format!("{chats:?}"),
@@ -650,4 +669,635 @@ async fn sla_levels_over_http() {
     let levels = provider(&server, &[], 10).sla_levels().await.unwrap();
     let names: Vec<&str> = levels.iter().map(|l| l.name.as_str()).collect();
     assert_eq!(names, ["Gold", "Basic"]);
+}
+
+// --- One item per conversation, quarantine in every stream ------------------
+
+/// Every stream of one sync, each served as one short page.
+async fn mount_streams(
+    server: &MockServer,
+    tickets: serde_json::Value,
+    history: serde_json::Value,
+    chats: serde_json::Value,
+    calls: serde_json::Value,
+) {
+    for (endpoint, body) in [
+        ("/api/v3/tickets", tickets),
+        ("/api/v3/tickets/history", history),
+        ("/api/v3/chats", chats),
+        ("/api/v3/calls", calls),
+    ] {
+        Mock::given(method("GET"))
+            .and(path(endpoint))
+            .respond_with(json(body))
+            .mount(server)
+            .await;
+    }
+}
+
+#[tokio::test]
+async fn chat_and_call_conversations_are_counted_once_in_their_channel() {
+    let server = MockServer::start().await;
+    mount_departments(&server).await;
+    let conversation = |id: &str, channel: &str, status: &str| {
+        serde_json::json!({"id": id, "departmentid": "zbmc7d61", "status": status, "channel_type": channel,
+            "tags": [], "date_created": "2025-01-02 08:00:00", "date_changed": "2025-01-02 08:05:00"})
+    };
+    // LiveAgent lists every conversation as a ticket: an email, a chat being
+    // chatted, a missed chat turned New, a call in progress.
+    let tickets = serde_json::json!([
+        conversation("e1", "E", "N"),
+        conversation("ch1", "B", "T"),
+        conversation("ch2", "I", "N"),
+        conversation("kt1", "C", "P"),
+    ]);
+    // History is asked for the email ticket alone.
+    Mock::given(method("GET"))
+        .and(path("/api/v3/tickets/history"))
+        .and(query_param(
+            "_filters",
+            r#"[["conversation_id","IN","e1"]]"#,
+        ))
+        .respond_with(json(serde_json::json!([
+            {"id": "h1", "conversation_id": "e1", "status": "N", "date_from": "2025-01-02 08:00:00", "date_to": null}
+        ])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let chats = serde_json::json!([
+        {"id": "ch1", "date_created": "2025-01-02T09:00:00+01:00", "status_date_started": "2025-01-02T08:00:20Z",
+         "rstatus": "T", "status": "C", "departmentId": "zbmc7d61", "chat_order": "2025-01-02T08:00:00Z"},
+        {"id": "ch2", "date_created": "2025-01-02T08:00:00Z", "status_date_started": "0000-00-00 00:00:00",
+         "rstatus": "R", "status": "T", "departmentId": "zbmc7d61"}
+    ]);
+    let calls = serde_json::json!([
+        {"id": "k1", "ticketId": "kt1", "type": "I", "dateCreated": "2025-01-02T08:00:00Z",
+         "dateAnswered": "2025-01-02T08:00:12Z", "dateFinished": "", "callDuration": "0"}
+    ]);
+    mount_streams(&server, tickets, serde_json::json!([]), chats, calls).await;
+
+    let p = provider(&server, &Channel::ALL, 10);
+    let (pages, _) = sync(&p, Cursor::default()).await.unwrap();
+    let items: Vec<(&str, Channel)> = pages
+        .iter()
+        .flat_map(|p| &p.items)
+        .map(|i| (i.id.as_str(), i.channel))
+        .collect();
+    assert_eq!(
+        items,
+        [
+            ("e1", Channel::Ticket),
+            ("ch1", Channel::Chat),
+            ("ch2", Channel::Chat),
+            ("k1", Channel::Call)
+        ]
+    );
+    assert!(
+        pages
+            .iter()
+            .all(|p| p.removed.is_empty() && p.rejected.is_empty())
+    );
+    let all: Vec<&Item> = pages.iter().flat_map(|p| &p.items).collect();
+    // The offset is converted: 09:00+01:00 is 08:00Z, picked up 20 s later.
+    assert_eq!(all[1].created_at, ts("2025-01-02 08:00:00"));
+    assert_eq!(all[1].answered_at, Some(ts("2025-01-02 08:00:20")));
+    // The all-zero date is "not picked up": a missed chat.
+    assert_eq!(all[2].answered_at, None);
+    assert_eq!(all[3].answered_at, Some(ts("2025-01-02 08:00:12")));
+}
+
+#[tokio::test]
+async fn a_bad_row_in_each_stream_is_quarantined_and_the_rest_goes_on() {
+    let server = MockServer::start().await;
+    mount_departments(&server).await;
+    let tickets = serde_json::json!([
+        ticket("t1", "2025-01-02 09:00:00", "N"),
+        {"id": "t-bad", "status": "N", "date_created": "0000-00-00 00:00:00"},
+        ticket("t3", "2025-01-02 09:10:00", "N"),
+    ]);
+    let history = serde_json::json!([
+        {"id": "h1", "conversation_id": "t1", "status": "N", "date_from": "2025-01-02 08:00:00", "date_to": null},
+        {"id": "h-bad", "conversation_id": "t3", "status": "N", "date_from": 17},
+    ]);
+    let chats = serde_json::json!([
+        {"id": "ch-bad", "date_created": "2025-01-02T08:00:00Z", "tags": "vip"},
+        {"id": "ch1", "date_created": "2025-01-02T08:00:00Z"}
+    ]);
+    let calls = serde_json::json!([
+        {"id": "k-bad", "type": "I"},
+        {"id": "k1", "type": "I", "dateCreated": "2025-01-02T08:00:00Z"}
+    ]);
+    mount_streams(&server, tickets, history, chats, calls).await;
+
+    let p = provider(&server, &Channel::ALL, 10);
+    let (pages, cursor) = sync(&p, Cursor::default()).await.unwrap();
+    let ids: Vec<&str> = pages
+        .iter()
+        .flat_map(|p| &p.items)
+        .map(|i| i.id.as_str())
+        .collect();
+    assert_eq!(ids, ["t1", "t3", "ch1", "k1"]);
+    let rejected: Vec<(&str, Option<&str>, &str)> = pages
+        .iter()
+        .flat_map(|p| &p.rejected)
+        .map(|r| (r.stream, r.id.as_deref(), r.field.as_str()))
+        .collect();
+    assert_eq!(
+        rejected,
+        [
+            ("tickets", Some("t-bad"), "date_created"),
+            ("ticket_history", Some("h-bad"), "date_from"),
+            ("chats", Some("ch-bad"), "tags"),
+            ("calls", Some("k-bad"), "dateCreated"),
+        ]
+    );
+    // Every stream moved on past its page.
+    let state: LiveAgentCursor = serde_json::from_value(cursor.0).unwrap();
+    assert_eq!(state.tickets.since, Some(ts("2025-01-02 09:10:00")));
+    assert_eq!(state.calls.since, Some(ts("2025-01-02 08:00:00")));
+    assert_eq!(state.active, None);
+}
+
+// --- Independent streams ------------------------------------------------------
+
+#[tokio::test]
+async fn a_failing_stream_keeps_its_cursor_and_never_stops_the_others() {
+    let server = MockServer::start().await;
+    mount_departments(&server).await;
+    // Tickets answer a page that does not decode; chats answer; calls are refused.
+    Mock::given(method("GET"))
+        .and(path("/api/v3/tickets"))
+        .respond_with(json(serde_json::json!({"unexpected": "shape"})))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v3/chats"))
+        .respond_with(json(serde_json::json!([
+            {"id": "ch1", "date_created": "2025-01-02 10:00:00", "status_date_started": "2025-01-02 10:00:30",
+             "rstatus": "R", "status": "T", "departmentId": "zbmc7d61"}
+        ])))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v3/calls"))
+        .respond_with(
+            ResponseTemplate::new(500).set_body_raw(r#"{"message":"oops"}"#, "application/json"),
+        )
+        .mount(&server)
+        .await;
+
+    let p = provider(&server, &Channel::ALL, 10);
+    let (pages, cursor) = sync(&p, Cursor::default()).await.unwrap();
+    let ids: Vec<&str> = pages
+        .iter()
+        .flat_map(|p| &p.items)
+        .map(|i| i.id.as_str())
+        .collect();
+    assert_eq!(ids, ["ch1"]);
+    let reports: Vec<(&str, Option<&str>)> = p
+        .take_stream_reports()
+        .into_iter()
+        .map(|r| (r.stream, r.error.map(|e| e.reason)))
+        .collect();
+    assert_eq!(
+        reports,
+        [
+            ("tickets", Some("decode")),
+            ("chats", None),
+            ("calls", Some("status"))
+        ]
+    );
+    assert!(p.take_stream_reports().is_empty(), "reports are drained");
+    let state: LiveAgentCursor = serde_json::from_value(cursor.0).unwrap();
+    // The failed streams stay where they were (never synced); chats moved on.
+    assert_eq!(state.tickets, Default::default());
+    assert_eq!(state.calls.since, None);
+    assert_eq!(state.chats.since, Some(ts("2025-01-02 10:00:00")));
+    assert_eq!(state.active, None);
+
+    // An account-wide error (the key) still ends the sync at once.
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(401))
+        .mount(&server)
+        .await;
+    let p = provider(&server, &Channel::ALL, 10);
+    let err = p.fetch_page(&Cursor::default()).await.unwrap_err();
+    assert_eq!(err.reason(), "auth");
+}
+
+// --- Undocumented requests: detection and documented fallbacks ----------------
+
+fn provider_with_metrics(
+    server: &MockServer,
+    channels: &[Channel],
+    page_size: u32,
+) -> (LiveAgentProvider, prometheus::Registry) {
+    let registry = prometheus::Registry::new();
+    let metrics = ClientMetrics::new(&registry).unwrap();
+    let s = settings(server, channels, page_size);
+    let mut client = liveagent::client_settings(&s);
+    client.retry.max_retries = 0;
+    let p = LiveAgentProvider::with_client_settings(s, client, metrics)
+        .unwrap()
+        .with_clock(|| "2025-01-03T00:00:00Z".parse().unwrap());
+    (p, registry)
+}
+
+fn fallbacks_counted(registry: &prometheus::Registry, assumption: &str) -> u64 {
+    registry
+        .gather()
+        .iter()
+        .filter(|f| f.name() == "helpdesk_sla_source_assumption_fallbacks_total")
+        .flat_map(|f| f.get_metric())
+        .filter(|m| {
+            m.get_label()
+                .iter()
+                .any(|l| l.name() == "assumption" && l.value() == assumption)
+        })
+        .map(|m| m.get_counter().get_value() as u64)
+        .sum()
+}
+
+/// One ticket page with t1 and t2 (email tickets), and their per-ticket
+/// history at the documented `/tickets/{id}/history`.
+async fn mount_tickets_and_per_ticket_history(server: &MockServer) {
+    Mock::given(method("GET"))
+        .and(path("/api/v3/tickets"))
+        .respond_with(json(serde_json::json!([
+            ticket("t1", "2025-01-02 09:00:00", "A"),
+            ticket("t2", "2025-01-02 09:30:00", "N"),
+        ])))
+        .mount(server)
+        .await;
+    for (id, rows) in [
+        (
+            "t1",
+            serde_json::json!([
+                {"id": "h1", "status": "N", "date_from": "2025-01-02 08:00:00", "date_to": "2025-01-02 08:40:00"},
+                {"id": "h2", "status": "A", "date_from": "2025-01-02 08:40:00", "date_to": null}
+            ]),
+        ),
+        (
+            "t2",
+            serde_json::json!([{"id": "h3", "conversation_id": "t2", "status": "N", "date_from": "2025-01-02 08:00:00"}]),
+        ),
+    ] {
+        Mock::given(method("GET"))
+            .and(path(format!("/api/v3/tickets/{id}/history")))
+            .respond_with(json(rows))
+            .expect(1)
+            .mount(server)
+            .await;
+    }
+}
+
+async fn assert_history_fell_back(server: &MockServer, assumption: &str) {
+    let (p, registry) = provider_with_metrics(server, &[Channel::Ticket], 10);
+    let (pages, _) = sync(&p, Cursor::default()).await.unwrap();
+    let items: Vec<&Item> = pages.iter().flat_map(|p| &p.items).collect();
+    assert_eq!(items.len(), 2);
+    // t1's history came per ticket: answered at 08:40.
+    assert_eq!(items[0].id, "t1");
+    assert_eq!(items[0].agent_replies, [ts("2025-01-02 08:40:00")]);
+    assert!(p.fallbacks().history_per_ticket);
+    assert_eq!(fallbacks_counted(&registry, assumption), 1);
+    assert!(p.take_stream_reports().iter().all(|r| r.error.is_none()));
+}
+
+#[tokio::test]
+async fn history_filter_refused_falls_back_to_per_ticket_history() {
+    let server = MockServer::start().await;
+    mount_departments(&server).await;
+    mount_tickets_and_per_ticket_history(&server).await;
+    Mock::given(method("GET"))
+        .and(path("/api/v3/tickets/history"))
+        .respond_with(
+            ResponseTemplate::new(400).set_body_raw(
+                r#"{"response":{"status":"ERROR","statuscode":400,"errormessage":"Unknown filter field conversation_id"}}"#,
+                "application/json",
+            ),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    assert_history_fell_back(&server, "history_conversation_filter").await;
+}
+
+#[tokio::test]
+async fn history_filter_ignored_falls_back_to_per_ticket_history() {
+    let server = MockServer::start().await;
+    mount_departments(&server).await;
+    mount_tickets_and_per_ticket_history(&server).await;
+    // The server drops the filter and answers with other tickets' rows.
+    Mock::given(method("GET"))
+        .and(path("/api/v3/tickets/history"))
+        .respond_with(json(serde_json::json!([
+            {"id": "x1", "conversation_id": "zz9", "status": "N", "date_from": "2024-01-01 00:00:00"}
+        ])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    assert_history_fell_back(&server, "history_conversation_filter").await;
+}
+
+#[tokio::test]
+async fn a_full_history_page_without_cursor_header_falls_back() {
+    let server = MockServer::start().await;
+    mount_departments(&server).await;
+    mount_tickets_and_per_ticket_history(&server).await;
+    // Ten rows on a page of ten, and no `next_page_cursor`: more may exist.
+    let rows: Vec<serde_json::Value> = (0..10)
+        .map(|i| serde_json::json!({"id": format!("r{i}"), "conversation_id": if i % 2 == 0 { "t1" } else { "t2" },
+            "status": "N", "date_from": "2025-01-02 08:00:00"}))
+        .collect();
+    Mock::given(method("GET"))
+        .and(path("/api/v3/tickets/history"))
+        .respond_with(json(serde_json::Value::Array(rows)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    assert_history_fell_back(&server, "next_page_cursor_header").await;
+}
+
+/// A ticket list that answers the documented `date_created` filter.
+fn tickets_by_created() -> wiremock::MockBuilder {
+    Mock::given(method("GET"))
+        .and(path("/api/v3/tickets"))
+        .and(query_param(
+            "_filters",
+            r#"[["date_created","D>=","2025-01-02 00:00:00"]]"#,
+        ))
+}
+
+async fn assert_tickets_fell_back(server: &MockServer) {
+    Mock::given(method("GET"))
+        .and(path("/api/v3/tickets/history"))
+        .respond_with(json(serde_json::json!([])))
+        .mount(server)
+        .await;
+    let (p, registry) = provider_with_metrics(server, &[Channel::Ticket], 2);
+    // The cursor says: changed since 09:00 already read.
+    let cursor = Cursor(serde_json::json!({"active": null,
+        "tickets": {"since": "2025-01-02T09:00:00Z", "seen": [], "page": 1},
+        "chats": {"page": 0}, "calls": {"page": 0}}));
+    let (pages, next) = sync(&p, cursor).await.unwrap();
+    let ids: Vec<&str> = pages
+        .iter()
+        .flat_map(|p| &p.items)
+        .map(|i| i.id.as_str())
+        .collect();
+    // The scan reads the lookback window by creation and keeps what changed
+    // since 09:00; the older t0 is not emitted again.
+    assert_eq!(ids, ["t5", "t7", "t9"]);
+    assert!(p.fallbacks().tickets_by_created);
+    assert_eq!(
+        fallbacks_counted(&registry, "tickets_date_changed_filter"),
+        1
+    );
+    let state: LiveAgentCursor = serde_json::from_value(next.0).unwrap();
+    // Next time: everything changed since the scan began, less the skew margin.
+    assert_eq!(state.tickets.since, Some(ts("2025-01-02 23:55:00")));
+    assert_eq!(state.tickets.scan_page, 0);
+}
+
+async fn mount_scan(server: &MockServer) {
+    tickets_by_created()
+        .and(query_param("_page", "1"))
+        .respond_with(json(serde_json::json!([
+            ticket("t0", "2025-01-02 08:00:00", "N"),
+            ticket("t5", "2025-01-02 10:00:00", "N"),
+        ])))
+        .mount(server)
+        .await;
+    tickets_by_created()
+        .and(query_param("_page", "2"))
+        .respond_with(json(serde_json::json!([
+            ticket("t7", "2025-01-02 09:00:00", "N"),
+            ticket("t9", "2025-01-02 12:00:00", "N"),
+        ])))
+        .mount(server)
+        .await;
+    tickets_by_created()
+        .and(query_param("_page", "3"))
+        .respond_with(json(serde_json::json!([])))
+        .mount(server)
+        .await;
+}
+
+#[tokio::test]
+async fn date_changed_filter_refused_falls_back_to_the_created_scan() {
+    let server = MockServer::start().await;
+    mount_departments(&server).await;
+    mount_scan(&server).await;
+    Mock::given(method("GET"))
+        .and(path("/api/v3/tickets"))
+        .and(query_param("_sortField", "date_changed"))
+        .respond_with(ResponseTemplate::new(400).set_body_raw(
+            r#"{"response":{"status":"ERROR","statuscode":400,"errormessage":"Unsupported filter"}}"#,
+            "application/json",
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    assert_tickets_fell_back(&server).await;
+}
+
+#[tokio::test]
+async fn date_changed_filter_ignored_or_unsorted_falls_back() {
+    for rows in [
+        // A row changed before the requested `since`: the filter was ignored.
+        serde_json::json!([
+            ticket("t0", "2025-01-02 08:00:00", "N"),
+            ticket("t5", "2025-01-02 10:00:00", "N")
+        ]),
+        // In range but out of order: the sort was ignored.
+        serde_json::json!([
+            ticket("t9", "2025-01-02 12:00:00", "N"),
+            ticket("t5", "2025-01-02 10:00:00", "N")
+        ]),
+    ] {
+        let server = MockServer::start().await;
+        mount_departments(&server).await;
+        mount_scan(&server).await;
+        Mock::given(method("GET"))
+            .and(path("/api/v3/tickets"))
+            .and(query_param("_sortField", "date_changed"))
+            .respond_with(json(rows))
+            .expect(1)
+            .mount(&server)
+            .await;
+        assert_tickets_fell_back(&server).await;
+    }
+}
+
+// --- The overlap window -------------------------------------------------------
+
+#[tokio::test]
+async fn the_overlap_window_catches_a_late_change_and_counts_nothing_twice() {
+    use helpdesk_sla_exporter::engine::Engine;
+    use helpdesk_sla_exporter::metrics::source::SourceMetrics;
+    use helpdesk_sla_exporter::store::Store;
+
+    let server = MockServer::start().await;
+    mount_departments(&server).await;
+    let answered = |id: &str, changed: &str| {
+        serde_json::json!({"id": id, "status": "A", "channel_type": "E", "tags": [],
+            "date_created": "2025-01-02 08:00:00", "date_changed": changed})
+    };
+    let history = |ids: &[&str]| {
+        let rows: Vec<serde_json::Value> = ids
+            .iter()
+            .flat_map(|id| {
+                [
+                    serde_json::json!({"id": format!("{id}-n"), "conversation_id": id, "status": "N",
+                        "date_from": "2025-01-02 08:00:00", "date_to": "2025-01-02 08:30:00"}),
+                    serde_json::json!({"id": format!("{id}-a"), "conversation_id": id, "status": "A",
+                        "agent_id": "ag1", "date_from": "2025-01-02 08:30:00", "date_to": null}),
+                ]
+            })
+            .collect();
+        json(serde_json::Value::Array(rows))
+    };
+    // First sync: t0 and t1.
+    tickets_since_page_of_ten("2025-01-02 00:00:00")
+        .respond_with(json(serde_json::json!([
+            answered("t0", "2025-01-02 09:57:00"),
+            answered("t1", "2025-01-02 10:00:00")
+        ])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // Second sync, 5 minutes before the cursor (10:00): t0 again, and t2,
+    // whose change at 09:58 the search index only now shows.
+    tickets_since_page_of_ten("2025-01-02 09:55:00")
+        .respond_with(json(serde_json::json!([
+            answered("t0", "2025-01-02 09:57:00"),
+            answered("t2", "2025-01-02 09:58:00")
+        ])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    for ids in [["t0", "t1"], ["t0", "t2"]] {
+        Mock::given(method("GET"))
+            .and(path("/api/v3/tickets/history"))
+            .and(query_param(
+                "_filters",
+                format!(r#"[["conversation_id","IN","{}"]]"#, ids.join(",")),
+            ))
+            .respond_with(history(&ids))
+            .mount(&server)
+            .await;
+    }
+
+    let dir = std::env::temp_dir().join(format!("la-overlap-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let yaml = format!(
+        "sources:\n  - name: support\n    type: liveagent\n    base_url: {}/api/v3\n    api_key_env: KEY\n    channels: [ticket]\n\
+         policies:\n  - name: tickets\n    targets:\n      first_response: {{within: 1h, objective: 0.9}}\n",
+        server.uri()
+    );
+    let config = helpdesk_sla_exporter::config::parse(&yaml, &dir.join("c.yml"), &dir, &|_| {
+        Some(KEY.to_owned())
+    })
+    .unwrap();
+    // A fresh engine per sync over the same store: what the store counted
+    // is all that carries over, as after a restart.
+    let engine = || {
+        Engine::new(
+            Store::open(&dir).unwrap(),
+            SourceMetrics::new(&prometheus::Registry::new()).unwrap(),
+            helpdesk_sla_exporter::clock::fixed("2025-01-03T00:00:00Z".parse().unwrap()),
+        )
+    };
+    let met = |engine: &Engine| -> u64 {
+        engine
+            .store
+            .counters()
+            .unwrap()
+            .iter()
+            .filter(|(series, name, _)| series.ends_with("first_response") && name == "met")
+            .map(|(_, _, v)| v)
+            .sum()
+    };
+
+    let p = provider(&server, &[Channel::Ticket], 10);
+    let mut cursor = Cursor::default();
+    let mut emitted = Vec::new();
+    let mut counted = Vec::new();
+    for _ in 0..2 {
+        let engine = engine();
+        let (pages, next) = sync(&p, cursor).await.unwrap();
+        for page in &pages {
+            let text = serde_json::to_string(&page.next).unwrap();
+            engine
+                .store
+                .apply_page("support", "sync", &page.items, &page.removed, &text)
+                .unwrap();
+            emitted.extend(page.items.iter().map(|i| i.id.clone()));
+        }
+        cursor = next;
+        engine.load(&config).unwrap();
+        engine.evaluate(&config).unwrap();
+        counted.push(met(&engine));
+    }
+    // t0 was read twice (the overlap), t2 was caught late, t1 not re-sent.
+    assert_eq!(emitted, ["t0", "t1", "t0", "t2"]);
+    // Three tickets answered in time: three outcomes, none counted twice.
+    assert_eq!(counted, [2, 3]);
+    let state: LiveAgentCursor = serde_json::from_value(cursor.0).unwrap();
+    assert_eq!(state.tickets.since, Some(ts("2025-01-02 10:00:00")));
+    assert_eq!(state.tickets.overlap_from, None);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn tickets_since_page_of_ten(since: &str) -> wiremock::MockBuilder {
+    Mock::given(method("GET"))
+        .and(path("/api/v3/tickets"))
+        .and(query_param(
+            "_filters",
+            format!(r#"[["date_changed","D>=","{since}"]]"#),
+        ))
+        .and(query_param("_perPage", "10"))
+        .and(query_param("_page", "1"))
+}
+
+#[tokio::test]
+async fn settings_are_read_once_and_every_request_asks_for_utc() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v3/settings"))
+        .and(header("Timezone-Offset", "0"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_raw(fixture("settings.json"), "application/json"),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let p = provider(&server, &[Channel::Ticket], 2);
+    assert_eq!(
+        p.check_settings().await.as_deref(),
+        Some("Europe/Bratislava")
+    );
+    assert_eq!(p.check_settings().await, None, "read once per process");
+    // A fetch does not read it again, and a missing /settings is no failure.
+    mount_departments(&server).await;
+    Mock::given(method("GET"))
+        .and(path("/api/v3/tickets"))
+        .and(header("Timezone-Offset", "0"))
+        .respond_with(json(serde_json::json!([])))
+        .mount(&server)
+        .await;
+    assert!(p.fetch_page(&Cursor::default()).await.unwrap().done);
+    let other = MockServer::start().await;
+    mount_departments(&other).await;
+    Mock::given(method("GET"))
+        .and(path("/api/v3/tickets"))
+        .respond_with(json(serde_json::json!([])))
+        .mount(&other)
+        .await;
+    let q = provider(&other, &[Channel::Ticket], 2);
+    assert_eq!(q.check_settings().await, None);
+    assert!(q.fetch_page(&Cursor::default()).await.unwrap().done);
 }

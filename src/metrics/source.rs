@@ -1,9 +1,16 @@
 //! Per-source health metrics, updated by the sync loop.
 
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
 use prometheus::{GaugeVec, IntCounterVec, Opts, Registry};
 
 #[derive(Clone)]
 pub struct SourceMetrics {
+    stream_up: GaugeVec,
+    stream_errors: IntCounterVec,
+    /// `(source, stream)` pairs with series, so a removed source loses them.
+    streams: Arc<Mutex<BTreeSet<(String, String)>>>,
     up: GaugeVec,
     last_success: GaugeVec,
     duration: GaugeVec,
@@ -17,6 +24,21 @@ impl SourceMetrics {
     pub fn new(registry: &Registry) -> Result<SourceMetrics, prometheus::Error> {
         let gauge = |name: &str, help: &str| GaugeVec::new(Opts::new(name, help), &["source"]);
         let m = SourceMetrics {
+            stream_up: GaugeVec::new(
+                Opts::new(
+                    "helpdesk_sla_source_stream_up",
+                    "Whether the stream (tickets, chats, calls) was read to its end in its last sync (1) or failed (0); a failing stream keeps its cursor and the other streams go on.",
+                ),
+                &["source", "stream"],
+            )?,
+            stream_errors: IntCounterVec::new(
+                Opts::new(
+                    "helpdesk_sla_source_stream_errors_total",
+                    "Syncs in which the stream failed, by reason; the other streams of the source went on.",
+                ),
+                &["source", "stream", "reason"],
+            )?,
+            streams: Arc::default(),
             up: gauge(
                 "helpdesk_sla_source_up",
                 "Whether the last sync of the source succeeded (1) or not (0). Metrics keep the last good data while it is 0.",
@@ -55,6 +77,8 @@ impl SourceMetrics {
                 &["source", "stream", "reason"],
             )?,
         };
+        registry.register(Box::new(m.stream_up.clone()))?;
+        registry.register(Box::new(m.stream_errors.clone()))?;
         registry.register(Box::new(m.progress.clone()))?;
         registry.register(Box::new(m.rejected.clone()))?;
         registry.register(Box::new(m.up.clone()))?;
@@ -79,6 +103,16 @@ impl SourceMetrics {
         "store",
     ];
 
+    /// The `reason`s a single stream can fail with; the others (auth, rate
+    /// limit, connection, redirect, store) end the whole sync instead.
+    pub const STREAM_ERROR_REASONS: [&'static str; 5] = [
+        "status",
+        "decode",
+        "timeout",
+        "body_too_large",
+        "paging_loop",
+    ];
+
     /// Makes a source's series exist from the start (up 0, every error
     /// counter at 0), so alerts and `rate()` work before anything happens.
     pub fn register_source(&self, source: &str) {
@@ -97,6 +131,42 @@ impl SourceMetrics {
         let _ = self.progress.remove_label_values(&[source]);
         for reason in Self::ERROR_REASONS {
             let _ = self.errors.remove_label_values(&[source, reason]);
+        }
+        let mut streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+        for (_, stream) in streams.iter().filter(|(s, _)| s == source) {
+            let _ = self.stream_up.remove_label_values(&[source, stream]);
+            for reason in Self::STREAM_ERROR_REASONS {
+                let _ = self
+                    .stream_errors
+                    .remove_label_values(&[source, stream, reason]);
+            }
+        }
+        streams.retain(|(s, _)| s != source);
+    }
+
+    /// How a stream ended: up 1, or up 0 and its error counted. A stream's
+    /// error counters all exist (at 0) from its first report on.
+    pub fn stream(&self, source: &str, stream: &str, error_reason: Option<&str>) {
+        let new = self
+            .streams
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((source.to_owned(), stream.to_owned()));
+        if new {
+            for reason in Self::STREAM_ERROR_REASONS {
+                self.stream_errors
+                    .with_label_values(&[source, stream, reason]);
+            }
+        }
+        let up = self.stream_up.with_label_values(&[source, stream]);
+        match error_reason {
+            None => up.set(1.0),
+            Some(reason) => {
+                up.set(0.0);
+                self.stream_errors
+                    .with_label_values(&[source, stream, reason])
+                    .inc();
+            }
         }
     }
 

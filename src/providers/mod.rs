@@ -67,6 +67,15 @@ pub trait Provider: Send + Sync {
         })
     }
 
+    /// How each stream ended since the last call, oldest first, for providers
+    /// whose streams are independent (LiveAgent): a stream that fails is
+    /// reported here and the sync goes on with the next one, instead of the
+    /// page failing. The sync loop drains this after every page. The default
+    /// (one stream, failures fail the page) reports nothing.
+    fn take_stream_reports(&self) -> Vec<StreamReport> {
+        Vec::new()
+    }
+
     /// The vendor's own SLA levels, for `use_vendor_sla_levels: true`. Vendors
     /// without such a notion return an empty list.
     fn sla_levels(&self) -> BoxFuture<'_, Result<Vec<VendorSlaLevel>, ProviderError>> {
@@ -164,6 +173,24 @@ pub struct StreamPage {
     pub done: bool,
     /// How far the stream's cursor has come (its high-water mark).
     pub position: Option<jiff::Timestamp>,
+}
+
+/// How one stream of a sync ended (see [`Provider::take_stream_reports`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamReport {
+    /// `tickets`, `chats`, `calls`: a small closed set per vendor (a label).
+    pub stream: &'static str,
+    /// `None`: read to its end. `Some`: what ended it; its cursor stayed where
+    /// it was and the other streams went on.
+    pub error: Option<StreamFailure>,
+}
+
+/// Why a stream failed: the `reason` label of [`ProviderError::reason`] and
+/// the error's one line (never a secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamFailure {
+    pub reason: &'static str,
+    pub message: String,
 }
 
 /// One page of changes.
@@ -361,6 +388,19 @@ pub enum ProviderError {
 }
 
 impl ProviderError {
+    /// Errors about the whole account rather than one endpoint (the key, the
+    /// rate limit, the host, a redirect): every other stream would fail the
+    /// same way, so they end the sync instead of only their stream.
+    pub fn is_source_wide(&self) -> bool {
+        matches!(
+            self,
+            ProviderError::Auth { .. }
+                | ProviderError::RateLimited { .. }
+                | ProviderError::Connect { .. }
+                | ProviderError::Redirect { .. }
+        )
+    }
+
     /// The `reason` label of `helpdesk_sla_source_sync_errors_total`.
     pub fn reason(&self) -> &'static str {
         match self {

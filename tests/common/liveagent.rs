@@ -25,6 +25,7 @@ pub async fn serve(server: &MockServer) {
         ("/api/v3/chats", "chats.json"),
         ("/api/v3/calls", "calls.json"),
         ("/api/v3/slas", "slas.json"),
+        ("/api/v3/settings", "settings.json"),
     ] {
         Mock::given(method("GET"))
             .and(path(endpoint))
@@ -64,6 +65,10 @@ pub fn config(base_url: &str) -> String {
     base_url: {base_url}/api/v3
     api_key_env: LIVEAGENT_API_KEY
     poll_interval: 10m
+    # The fixtures are from January 2025 and the mock serves them whatever the
+    # filter: the window must hold them, or the provider rightly finds the
+    # `date_changed` filter ignored (rows before `since`) and drops them.
+    initial_lookback: 1095d
 calendars:
   - name: office
     time_zone: Europe/Bratislava

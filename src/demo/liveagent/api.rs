@@ -108,7 +108,9 @@ pub fn respond(
                 None => return Reply::error(400, "invalid _cursor"),
             },
         };
-        if from + per_page < rows.len() {
+        // Like a real cursor API, a full page carries a cursor even when the
+        // next page turns out empty.
+        if from + per_page <= rows.len() {
             headers.push(("next_page_cursor", format!("demo-{}", from + per_page)));
         }
         (from, from + per_page)

@@ -49,12 +49,16 @@ pub fn decode_values<T: serde::de::DeserializeOwned>(
         match serde_path_to_error::deserialize::<_, T>(value) {
             Ok(row) => rows.push(row),
             Err(e) => {
-                let field = e.path().to_string();
+                let path = e.path().to_string();
+                let message = e.into_inner().to_string();
+                let field = missing_field(&message)
+                    .filter(|_| path == ".")
+                    .map_or(path, |f| f.to_owned());
                 rejected.push(RejectedRow {
                     stream,
                     id,
                     field,
-                    reason: without_values(&e.into_inner().to_string()),
+                    reason: without_values(&message),
                 });
             }
         }
@@ -71,6 +75,16 @@ fn row_id(value: &serde_json::Value) -> Option<String> {
             serde_json::Value::Number(n) => Some(n.to_string()),
             _ => None,
         })
+}
+
+/// serde reports a missing field at the row (`.`) and names it in the
+/// message (`` missing field `dateCreated` ``): the name is the field.
+fn missing_field(message: &str) -> Option<&str> {
+    message
+        .strip_prefix("missing field `")?
+        .split('`')
+        .next()
+        .filter(|f| !f.is_empty())
 }
 
 /// A decoder message with every quoted value blanked out: `invalid type:
@@ -128,6 +142,7 @@ mod tests {
             "{:?}",
             rejected[1]
         );
+        assert_eq!(rejected[1].field, "id");
     }
 
     #[test]

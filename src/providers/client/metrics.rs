@@ -17,6 +17,7 @@ pub struct ClientMetrics {
     requests: IntCounterVec,
     waits: IntCounterVec,
     wait_seconds: CounterVec,
+    fallbacks: IntCounterVec,
     /// `(source, requests_per_minute)` -> its budget. A source whose budget
     /// setting is unchanged keeps its bucket across reloads; the map grows
     /// only with distinct settings ever configured.
@@ -51,6 +52,14 @@ impl ClientMetrics {
             ),
             &["source"],
         )?;
+        let fallbacks = IntCounterVec::new(
+            Opts::new(
+                "helpdesk_sla_source_assumption_fallbacks_total",
+                "Times the provider found that the vendor refused or ignored an undocumented request it relies on, and switched to the documented fallback, by assumption.",
+            ),
+            &["source", "assumption"],
+        )?;
+        registry.register(Box::new(fallbacks.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(waits.clone()))?;
         registry.register(Box::new(wait_seconds.clone()))?;
@@ -58,6 +67,7 @@ impl ClientMetrics {
             requests,
             waits,
             wait_seconds,
+            fallbacks,
             budgets: Arc::default(),
         })
     }
@@ -73,6 +83,21 @@ impl ClientMetrics {
     pub(super) fn init_source(&self, source: &str) {
         self.waits.with_label_values(&[source]);
         self.wait_seconds.with_label_values(&[source]);
+    }
+
+    /// Starts a provider's assumption counters at 0 (a small closed set per
+    /// vendor, listed in METRICS.md), so an alert can use `increase()`.
+    pub fn init_assumptions(&self, source: &str, assumptions: &[&str]) {
+        for a in assumptions {
+            self.fallbacks.with_label_values(&[source, a]);
+        }
+    }
+
+    /// An undocumented request was refused or ignored; the provider falls back.
+    pub fn assumption_failed(&self, source: &str, assumption: &str) {
+        self.fallbacks
+            .with_label_values(&[source, assumption])
+            .inc();
     }
 
     pub(super) fn wait(&self, source: &str, waited: Duration) {

@@ -3,9 +3,11 @@
 
 use std::sync::Arc;
 
+use jiff::SignedDuration;
 use serde::Deserialize;
 
 use super::LiveAgentProvider;
+use crate::config::duration;
 use crate::config::{SourceConfig, VendorBlock};
 use crate::providers::client::{Auth, ClientMetrics, ClientSettings};
 use crate::providers::{BuildError, Provider, SourceDefaults, SourceType, VendorConfig};
@@ -27,15 +29,51 @@ pub const SOURCE_TYPE: SourceType = SourceType {
     base_url_from: None,
 };
 
-/// The `liveagent:` block. LiveAgent needs nothing beyond the common keys
-/// (`base_url` names the account), so the block has no keys yet; it exists so
-/// that a mistyped vendor key is an error rather than silently ignored.
+/// The `liveagent:` block as written.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a map of liveagent settings")]
-pub struct LiveAgentConfig {}
+struct RawLiveAgentConfig {
+    #[serde(default)]
+    ticket_overlap: Option<String>,
+}
+
+/// The validated `liveagent:` block (`base_url` names the account).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveAgentConfig {
+    /// How far before the ticket cursor each sync reads again. LiveAgent's
+    /// ticket list is served from a search index that can lag the database,
+    /// so a change can surface with a `date_changed` older than what the
+    /// cursor already passed; re-reading a few minutes costs one page and the
+    /// store's exactly-once counting makes it harmless.
+    pub ticket_overlap: SignedDuration,
+}
+
+/// The default `ticket_overlap`.
+pub const DEFAULT_TICKET_OVERLAP: SignedDuration = SignedDuration::from_mins(5);
+/// The largest `ticket_overlap`: beyond it every poll re-reads too much.
+const MAX_TICKET_OVERLAP: SignedDuration = SignedDuration::from_hours(6);
+
+impl Default for LiveAgentConfig {
+    fn default() -> Self {
+        LiveAgentConfig {
+            ticket_overlap: DEFAULT_TICKET_OVERLAP,
+        }
+    }
+}
 
 fn validate(block: &mut VendorBlock<'_>) -> Option<Arc<dyn VendorConfig>> {
-    let config: LiveAgentConfig = block.parse()?;
+    let raw: RawLiveAgentConfig = block.parse()?;
+    let mut config = LiveAgentConfig::default();
+    if let Some(text) = raw.ticket_overlap.as_deref() {
+        let parsed = duration::parse(text).and_then(|d| {
+            if d > MAX_TICKET_OVERLAP {
+                Err(format!("{text:?} is longer than the maximum of 6h"))
+            } else {
+                Ok(d)
+            }
+        });
+        config.ticket_overlap = block.check("ticket_overlap", parsed)?;
+    }
     Some(Arc::new(config))
 }
 
@@ -56,10 +94,9 @@ impl VendorConfig for LiveAgentConfig {
         source: &SourceConfig,
         metrics: &ClientMetrics,
     ) -> Result<Arc<dyn Provider>, BuildError> {
-        Ok(Arc::new(LiveAgentProvider::new(
-            source.clone(),
-            metrics.clone(),
-        )?))
+        Ok(Arc::new(
+            LiveAgentProvider::new(source.clone(), metrics.clone())?.with_options(self.clone()),
+        ))
     }
 }
 

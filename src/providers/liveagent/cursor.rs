@@ -39,6 +39,22 @@ pub struct TicketCursor {
     /// is read once more.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub crowded_pass_found: bool,
+    /// The lower bound of this sync's `date_changed` filter: `since` less the
+    /// configured overlap, set when the stream starts a sync (not the first)
+    /// and dropped once `since` moves on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overlap_from: Option<Timestamp>,
+    /// Fallback (`date_changed` filter refused or ignored): the `_page` of the
+    /// scan of the lookback window by `date_created`; 0 when not scanning.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub scan_page: u32,
+    /// Fallback: when the running scan began (our clock).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scan_started: Option<Timestamp>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Chats and calls have no change date: a sync reads everything created since

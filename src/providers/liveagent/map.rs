@@ -14,8 +14,8 @@ use std::collections::HashMap;
 use jiff::civil::Weekday;
 
 pub use super::raw::{
-    RawBusinessHours, RawCall, RawChat, RawDepartment, RawHistoryRow, RawSlaLevel, RawTicket,
-    format_time, parse_time,
+    RawBusinessHours, RawCall, RawChat, RawDepartment, RawHistoryRow, RawSetting, RawSlaLevel,
+    RawTicket, format_time, parse_time,
 };
 use crate::model::{Channel, Item, Status, StatusInterval, Target, VendorDue};
 use crate::providers::{VendorBusinessHours, VendorSlaLevel};
@@ -29,6 +29,26 @@ pub enum TicketOutcome {
     Item(Box<Item>),
     /// Deleted (`X`) or spam (`B`): the store should forget the id.
     Removed(String),
+    /// A chat or call conversation: LiveAgent lists it as a ticket too, but
+    /// it is one item, read from `/chats` or `/calls` (see [`conversation_channel`]).
+    Elsewhere(Channel),
+}
+
+/// The channel a conversation started in, from the ticket's `channel_type`:
+/// `B` (contact button) and `I` (invitation) are chats, `C` (call) and `W`
+/// (call button) are calls, every other letter (or none) is a ticket.
+///
+/// The rule (docs/providers.md, "One item per conversation"): a chat or call
+/// conversation is one item in its channel, never also a ticket item, even
+/// when LiveAgent later lists it as New (a missed chat or unanswered call)
+/// or Open. Its pickup or answer target is what the SLA measures; the
+/// email-style follow-up of such a conversation is not a second item.
+pub fn conversation_channel(channel_type: Option<&str>) -> Channel {
+    match channel_type.map(str::trim) {
+        Some("B" | "I") => Channel::Chat,
+        Some("C" | "W") => Channel::Call,
+        _ => Channel::Ticket,
+    }
 }
 
 /// Decode a JSON body, naming the JSON path of the first problem.
@@ -67,6 +87,10 @@ pub fn ticket_item(
     let Some(current) = status(&t.status).filter(|_| t.date_deleted.is_none()) else {
         return TicketOutcome::Removed(t.id.clone());
     };
+    let channel = conversation_channel(t.channel_type.as_deref());
+    if channel != Channel::Ticket {
+        return TicketOutcome::Elsewhere(channel);
+    }
     let mut item = Item::new(source, &t.id, Channel::Ticket, t.date_created);
     item.team = t
         .departmentid
@@ -296,6 +320,88 @@ mod tests {
         assert_eq!(t.to_string(), "2025-01-02T09:15:00Z");
         assert_eq!(format_time(t), "2025-01-02 09:15:00");
         assert_eq!(parse_time("2025-13-02 09:15:00"), None);
+    }
+
+    #[test]
+    fn rfc3339_times_are_converted_and_zero_dates_are_absent() {
+        let z = parse_time("2025-01-02T09:15:00Z").unwrap();
+        assert_eq!(z.to_string(), "2025-01-02T09:15:00Z");
+        // An offset is converted, never dropped.
+        let plus = parse_time("2025-01-02T11:15:00+02:00").unwrap();
+        assert_eq!(plus, z);
+        let minus = parse_time("2025-01-02 02:15:00-07:00").unwrap();
+        assert_eq!(minus, z);
+        assert_eq!(
+            parse_time("2025-01-02T09:15:00.250Z")
+                .unwrap()
+                .subsec_millisecond(),
+            250
+        );
+
+        let chat: RawChat = serde_json::from_value(serde_json::json!({
+            "id": "c1", "date_created": "2025-01-02T11:15:00+02:00",
+            "status_date_started": "0000-00-00 00:00:00", "chat_order": ""
+        }))
+        .unwrap();
+        assert_eq!(chat.date_created, z);
+        assert_eq!(chat.status_date_started, None);
+        let call: RawCall = serde_json::from_value(serde_json::json!({
+            "id": "k1", "dateCreated": "2025-01-02T09:15:00Z", "dateAnswered": "", "ticketId": "t9"
+        }))
+        .unwrap();
+        assert_eq!(
+            (call.date_answered, call.ticket_id.as_deref()),
+            (None, Some("t9"))
+        );
+        // A required time that is unset or unreadable is a decode error that
+        // names no value.
+        for bad in ["0000-00-00 00:00:00", "", "yesterday 9:00"] {
+            let e = serde_json::from_value::<RawChat>(
+                serde_json::json!({"id": "c2", "date_created": bad}),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(e.contains("date_created") || e.contains("time"), "{e}");
+            assert!(!e.contains("yesterday"), "{e}");
+        }
+    }
+
+    #[test]
+    fn chat_and_call_conversations_are_not_tickets() {
+        assert_eq!(conversation_channel(Some("B")), Channel::Chat);
+        assert_eq!(conversation_channel(Some("I")), Channel::Chat);
+        assert_eq!(conversation_channel(Some("C")), Channel::Call);
+        assert_eq!(conversation_channel(Some("W")), Channel::Call);
+        for other in [Some("E"), Some("M"), Some("F"), None] {
+            assert_eq!(conversation_channel(other), Channel::Ticket);
+        }
+        let row = |channel: &str, status: &str, deleted: bool| -> RawTicket {
+            serde_json::from_value(serde_json::json!({
+                "id": "t1", "status": status, "channel_type": channel,
+                "date_created": "2025-01-02 09:00:00",
+                "date_deleted": if deleted { "2025-01-03 09:00:00" } else { "" },
+            }))
+            .unwrap()
+        };
+        let d = Departments::new();
+        // A chat being chatted, a missed chat turned New, a call in progress:
+        // one item each, in their own stream, never a ticket.
+        for (channel, status) in [("B", "T"), ("I", "N"), ("C", "P"), ("W", "N"), ("B", "C")] {
+            let out = ticket_item("s", &row(channel, status, false), &[], &d);
+            assert!(
+                matches!(out, TicketOutcome::Elsewhere(c) if c != Channel::Ticket),
+                "{channel}{status}: {out:?}"
+            );
+        }
+        // A deleted chat conversation is still removed.
+        assert_eq!(
+            ticket_item("s", &row("B", "R", true), &[], &d),
+            TicketOutcome::Removed("t1".into())
+        );
+        assert!(matches!(
+            ticket_item("s", &row("E", "N", false), &[], &d),
+            TicketOutcome::Item(_)
+        ));
     }
 
     #[test]

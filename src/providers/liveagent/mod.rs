@@ -4,7 +4,11 @@
 //!
 //! A sync visits the enabled streams in the order tickets, chats, calls; each
 //! `fetch_page` call fetches one page of one stream and returns a cursor that
-//! says which stream and where, so a restart resumes mid-sync.
+//! says which stream and where, so a restart resumes mid-sync. The streams
+//! are independent: each keeps its own cursor, and one that fails (a refused
+//! request, a page that does not decode) keeps its cursor, is reported through
+//! [`Provider::take_stream_reports`], and the sync goes on with the next one.
+//! Only account-wide errors (the key, the rate limit, the host) end the sync.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -23,7 +27,7 @@ pub use cursor::{LiveAgentCursor, ScanCursor, TicketCursor};
 use super::client::{ClientMetrics, ClientSettings, HttpClient, decode_rows};
 use super::{
     BoxFuture, BuildError, Cursor, Page, Progress, Provider, ProviderError, RejectedRow,
-    StreamPage, VendorSlaLevel,
+    StreamFailure, StreamPage, StreamReport, VendorSlaLevel,
 };
 use crate::clock::{self, Clock};
 use crate::config::SourceConfig;
@@ -45,6 +49,10 @@ const HISTORY_IDS_PER_REQUEST: usize = 100;
 /// id) instead of the cursor growing.
 const MAX_SEEN_IDS: usize = 20_000;
 
+/// The tickets fallback scan keeps changes from this long before it began,
+/// for clock skew between the exporter and the vendor.
+const SCAN_SKEW: SignedDuration = SignedDuration::from_mins(5);
+
 /// A guard against a server that keeps sending the same `next_page_cursor`.
 const MAX_CURSOR_PAGES: usize = 10_000;
 
@@ -60,6 +68,53 @@ pub struct LiveAgentProvider {
     client: HttpClient,
     clock: Clock,
     departments: Mutex<(Departments, Option<Timestamp>)>,
+    /// How streams ended since the sync loop last asked.
+    reports: Mutex<Vec<StreamReport>>,
+    metrics: ClientMetrics,
+    /// The `liveagent:` block.
+    options: LiveAgentConfig,
+    /// `/settings` was read (once per process; see [`LiveAgentProvider::check_settings`]).
+    settings_read: std::sync::atomic::AtomicBool,
+    /// Undocumented requests found refused or ignored: the provider uses the
+    /// documented fallback from then on (until a restart re-checks).
+    fallbacks: Mutex<Fallbacks>,
+}
+
+/// The undocumented requests the provider relies on, each checked on every
+/// response (docs/providers.md, "Documented calls and assumptions"): the
+/// `assumption` label of `helpdesk_sla_source_assumption_fallbacks_total`.
+pub const ASSUMPTIONS: [&str; 3] = [HISTORY_FILTER, CHANGED_FILTER, NEXT_PAGE_CURSOR];
+/// `/tickets/history` filtered by `conversation_id IN` (not a documented filter).
+pub const HISTORY_FILTER: &str = "history_conversation_filter";
+/// `/tickets` filtered and sorted by `date_changed` (the vendor's filter list
+/// for `/tickets` names `date_created`, `status`, `channel_type`, `departmentid`, `tags`).
+pub const CHANGED_FILTER: &str = "tickets_date_changed_filter";
+/// The `next_page_cursor` response header (response headers are not described).
+pub const NEXT_PAGE_CURSOR: &str = "next_page_cursor_header";
+
+/// Which fallbacks are in use.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Fallbacks {
+    /// History per ticket (`/tickets/{id}/history`, documented).
+    pub history_per_ticket: bool,
+    /// Tickets by the documented `date_created` filter over the lookback window.
+    pub tickets_by_created: bool,
+}
+
+/// A stream's cursor after a page, applied only when the page worked.
+enum StreamCursor {
+    Ticket(TicketCursor),
+    Chat(ScanCursor),
+    Call(ScanCursor),
+}
+
+/// The `stream` label of a LiveAgent stream (as in rejected rows).
+pub fn stream_label(stream: Channel) -> &'static str {
+    match stream {
+        Channel::Ticket => "tickets",
+        Channel::Chat => "chats",
+        Channel::Call => "calls",
+    }
 }
 
 impl LiveAgentProvider {
@@ -75,13 +130,25 @@ impl LiveAgentProvider {
         client: ClientSettings,
         metrics: ClientMetrics,
     ) -> Result<Self, BuildError> {
-        let client = HttpClient::new(client, metrics)?;
+        let client = HttpClient::new(client, metrics.clone())?;
+        metrics.init_assumptions(&source.name, &ASSUMPTIONS);
         Ok(LiveAgentProvider {
             source,
             client,
             clock: clock::wall(),
             departments: Mutex::new((Departments::new(), None)),
+            reports: Mutex::new(Vec::new()),
+            metrics,
+            options: LiveAgentConfig::default(),
+            settings_read: std::sync::atomic::AtomicBool::new(false),
+            fallbacks: Mutex::new(Fallbacks::default()),
         })
+    }
+
+    /// The settings of the `liveagent:` block (the default without one).
+    pub fn with_options(mut self, options: LiveAgentConfig) -> Self {
+        self.options = options;
+        self
     }
 
     pub fn with_clock(mut self, clock: impl Fn() -> Timestamp + Send + Sync + 'static) -> Self {
@@ -110,12 +177,14 @@ impl LiveAgentProvider {
                 ..Page::default()
             });
         };
+        self.check_settings().await;
         let departments = self.departments().await?;
         let now = (self.clock)();
         // Checked: the config bounds the lookback, and an odd clock must not panic.
         let start = now
             .checked_sub(self.source.initial_lookback)
             .unwrap_or(jiff::Timestamp::MIN);
+        let starting = cur.window_start.is_none();
         let window_start = match stream {
             Channel::Ticket => cur.tickets.since,
             Channel::Chat => cur.chats.since,
@@ -124,23 +193,66 @@ impl LiveAgentProvider {
         let from = *cur
             .window_start
             .get_or_insert(window_start.unwrap_or(start));
+        // Each stream pages on a copy of its cursor, kept only when the page
+        // worked: a stream that fails stays where it was, is reported, and the
+        // sync goes on with the next stream.
+        let result = match stream {
+            Channel::Ticket => {
+                let mut c = cur.tickets.clone();
+                let page = self
+                    .tickets_page(&mut c, start, now, starting, &departments)
+                    .await;
+                page.map(|p| (p, StreamCursor::Ticket(c)))
+            }
+            Channel::Chat => {
+                let mut c = cur.chats.clone();
+                let page = self.chats_page(&mut c, start, now, &departments).await;
+                page.map(|p| (p, StreamCursor::Chat(c)))
+            }
+            Channel::Call => {
+                let mut c = cur.calls.clone();
+                let page = self.calls_page(&mut c, start, now).await;
+                page.map(|p| (p, StreamCursor::Call(c)))
+            }
+        };
+        let (stream_page, failure) = match result {
+            Ok((page, advanced)) => {
+                match advanced {
+                    StreamCursor::Ticket(c) => cur.tickets = c,
+                    StreamCursor::Chat(c) => cur.chats = c,
+                    StreamCursor::Call(c) => cur.calls = c,
+                }
+                (page, None)
+            }
+            Err(e) if e.is_source_wide() => return Err(e),
+            Err(e) => {
+                let page = StreamPage {
+                    done: true,
+                    ..StreamPage::default()
+                };
+                let failure = StreamFailure {
+                    reason: e.reason(),
+                    message: e.to_string(),
+                };
+                (page, Some(failure))
+            }
+        };
+        if stream_page.done {
+            self.reports
+                .lock()
+                .expect("stream reports lock")
+                .push(StreamReport {
+                    stream: stream_label(stream),
+                    error: failure,
+                });
+        }
         let StreamPage {
             items,
             removed,
             rejected,
             done: stream_done,
             position,
-        } = match stream {
-            Channel::Ticket => {
-                self.tickets_page(&mut cur.tickets, start, &departments)
-                    .await?
-            }
-            Channel::Chat => {
-                self.chats_page(&mut cur.chats, start, now, &departments)
-                    .await?
-            }
-            Channel::Call => self.calls_page(&mut cur.calls, start, now).await?,
-        };
+        } = stream_page;
         let mut done = false;
         if stream_done {
             cur.active = streams.iter().skip_while(|s| **s != stream).nth(1).copied();
@@ -170,11 +282,27 @@ impl LiveAgentProvider {
         &self,
         c: &mut TicketCursor,
         start: Timestamp,
+        now: Timestamp,
+        starting: bool,
         departments: &Departments,
     ) -> Result<StreamPage, ProviderError> {
+        if self.fallbacks().tickets_by_created {
+            return self.tickets_scan_page(c, start, now, departments).await;
+        }
+        // A sync after the first re-reads the overlap window before `since`.
+        if starting
+            && c.page <= 1
+            && let Some(since) = c.since
+        {
+            c.overlap_from = since
+                .checked_sub(self.options.ticket_overlap)
+                .ok()
+                .filter(|from| *from < since);
+        }
         let since = *c.since.get_or_insert(start);
+        let lower = c.overlap_from.unwrap_or(since).min(since);
         let page = c.page.max(1);
-        let filters = json!([["date_changed", "D>=", map::format_time(since)]]).to_string();
+        let filters = json!([["date_changed", "D>=", map::format_time(lower)]]).to_string();
         let query = [
             ("_filters", filters),
             ("_sortField", "date_changed".to_owned()),
@@ -182,43 +310,52 @@ impl LiveAgentProvider {
             ("_page", page.to_string()),
             ("_perPage", self.per_page()),
         ];
-        let response = self.client.get("/tickets", &query).await?;
+        let response = match self.client.get("/tickets", &query).await {
+            Err(ProviderError::Status { code, .. }) if (400..500).contains(&code) => {
+                self.fall_back(CHANGED_FILTER, &format!("refused with HTTP {code}"));
+                return self.tickets_scan_page(c, start, now, departments).await;
+            }
+            r => r?,
+        };
         let (tickets, mut rejected) =
             decode_rows::<RawTicket>("/tickets", "tickets", &response.body)?;
         let received = tickets.len() + rejected.len();
         let changed = |t: &RawTicket| t.date_changed.unwrap_or(t.date_created);
+        // The filter and sort are checked on every page: a row changed before
+        // `since`, or rows out of order, mean the server ignored them.
+        let outside = tickets.iter().any(|t| changed(t) < lower);
+        let unsorted = tickets.windows(2).any(|w| changed(&w[1]) < changed(&w[0]));
+        if outside || unsorted {
+            let detail = if outside {
+                "ignored: rows changed before the requested date_changed"
+            } else {
+                "ignored: rows out of date_changed order"
+            };
+            self.fall_back(CHANGED_FILTER, detail);
+            c.page = 1;
+            return self.tickets_scan_page(c, start, now, departments).await;
+        }
         let seen: HashSet<&str> = c.seen.iter().map(String::as_str).collect();
         let fresh: Vec<&RawTicket> = tickets
             .iter()
             .filter(|t| !(changed(t) == since && seen.contains(t.id.as_str())))
             .collect();
+        // Chat and call conversations are items of their own streams: their
+        // history is not needed (and not requested).
         let ids: Vec<String> = fresh
             .iter()
             .filter(|t| map::status(&t.status).is_some())
+            .filter(|t| map::conversation_channel(t.channel_type.as_deref()) == Channel::Ticket)
             .map(|t| t.id.clone())
             .collect();
-        let (mut history, history_rejected) = self.history(&ids).await?;
+        let (history, history_rejected) = self.history(&ids).await?;
         rejected.extend(history_rejected);
-        // Grouped by ticket so each `ticket_item` call sees only its own rows:
-        // it filters by id, and scanning every row of the page for every
-        // ticket made a page quadratic in its size (a tenth of a first sync).
-        history.sort_by(|a, b| a.conversation_id.cmp(&b.conversation_id));
-
-        let mut items = Vec::new();
-        let mut removed = Vec::new();
-        for t in fresh {
-            let start = history.partition_point(|r| r.conversation_id < t.id);
-            let len = history[start..].partition_point(|r| r.conversation_id == t.id);
-            let rows = &history[start..start + len];
-            match map::ticket_item(&self.source.name, t, rows, departments) {
-                TicketOutcome::Item(item) => items.push(*item),
-                TicketOutcome::Removed(id) => removed.push(id),
-            }
-        }
+        let (items, removed) = map_tickets(&self.source.name, &fresh, history, departments);
         let short = received < self.source.page_size.max(1) as usize;
         match tickets.iter().map(changed).max() {
             Some(max) if max > since => {
                 c.since = Some(max);
+                c.overlap_from = None;
                 c.seen = tickets
                     .iter()
                     .filter(|t| changed(t) == max)
@@ -251,6 +388,7 @@ impl LiveAgentProvider {
             // read the second again until a whole pass finds nothing new.
             done = !std::mem::take(&mut c.crowded_pass_found);
             c.page = 1;
+            c.overlap_from = None;
         }
         Ok(StreamPage {
             items,
@@ -261,7 +399,124 @@ impl LiveAgentProvider {
         })
     }
 
-    /// Status history for `ids`, joined later by `conversation_id`.
+    /// The tickets fallback when the `date_changed` filter does not hold: the
+    /// lookback window is read by the documented `date_created` filter, and
+    /// rows changed at or after `since` are kept (the boundary second again:
+    /// the store replaces by id). A ticket created before the window and
+    /// changed since is not seen (docs/providers.md); the cursor's `since`
+    /// moves only when a whole scan ended.
+    async fn tickets_scan_page(
+        &self,
+        c: &mut TicketCursor,
+        start: Timestamp,
+        now: Timestamp,
+        departments: &Departments,
+    ) -> Result<StreamPage, ProviderError> {
+        let since = *c.since.get_or_insert(start);
+        let page = c.scan_page.max(1);
+        let filters = json!([["date_created", "D>=", map::format_time(start)]]).to_string();
+        let query = [
+            ("_filters", filters),
+            ("_page", page.to_string()),
+            ("_perPage", self.per_page()),
+        ];
+        let response = self.client.get("/tickets", &query).await?;
+        let (tickets, mut rejected) =
+            decode_rows::<RawTicket>("/tickets", "tickets", &response.body)?;
+        let received = tickets.len() + rejected.len();
+        let changed = |t: &RawTicket| t.date_changed.unwrap_or(t.date_created);
+        let fresh: Vec<&RawTicket> = tickets.iter().filter(|t| changed(t) >= since).collect();
+        let ids: Vec<String> = fresh
+            .iter()
+            .filter(|t| map::status(&t.status).is_some())
+            .filter(|t| map::conversation_channel(t.channel_type.as_deref()) == Channel::Ticket)
+            .map(|t| t.id.clone())
+            .collect();
+        let (history, history_rejected) = self.history(&ids).await?;
+        rejected.extend(history_rejected);
+        let (items, removed) = map_tickets(&self.source.name, &fresh, history, departments);
+        let started = *c.scan_started.get_or_insert(now);
+        let done = received < self.source.page_size.max(1) as usize;
+        if done {
+            // A change during the scan may sit on a page already read: the
+            // next scan keeps everything changed since this one began (less
+            // a margin for clock skew between us and the vendor).
+            c.since = Some(since.max(started - SCAN_SKEW));
+            c.seen.clear();
+            c.scan_page = 0;
+            c.scan_started = None;
+        } else {
+            c.scan_page = page + 1;
+        }
+        Ok(StreamPage {
+            items,
+            removed,
+            rejected,
+            done,
+            position: Some(since),
+        })
+    }
+
+    /// Reads `/settings` once per process and warns when the account's own
+    /// zone is not UTC: every request sends `Timezone-Offset: 0`, so times
+    /// should come back in UTC anyway, but an account that ignores the header
+    /// would shift every time by its offset, and this line says where to look.
+    /// A failure is logged and never fails the sync (the setting is advisory).
+    /// Returns the account's zone when read.
+    pub async fn check_settings(&self) -> Option<String> {
+        use std::sync::atomic::Ordering;
+        if self.settings_read.swap(true, Ordering::Relaxed) {
+            return None;
+        }
+        let response = match self.client.get("/settings", &[]).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::info!(source = %self.source.name, error = %e, "cannot read /settings; the account's time zone is not checked");
+                return None;
+            }
+        };
+        let (rows, _) =
+            decode_rows::<map::RawSetting>("/settings", "settings", &response.body).ok()?;
+        let zone = rows.into_iter().find(|r| r.name == "TIMEZONE")?.value?;
+        let utc = ["", "UTC", "Etc/UTC", "GMT", "Etc/GMT", "+00:00", "0"];
+        if !utc.contains(&zone.trim()) {
+            tracing::warn!(
+                source = %self.source.name,
+                account_time_zone = %zone,
+                "the account's time zone is not UTC; requests send Timezone-Offset: 0 so times are read as UTC; if items look shifted by this zone's offset, the account ignores the header"
+            );
+        }
+        Some(zone)
+    }
+
+    /// The fallbacks in use (tests, `check-source`).
+    pub fn fallbacks(&self) -> Fallbacks {
+        *self.fallbacks.lock().expect("fallbacks lock")
+    }
+
+    /// An undocumented request was refused or ignored: count it, say so once
+    /// (when the provider switches), and use the documented fallback.
+    fn fall_back(&self, assumption: &'static str, detail: &str) {
+        self.metrics
+            .assumption_failed(&self.source.name, assumption);
+        let mut f = self.fallbacks.lock().expect("fallbacks lock");
+        let flag = match assumption {
+            CHANGED_FILTER => &mut f.tickets_by_created,
+            _ => &mut f.history_per_ticket,
+        };
+        if !std::mem::replace(flag, true) {
+            tracing::warn!(
+                source = %self.source.name,
+                assumption,
+                detail,
+                "an undocumented request does not hold on this account; using the documented fallback"
+            );
+        }
+    }
+
+    /// Status history for `ids`, joined later by `conversation_id`: the
+    /// `conversation_id IN` filter while it holds, else one documented
+    /// `/tickets/{id}/history` request per ticket (within the request budget).
     async fn history(
         &self,
         ids: &[String],
@@ -269,43 +524,102 @@ impl LiveAgentProvider {
         let mut rows = Vec::new();
         let mut rejected = Vec::new();
         for chunk in ids.chunks(HISTORY_IDS_PER_REQUEST) {
-            let filters = json!([["conversation_id", "IN", chunk.join(",")]]).to_string();
-            let mut query = vec![
-                ("_filters", filters),
-                ("_sortField", "date_from".to_owned()),
-                ("_sortDir", "ASC".to_owned()),
-                ("_perPage", self.per_page()),
-            ];
-            let mut pages = 0;
-            loop {
-                let response = self.client.get("/tickets/history", &query).await?;
+            if !self.fallbacks().history_per_ticket
+                && let Some((page, bad)) = self.history_filtered(chunk).await?
+            {
+                rows.extend(page);
+                rejected.extend(bad);
+                continue;
+            }
+            for id in chunk {
+                let path = format!("/tickets/{}/history", path_segment(id));
+                let response = self
+                    .client
+                    .get_path("/tickets/{id}/history", &path, &[])
+                    .await?;
                 let (page, bad) = decode_rows::<RawHistoryRow>(
-                    "/tickets/history",
+                    "/tickets/{id}/history",
                     "ticket_history",
                     &response.body,
                 )?;
-                let empty = page.is_empty() && bad.is_empty();
-                rows.extend(page);
+                // The per-ticket list may omit `conversation_id`: the path says it.
+                rows.extend(page.into_iter().map(|mut r| {
+                    r.conversation_id.clone_from(id);
+                    r
+                }));
                 rejected.extend(bad);
-                pages += 1;
-                match next_cursor(&response) {
-                    Some(next) if !empty => {
-                        let sent = query.iter().find(|(k, _)| *k == "_cursor");
-                        if sent.is_some_and(|(_, c)| *c == next) || pages >= MAX_CURSOR_PAGES {
-                            return Err(ProviderError::PagingLoop {
-                                endpoint: "/tickets/history".to_owned(),
-                                detail: format!(
-                                    "next_page_cursor repeats or exceeds {MAX_CURSOR_PAGES} pages for one batch"
-                                ),
-                            });
-                        }
-                        set_cursor(&mut query, next)
-                    }
-                    _ => break,
-                }
             }
         }
         Ok((rows, rejected))
+    }
+
+    /// One batch through the `conversation_id IN` filter. `None` when the
+    /// server refused it (4xx), ignored it (rows of tickets not asked for) or
+    /// paged without `next_page_cursor` (a full page and no cursor): the caller
+    /// then falls back, and this batch's rows are dropped, not half-used.
+    async fn history_filtered(
+        &self,
+        chunk: &[String],
+    ) -> Result<Option<(Vec<RawHistoryRow>, Vec<RejectedRow>)>, ProviderError> {
+        let asked: HashSet<&str> = chunk.iter().map(String::as_str).collect();
+        let filters = json!([["conversation_id", "IN", chunk.join(",")]]).to_string();
+        let mut query = vec![
+            ("_filters", filters),
+            ("_sortField", "date_from".to_owned()),
+            ("_sortDir", "ASC".to_owned()),
+            ("_perPage", self.per_page()),
+        ];
+        let (mut rows, mut rejected) = (Vec::new(), Vec::new());
+        let mut pages = 0;
+        loop {
+            let response = match self.client.get("/tickets/history", &query).await {
+                Err(ProviderError::Status { code, .. }) if (400..500).contains(&code) => {
+                    self.fall_back(HISTORY_FILTER, &format!("refused with HTTP {code}"));
+                    return Ok(None);
+                }
+                r => r?,
+            };
+            let (page, bad) =
+                decode_rows::<RawHistoryRow>("/tickets/history", "ticket_history", &response.body)?;
+            if page
+                .iter()
+                .any(|r| !asked.contains(r.conversation_id.as_str()))
+            {
+                self.fall_back(
+                    HISTORY_FILTER,
+                    "ignored: rows of tickets that were not asked for",
+                );
+                return Ok(None);
+            }
+            let received = page.len() + bad.len();
+            let empty = received == 0;
+            rows.extend(page);
+            rejected.extend(bad);
+            pages += 1;
+            match next_cursor(&response) {
+                Some(next) if !empty => {
+                    let sent = query.iter().find(|(k, _)| *k == "_cursor");
+                    if sent.is_some_and(|(_, c)| *c == next) || pages >= MAX_CURSOR_PAGES {
+                        return Err(ProviderError::PagingLoop {
+                            endpoint: "/tickets/history".to_owned(),
+                            detail: format!(
+                                "next_page_cursor repeats or exceeds {MAX_CURSOR_PAGES} pages for one batch"
+                            ),
+                        });
+                    }
+                    set_cursor(&mut query, next)
+                }
+                None if received == self.source.page_size.max(1) as usize => {
+                    self.fall_back(
+                        NEXT_PAGE_CURSOR,
+                        "a full /tickets/history page came without next_page_cursor",
+                    );
+                    return Ok(None);
+                }
+                _ => break,
+            }
+        }
+        Ok(Some((rows, rejected)))
     }
 
     async fn chats_page(
@@ -463,6 +777,10 @@ impl Provider for LiveAgentProvider {
         Box::pin(self.page(cursor))
     }
 
+    fn take_stream_reports(&self) -> Vec<StreamReport> {
+        std::mem::take(&mut *self.reports.lock().expect("stream reports lock"))
+    }
+
     fn sla_levels(&self) -> BoxFuture<'_, Result<Vec<VendorSlaLevel>, ProviderError>> {
         Box::pin(async {
             let raw: Vec<map::RawSlaLevel> = self.all_pages("/slas").await?;
@@ -477,6 +795,46 @@ fn next_cursor(response: &super::client::Response) -> Option<String> {
         .map(str::trim)
         .filter(|c| !c.is_empty())
         .map(str::to_owned)
+}
+
+/// Tickets and their history rows into items and removed ids.
+fn map_tickets(
+    source: &str,
+    tickets: &[&RawTicket],
+    mut history: Vec<RawHistoryRow>,
+    departments: &Departments,
+) -> (Vec<Item>, Vec<String>) {
+    // Grouped by ticket so each `ticket_item` call sees only its own rows:
+    // it filters by id, and scanning every row of the page for every
+    // ticket made a page quadratic in its size (a tenth of a first sync).
+    history.sort_by(|a, b| a.conversation_id.cmp(&b.conversation_id));
+    let mut items = Vec::new();
+    let mut removed = Vec::new();
+    for t in tickets {
+        let start = history.partition_point(|r| r.conversation_id < t.id);
+        let len = history[start..].partition_point(|r| r.conversation_id == t.id);
+        let rows = &history[start..start + len];
+        match map::ticket_item(source, t, rows, departments) {
+            TicketOutcome::Item(item) => items.push(*item),
+            TicketOutcome::Removed(id) => removed.push(id),
+            TicketOutcome::Elsewhere(_) => {}
+        }
+    }
+    (items, removed)
+}
+
+/// An id as one path segment: anything but `[A-Za-z0-9_-]` percent-encoded,
+/// so an odd id can never change the path.
+fn path_segment(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for b in id.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 fn set_cursor(query: &mut Vec<(&'static str, String)>, cursor: String) {

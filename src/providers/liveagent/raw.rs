@@ -1,5 +1,14 @@
 //! LiveAgent v3 rows as they arrive: exact JSON keys (mixed casing included) and
-//! lenient readers for ids, tags and `YYYY-MM-DD HH:MM:SS` times.
+//! lenient readers for ids, tags and times.
+//!
+//! Times come in two shapes: ticket and history fields are typed `str` by the
+//! vendor and arrive as `YYYY-MM-DD HH:MM:SS` (UTC, since the client sends
+//! `Timezone-Offset: 0`); chat and call fields are typed `date-time`, which may
+//! be RFC 3339 with `Z` or an offset. Both are read; an offset is converted,
+//! never dropped. Empty strings and `0000-00-00 00:00:00` mean "not set".
+//! Every field the vendor declares is optional; only the ones without which
+//! a row means nothing (its id, its creation, a ticket's status) are required,
+//! and a row missing one is quarantined by the caller.
 
 use std::collections::HashMap;
 
@@ -17,6 +26,10 @@ pub struct RawTicket {
     #[serde(default, deserialize_with = "opt_id")]
     pub agentid: Option<String>,
     pub status: String,
+    /// How the conversation started: `E` email, `B`/`I` chat (button,
+    /// invitation), `C`/`W` call, ... (`Ticket.channel_type`).
+    #[serde(default)]
+    pub channel_type: Option<String>,
     #[serde(default, deserialize_with = "tags")]
     pub tags: Vec<String>,
     #[serde(deserialize_with = "time")]
@@ -36,7 +49,10 @@ pub struct RawTicket {
 pub struct RawHistoryRow {
     #[serde(default, deserialize_with = "opt_id")]
     pub id: Option<String>,
-    #[serde(deserialize_with = "id")]
+    /// Empty when absent: `/tickets/{id}/history` rows may leave it out (the
+    /// path says which ticket), and a filtered list's row without it is one
+    /// the provider did not ask for.
+    #[serde(default, deserialize_with = "id_or_empty")]
     pub conversation_id: String,
     #[serde(default, deserialize_with = "opt_id")]
     pub agent_id: Option<String>,
@@ -81,6 +97,17 @@ pub struct RawCall {
     pub date_answered: Option<Timestamp>,
     #[serde(default, deserialize_with = "opt_time")]
     pub date_finished: Option<Timestamp>,
+    /// The conversation (ticket) the call belongs to.
+    #[serde(default, deserialize_with = "opt_id")]
+    pub ticket_id: Option<String>,
+}
+
+/// A `/settings` row (`Setting`): `TIMEZONE` and display formats.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RawSetting {
+    pub name: String,
+    #[serde(default)]
+    pub value: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -112,22 +139,30 @@ pub struct RawBusinessHours {
     pub days: HashMap<String, serde_json::Value>,
 }
 
+/// The decoder's reason for a time it cannot read. It never quotes the value:
+/// rejected rows are logged, and a row's content stays out of logs.
+const BAD_TIME: &str = "invalid value: want YYYY-MM-DD HH:MM:SS or RFC 3339";
+
+/// A time the row cannot do without; absent ones (empty, all-zero) fail too.
 fn time<'de, D: Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
-    let s = String::deserialize(d)?;
-    parse_time(&s).ok_or_else(|| {
-        serde::de::Error::custom(format!("invalid time {s:?}, want YYYY-MM-DD HH:MM:SS"))
-    })
+    opt_time(d)?.ok_or_else(|| serde::de::Error::custom("missing field: time not set"))
 }
 
 /// Null, empty and the all-zero date mean "not set".
 fn opt_time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Timestamp>, D::Error> {
     match Option::<String>::deserialize(d)? {
         None => Ok(None),
-        Some(s) if s.is_empty() || s.starts_with("0000-00-00") => Ok(None),
-        Some(s) => parse_time(&s).map(Some).ok_or_else(|| {
-            serde::de::Error::custom(format!("invalid time {s:?}, want YYYY-MM-DD HH:MM:SS"))
-        }),
+        Some(s) if is_unset(&s) => Ok(None),
+        Some(s) => parse_time(&s)
+            .map(Some)
+            .ok_or_else(|| serde::de::Error::custom(BAD_TIME)),
     }
+}
+
+/// Empty, or LiveAgent's all-zero "no date" (`0000-00-00 00:00:00`).
+fn is_unset(s: &str) -> bool {
+    let s = s.trim();
+    s.is_empty() || s.starts_with("0000-00-00")
 }
 
 #[derive(Deserialize)]
@@ -140,6 +175,10 @@ enum IdValue {
 /// Ids are strings, but some endpoints have been seen to send numbers.
 fn id<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     opt_id(d)?.ok_or_else(|| serde::de::Error::custom("missing id"))
+}
+
+fn id_or_empty<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(opt_id(d)?.unwrap_or_default())
 }
 
 fn opt_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -155,9 +194,14 @@ fn tags<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     Ok(Option::<Vec<String>>::deserialize(d)?.unwrap_or_default())
 }
 
-/// Parse `YYYY-MM-DD HH:MM:SS` (also ISO `T`) as UTC.
+/// Parse a LiveAgent time: `YYYY-MM-DD HH:MM:SS` (also with `T`) as UTC, or
+/// RFC 3339 with `Z` or an offset, converted to UTC.
 pub fn parse_time(s: &str) -> Option<Timestamp> {
-    let dt: DateTime = s.trim().replacen(' ', "T", 1).parse().ok()?;
+    let s = s.trim().replacen(' ', "T", 1);
+    if let Ok(t) = s.parse::<Timestamp>() {
+        return Some(t);
+    }
+    let dt: DateTime = s.parse().ok()?;
     jiff::tz::TimeZone::UTC.to_timestamp(dt).ok()
 }
 
