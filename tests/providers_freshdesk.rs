@@ -1024,3 +1024,145 @@ fn freshdesk_due_dates_feed_the_agreement_comparison() {
     let eval = evaluate_all(&items, &policy(true), now, &mut caps);
     assert!(eval.vendor.is_empty());
 }
+
+async fn mount_levels(server: &MockServer) {
+    for (p, file) in [
+        ("/api/v2/sla_policies", "sla_policies.json"),
+        ("/api/v2/groups", "groups.json"),
+        ("/api/v2/business_hours", "business_hours.json"),
+        ("/api/v2/business_hours/7000", "business_hours_7000.json"),
+        ("/api/v2/business_hours/7001", "business_hours_7001.json"),
+    ] {
+        Mock::given(method("GET"))
+            .and(path(p))
+            .and(header("authorization", BASIC))
+            .respond_with(body(file))
+            .expect(1)
+            .mount(server)
+            .await;
+    }
+}
+
+#[tokio::test]
+async fn levels_import_policies_per_priority_on_each_groups_calendar() {
+    let server = MockServer::start().await;
+    mount_levels(&server).await;
+    let yaml = provider(&server).levels_config().await.unwrap().unwrap();
+    server.verify().await;
+    let body: String = yaml
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    // Calendars: Rails zones mapped, 12-hour times in 24-hour form, a full
+    // Saturday (12:00 am-11:59 pm) as two halves of the day, yearly holidays.
+    let calendars = r#"calendars:
+  - name: fd-general-working-hours-7000
+    time_zone: "America/New_York"
+    hours:
+      monday: ["08:00-17:00"]
+      tuesday: ["08:00-17:00"]
+      wednesday: ["08:00-17:00"]
+      thursday: ["08:00-17:00"]
+      friday: ["08:00-17:00"]
+    holidays: ["*-07-04", "*-11-22", "*-12-25", "*-01-01"]
+  - name: fd-chennai-desk-7001
+    time_zone: "Asia/Kolkata"
+    hours:
+      monday: ["09:00-18:30"]
+      tuesday: ["09:00-18:30"]
+      wednesday: ["09:00-18:30"]
+      thursday: ["09:00-18:30"]
+      friday: ["09:00-18:30"]
+      saturday: ["00:00-12:00", "12:00-24:00"]
+    holidays: ["*-01-26", "*-08-15", "*-10-02"]
+policies:
+"#;
+    assert!(body.starts_with(calendars), "{body}");
+    // VIP (groups 501 on Chennai, "502" on the default; Incident; email and
+    // portal): urgent is in calendar time, so one policy for both teams.
+    assert!(body.contains(
+        r#"  - name: "VIP customers / urgent"
+    match: {priorities: ["urgent"], channels: [ticket], teams: ["Tier 1", "Billing"], tags: ["type:Incident"]}
+    targets:
+      first_response: {within: 15m, objective: 0.95, pause_statuses: [pending]}
+      next_response: {within: 30m, objective: 0.95, pause_statuses: [pending], use_vendor_due: true}
+      resolution: {within: 4h, objective: 0.95, pause_statuses: [pending], use_vendor_due: true}
+"#
+    ), "{body}");
+    // High is in business hours: Billing on the default calendar, Tier 1 on Chennai's.
+    assert!(body.contains(
+        r#"  - name: "VIP customers / high / fd-chennai-desk-7001"
+    match: {priorities: ["high"], channels: [ticket], teams: ["Tier 1"], tags: ["type:Incident"]}
+    targets:
+      first_response: {within: 1h, objective: 0.95, calendar: fd-chennai-desk-7001, pause_statuses: [pending]}
+      next_response: {within: 1h, objective: 0.95, calendar: fd-chennai-desk-7001, pause_statuses: [pending], use_vendor_due: true}
+      resolution: {within: 8h, objective: 0.95, calendar: fd-chennai-desk-7001, pause_statuses: [pending], use_vendor_due: true}
+"#
+    ), "{body}");
+    // The default policy: Tier 1 on its group's calendar first, then every
+    // other ticket of the priority on the default calendar; no next response
+    // target where Freshdesk has none.
+    assert!(body.ends_with(
+        r#"  - name: "Default SLA Policy / low / fd-chennai-desk-7001"
+    match: {priorities: ["low"], teams: ["Tier 1"]}
+    targets:
+      first_response: {within: 1d, objective: 0.95, calendar: fd-chennai-desk-7001, pause_statuses: [pending]}
+      resolution: {within: 3d, objective: 0.95, calendar: fd-chennai-desk-7001, pause_statuses: [pending], use_vendor_due: true}
+  - name: "Default SLA Policy / low / fd-general-working-hours-7000"
+    match: {priorities: ["low"]}
+    targets:
+      first_response: {within: 1d, objective: 0.95, calendar: fd-general-working-hours-7000, pause_statuses: [pending]}
+      resolution: {within: 3d, objective: 0.95, calendar: fd-general-working-hours-7000, pause_statuses: [pending], use_vendor_due: true}
+"#
+    ), "{body}");
+    assert!(!body.contains("Retired"), "inactive policies are left out");
+    assert!(
+        yaml.contains("sources [\"1\", \"2\"]"),
+        "the unmatched condition is said"
+    );
+
+    // The output is config the validation accepts as it is.
+    let config = format!(
+        "sources:\n  - {{name: desk, type: freshdesk, base_url: 'https://acme.freshdesk.com/api/v2', api_key_env: TEST_API_KEY}}\n{yaml}"
+    );
+    let env = |n: &str| (n == "TEST_API_KEY").then(|| "k".to_owned());
+    let parsed = helpdesk_sla_exporter::config::parse(
+        &config,
+        std::path::Path::new("levels.yml"),
+        std::path::Path::new("."),
+        &env,
+    )
+    .unwrap();
+    // VIP: urgent 1 + high, medium, low 2 each = 7; default: 4 priorities x 2 calendars = 8.
+    assert_eq!(parsed.policies.policies().len(), 15);
+}
+
+#[tokio::test]
+async fn levels_refuse_an_unknown_time_zone_naming_it() {
+    let server = MockServer::start().await;
+    let mut detail: serde_json::Value =
+        serde_json::from_slice(&fixture("business_hours_7001.json")).unwrap();
+    detail["time_zone"] = serde_json::json!("Atlantis");
+    for (p, file) in [
+        ("/api/v2/sla_policies", "sla_policies.json"),
+        ("/api/v2/groups", "groups.json"),
+        ("/api/v2/business_hours", "business_hours.json"),
+        ("/api/v2/business_hours/7000", "business_hours_7000.json"),
+    ] {
+        Mock::given(path(p))
+            .respond_with(body(file))
+            .mount(&server)
+            .await;
+    }
+    Mock::given(path("/api/v2/business_hours/7001"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(detail))
+        .mount(&server)
+        .await;
+    let err = provider(&server).levels_config().await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("business hours 7001: unknown time zone \"Atlantis\""),
+        "{err}"
+    );
+}

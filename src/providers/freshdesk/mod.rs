@@ -13,6 +13,7 @@ use jiff::{SignedDuration, Timestamp};
 
 mod config;
 mod cursor;
+pub mod levels;
 pub mod map;
 mod probes;
 pub mod raw;
@@ -36,6 +37,12 @@ pub const GROUPS: &str = "/groups";
 pub const TICKET_FIELDS: &str = "/admin/ticket_fields";
 /// One ticket field's detail: the status field's choices carry `stop_sla_timer`.
 pub const TICKET_FIELD: &str = "/admin/ticket_fields/{id}";
+
+/// SLA policies, for `levels`.
+pub const SLA_POLICIES: &str = "/sla_policies";
+/// Business hours (the list names the default; only the detail has holidays).
+pub const BUSINESS_HOURS: &str = "/business_hours";
+pub const BUSINESS_HOUR: &str = "/business_hours/{id}";
 
 /// Freshdesk serves at most this many pages of one list query (page 301 is
 /// a 400 error).
@@ -240,20 +247,80 @@ impl FreshdeskProvider {
 
     /// Every group, `per_page=100`, following the `Link` header.
     pub(crate) async fn read_groups(&self) -> Result<Vec<RawGroup>, ProviderError> {
+        self.read_list(GROUPS, "groups").await
+    }
+
+    /// Every row of a short list endpoint, `per_page=100`, following the
+    /// `Link` header; rows that do not decode are left out.
+    async fn read_list<T: serde::de::DeserializeOwned>(
+        &self,
+        endpoint: &str,
+        stream: &'static str,
+    ) -> Result<Vec<T>, ProviderError> {
         let mut rows = Vec::new();
         let mut page = 1;
         for _ in 0..MAX_GROUP_PAGES {
             let query = [("per_page", "100".to_owned()), ("page", page.to_string())];
-            let response = self.api.get(GROUPS, &query).await?;
-            let (groups, _): (Vec<RawGroup>, _) = decode_rows(GROUPS, "groups", &response.body)?;
-            let empty = groups.is_empty();
-            rows.extend(groups);
+            let response = self.api.get(endpoint, &query).await?;
+            let (batch, rejected): (Vec<T>, _) = decode_rows(endpoint, stream, &response.body)?;
+            if !rejected.is_empty() {
+                tracing::warn!(source = %self.source.name, endpoint, rows = rejected.len(), "rows that do not decode are left out");
+            }
+            let empty = batch.is_empty();
+            rows.extend(batch);
             match next_page(&response) {
                 Some(n) if n > page && !empty => page = n,
                 _ => break,
             }
         }
         Ok(rows)
+    }
+
+    /// `levels`: SLA policies, groups and the business hours they use
+    /// (details, for the holidays), rendered by [`levels::render`].
+    async fn levels_yaml(&self) -> Result<String, ProviderError> {
+        let policies: Vec<raw::RawSlaPolicy> = self.read_list(SLA_POLICIES, "sla_policies").await?;
+        let groups = self.read_groups().await?;
+        // The list does not say which calendar is the default (its rows carry
+        // no `is_default` in Freshdesk's own view) and has no holidays: read
+        // each one's detail.
+        let list: Vec<raw::RawBusinessHours> =
+            self.read_list(BUSINESS_HOURS, "business_hours").await?;
+        let mut ids: Vec<String> = list
+            .iter()
+            .map(|b| b.id.clone())
+            .chain(groups.iter().filter_map(|g| g.business_hours_id.clone()))
+            .collect();
+        ids.sort();
+        ids.dedup();
+        let mut calendars = Vec::new();
+        for id in &ids {
+            let path = format!("{BUSINESS_HOURS}/{id}");
+            let response = self.api.get_path(BUSINESS_HOUR, &path, &[]).await?;
+            calendars.push(map::decode::<raw::RawBusinessHours>(
+                BUSINESS_HOUR,
+                &response.body,
+            )?);
+        }
+        let default = calendars
+            .iter()
+            .find(|b| b.is_default == Some(true))
+            .or(if calendars.len() == 1 {
+                calendars.first()
+            } else {
+                None
+            })
+            .map(|b| b.id.clone());
+        let import = levels::Import {
+            policies: &policies,
+            groups: &groups,
+            calendars: &calendars,
+            default_calendar: default.as_deref(),
+        };
+        levels::render(&self.source.name, &import).map_err(|reason| ProviderError::Decode {
+            endpoint: SLA_POLICIES.to_owned(),
+            reason,
+        })
     }
 
     /// The status field's `stop_sla_timer` flags: the field list names the
@@ -313,5 +380,9 @@ impl Provider for FreshdeskProvider {
 
     fn probes(&self) -> BoxFuture<'_, Vec<Probe>> {
         Box::pin(self.check())
+    }
+
+    fn levels_config(&self) -> BoxFuture<'_, Result<Option<String>, ProviderError>> {
+        Box::pin(async { self.levels_yaml().await.map(Some) })
     }
 }
