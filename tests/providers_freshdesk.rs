@@ -405,6 +405,7 @@ fn provider_with(
     let config = freshdesk::FreshdeskConfig {
         domain: None,
         plan: Plan::Enterprise,
+        conversations: false,
     };
     let (mut list, mut api) = config.client_settings(&s);
     list.requests_per_minute = list_rpm.unwrap_or(60_000);
@@ -1165,4 +1166,90 @@ async fn levels_refuse_an_unknown_time_zone_naming_it() {
             .contains("business hours 7001: unknown time zone \"Atlantis\""),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn conversations_complete_next_response_cycles_only_where_stats_show_them() {
+    use helpdesk_sla_exporter::sla::{Calendar, Policy, State, TargetSpec, evaluate};
+
+    let server = MockServer::start().await;
+    mount_lookups(&server, 2).await;
+    tickets_request(SINCE, "1")
+        .respond_with(body("tickets.json"))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_slice(&fixture("conversations_101.json")).unwrap();
+    Mock::given(path("/api/v2/tickets/101/conversations"))
+        .and(header("authorization", BASIC))
+        .and(query_param("per_page", "100"))
+        .and(query_param("page", "1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(&rows[..3]).insert_header(
+            "link",
+            "<https://acme.freshdesk.com/api/v2/tickets/101/conversations?per_page=100&page=2>; rel=\"next\"",
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/api/v2/tickets/101/conversations"))
+        .and(query_param("page", "2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(&rows[3..]))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // 102, 105 and 107 also had the requester write after the first response.
+    for id in ["102", "105", "107"] {
+        Mock::given(path(format!("/api/v2/tickets/{id}/conversations")))
+            .respond_with(ResponseTemplate::new(200).set_body_string("[]"))
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    let p = provider(&server).with_conversations(true);
+    let page = p.fetch_page(&Cursor::default()).await.unwrap();
+    let t = page.items.iter().find(|i| i.id == "101").unwrap();
+    // Incoming 10:05 and 11:00 are messages; the replies at 09:40 and 10:20
+    // are replies; the private note (10:10) and the forward (10:30) are neither.
+    assert_eq!(
+        t.customer_messages,
+        [
+            ts("2025-02-28T09:00:00Z"),
+            ts("2025-02-28T10:05:00Z"),
+            ts("2025-02-28T11:00:00Z")
+        ]
+    );
+    assert_eq!(
+        t.agent_replies,
+        [ts("2025-02-28T09:40:00Z"), ts("2025-02-28T10:20:00Z")]
+    );
+    // Next response 1h, 24x7, at 13:00: 10:05 -> 10:20 met (15m); 11:00 open,
+    // due 12:00: breached.
+    let spec = TargetSpec::new(
+        Target::NextResponse,
+        SignedDuration::from_hours(1),
+        0.9,
+        Arc::new(Calendar::always()),
+    );
+    let policy = Policy {
+        name: "nr".into(),
+        matcher: None,
+        targets: vec![spec],
+    };
+    let out = evaluate(t, &policy, ts("2025-02-28T13:00:00Z"));
+    let states: Vec<(u32, State)> = out.iter().map(|o| (o.cycle, o.state)).collect();
+    assert_eq!(states, [(1, State::Met), (2, State::Breached)]);
+
+    // Off (the default): no conversation request at all.
+    let before = server.received_requests().await.unwrap().len();
+    let page = provider(&server)
+        .fetch_page(&Cursor::default())
+        .await
+        .unwrap();
+    let after = server.received_requests().await.unwrap();
+    // One ticket page and the three lookups of the new provider.
+    assert_eq!(after.len() - before, 4);
+    let t = page.items.iter().find(|i| i.id == "101").unwrap();
+    assert_eq!(t.agent_replies, [ts("2025-02-28T09:40:00Z")]);
+    server.verify().await;
 }

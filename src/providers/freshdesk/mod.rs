@@ -38,6 +38,8 @@ pub const TICKET_FIELDS: &str = "/admin/ticket_fields";
 /// One ticket field's detail: the status field's choices carry `stop_sla_timer`.
 pub const TICKET_FIELD: &str = "/admin/ticket_fields/{id}";
 
+/// A ticket's replies and notes, for next-response cycles.
+pub const CONVERSATIONS: &str = "/tickets/{id}/conversations";
 /// SLA policies, for `levels`.
 pub const SLA_POLICIES: &str = "/sla_policies";
 /// Business hours (the list names the default; only the detail has holidays).
@@ -67,6 +69,8 @@ pub struct FreshdeskProvider {
     api: HttpClient,
     clock: Clock,
     lookups: Mutex<Lookups>,
+    /// Read conversations for tickets with next-response cycles.
+    conversations: bool,
 }
 
 /// Group names and the stop set, with when each was last read.
@@ -95,7 +99,15 @@ impl FreshdeskProvider {
             plan,
             clock: clock::wall(),
             lookups: Mutex::new(Lookups::default()),
+            conversations: false,
         })
+    }
+
+    /// Reads each changed ticket's conversations when its requester wrote
+    /// after the first response (`freshdesk.conversations`).
+    pub fn with_conversations(mut self, on: bool) -> Self {
+        self.conversations = on;
+        self
     }
 
     pub fn with_clock(mut self, clock: impl Fn() -> Timestamp + Send + Sync + 'static) -> Self {
@@ -137,7 +149,12 @@ impl FreshdeskProvider {
         let mut removed = Vec::new();
         for t in &tickets {
             match map::ticket_item(&self.source.name, t, &groups, &stops, &self.source.channels) {
-                map::TicketOutcome::Item(item) => items.push(*item),
+                map::TicketOutcome::Item(mut item) => {
+                    if self.conversations && map::needs_conversations(t) {
+                        self.add_conversations(&mut item).await?;
+                    }
+                    items.push(*item)
+                }
                 map::TicketOutcome::Removed(id) => removed.push(id),
                 map::TicketOutcome::Skipped(_) => {}
             }
@@ -243,6 +260,30 @@ impl FreshdeskProvider {
         }
         let l = self.lookups.lock().expect("lookup lock");
         (l.groups.clone(), l.stops.clone())
+    }
+
+    /// Completes an item's replies and messages from its conversations
+    /// (`per_page=100`, following `Link`). A failure fails the page, so the
+    /// cursor does not move past a ticket read without its cycles.
+    async fn add_conversations(&self, item: &mut crate::model::Item) -> Result<(), ProviderError> {
+        let mut page = 1;
+        for _ in 0..MAX_GROUP_PAGES {
+            let path = format!("/tickets/{}/conversations", item.id);
+            let query = [("per_page", "100".to_owned()), ("page", page.to_string())];
+            let response = self.api.get_path(CONVERSATIONS, &path, &query).await?;
+            let (rows, rejected): (Vec<map::RawConversation>, _) =
+                decode_rows(CONVERSATIONS, "conversations", &response.body)?;
+            if !rejected.is_empty() {
+                tracing::warn!(source = %self.source.name, rows = rejected.len(), "conversations that do not decode are left out");
+            }
+            let empty = rows.is_empty();
+            map::apply_conversations(item, &rows);
+            match next_page(&response) {
+                Some(n) if n > page && !empty => page = n,
+                _ => break,
+            }
+        }
+        Ok(())
     }
 
     /// Every group, `per_page=100`, following the `Link` header.

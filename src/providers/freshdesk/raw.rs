@@ -263,3 +263,22 @@ fn ids<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
         })
         .collect())
 }
+
+/// A row of `GET /api/v2/tickets/{id}/conversations` (a bare JSON array):
+/// replies and notes, oldest first.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RawConversation {
+    #[serde(deserialize_with = "id")]
+    pub id: String,
+    /// True when the requester (or another contact) wrote it.
+    #[serde(default)]
+    pub incoming: bool,
+    /// A private note, not seen by the requester.
+    #[serde(default)]
+    pub private: bool,
+    /// 0 reply, 2 note, 5 tweet, 6 survey feedback, 7 Facebook, 8 forwarded
+    /// email, 9 phone, 11 e-commerce.
+    #[serde(default)]
+    pub source: Option<i64>,
+    pub created_at: Timestamp,
+}
