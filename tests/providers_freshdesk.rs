@@ -1198,16 +1198,27 @@ async fn conversations_complete_next_response_cycles_only_where_stats_show_them(
         .expect(1)
         .mount(&server)
         .await;
-    // 102, 105 and 107 also had the requester write after the first response.
-    for id in ["102", "105", "107"] {
+    // 102 and 105 also had the requester write after the first response;
+    // 107 was deleted since it was listed (404): it keeps its stats timeline.
+    for id in ["102", "105"] {
         Mock::given(path(format!("/api/v2/tickets/{id}/conversations")))
             .respond_with(ResponseTemplate::new(200).set_body_string("[]"))
             .expect(1)
             .mount(&server)
             .await;
     }
+    Mock::given(path("/api/v2/tickets/107/conversations"))
+        .respond_with(ResponseTemplate::new(404).set_body_string(r#"{"code":"access_denied"}"#))
+        .expect(1)
+        .mount(&server)
+        .await;
     let p = provider(&server).with_conversations(true);
     let page = p.fetch_page(&Cursor::default()).await.unwrap();
+    let gone = page.items.iter().find(|i| i.id == "107").unwrap();
+    assert_eq!(
+        gone.agent_replies,
+        [ts("2025-02-28T08:30:00Z"), ts("2025-02-28T09:30:00Z")]
+    );
     let t = page.items.iter().find(|i| i.id == "101").unwrap();
     // Incoming 10:05 and 11:00 are messages; the replies at 09:40 and 10:20
     // are replies; the private note (10:10) and the forward (10:30) are neither.

@@ -264,13 +264,20 @@ impl FreshdeskProvider {
 
     /// Completes an item's replies and messages from its conversations
     /// (`per_page=100`, following `Link`). A failure fails the page, so the
-    /// cursor does not move past a ticket read without its cycles.
+    /// cursor does not move past a ticket read without its cycles; a ticket
+    /// gone since it was listed (404) keeps its `stats` timeline.
     async fn add_conversations(&self, item: &mut crate::model::Item) -> Result<(), ProviderError> {
         let mut page = 1;
         for _ in 0..MAX_GROUP_PAGES {
             let path = format!("/tickets/{}/conversations", item.id);
             let query = [("per_page", "100".to_owned()), ("page", page.to_string())];
-            let response = self.api.get_path(CONVERSATIONS, &path, &query).await?;
+            let response = match self.api.get_path(CONVERSATIONS, &path, &query).await {
+                Ok(r) => r,
+                // Deleted since it was listed: keep what `stats` said rather
+                // than stall the sync on this page.
+                Err(ProviderError::Status { code: 404, .. }) => return Ok(()),
+                Err(e) => return Err(e),
+            };
             let (rows, rejected): (Vec<map::RawConversation>, _) =
                 decode_rows(CONVERSATIONS, "conversations", &response.body)?;
             if !rejected.is_empty() {
