@@ -511,8 +511,9 @@ async fn link_paging_to_the_end_then_the_next_sync_starts_at_the_newest_update()
         .expect(1)
         .mount(&server)
         .await;
-    // The next sync: from the newest updated_at read (111: 12:45).
-    tickets_request("2025-02-28T12:45:00Z", "1")
+    // The next sync: a second before the newest updated_at read (111:
+    // 12:45), in case updated_since is exclusive.
+    tickets_request("2025-02-28T12:44:59Z", "1")
         .respond_with(ResponseTemplate::new(200).set_body_string("[]"))
         .expect(1)
         .mount(&server)
@@ -580,6 +581,9 @@ async fn a_restart_mid_sync_resumes_at_the_stored_window_and_page() {
 struct CappedList {
     /// `updated_at` per ticket id (index + 1), ascending.
     updated: Vec<Timestamp>,
+    /// Whether `updated_since` keeps tickets updated at that very instant
+    /// (Freshdesk does not say).
+    inclusive: bool,
     requests: Arc<AtomicUsize>,
     over_cap: Arc<AtomicUsize>,
     first_pages: Arc<AtomicUsize>,
@@ -613,7 +617,13 @@ impl Respond for CappedList {
             .updated
             .iter()
             .enumerate()
-            .filter(|(_, u)| **u >= since)
+            .filter(|(_, u)| {
+                if self.inclusive {
+                    **u >= since
+                } else {
+                    **u > since
+                }
+            })
             .map(|(i, u)| (i + 1, *u))
             .collect();
         let rows: Vec<serde_json::Value> = matching
@@ -645,15 +655,24 @@ impl Respond for CappedList {
 
 #[tokio::test]
 async fn a_backfill_past_the_300_page_cap_advances_the_window() {
+    for inclusive in [true, false] {
+        backfill_past_the_cap(inclusive).await;
+    }
+}
+
+/// 650 tickets, two sharing each minute (ticket k at SINCE + 1 min + k/2
+/// min), read one a page: window 1 reads tickets 1-300 (300 pages); page 301
+/// is past the cap, so window 2 starts a second before ticket 300's update,
+/// which ticket 301 shares: it reads 300-599 (300 pages) whether or not
+/// `updated_since` keeps its own instant; window 3 starts a second before
+/// ticket 599's update and reads 598-650 (53 pages). 653 requests, none over
+/// the cap, every ticket read.
+async fn backfill_past_the_cap(inclusive: bool) {
     let server = MockServer::start().await;
     mount_lookups(&server, 1).await;
-    // 650 tickets updated one minute apart from 2025-02-28T00:00Z, read one
-    // a page: window 1 reads tickets 1-300 (300 pages); window 2 starts at
-    // ticket 300's update (re-reading it) and reads 300-599; window 3 reads
-    // 599-650 (52 pages). 300 + 300 + 52 = 652 requests, none over the cap.
     let start = ts(SINCE);
-    let updated: Vec<Timestamp> = (0..650)
-        .map(|i| start + SignedDuration::from_mins(i))
+    let updated: Vec<Timestamp> = (1..=650)
+        .map(|k| start + SignedDuration::from_mins(1 + k / 2))
         .collect();
     let requests = Arc::new(AtomicUsize::new(0));
     let over_cap = Arc::new(AtomicUsize::new(0));
@@ -663,6 +682,7 @@ async fn a_backfill_past_the_300_page_cap_advances_the_window() {
         .and(header("authorization", BASIC))
         .respond_with(CappedList {
             updated,
+            inclusive,
             requests: requests.clone(),
             over_cap: over_cap.clone(),
             first_pages: first_pages.clone(),
@@ -675,22 +695,34 @@ async fn a_backfill_past_the_300_page_cap_advances_the_window() {
         .iter()
         .flat_map(|p| p.items.iter().map(|i| i.id.parse().unwrap()))
         .collect();
-    assert_eq!(requests.load(Ordering::SeqCst), 652);
+    assert_eq!(
+        requests.load(Ordering::SeqCst),
+        653,
+        "inclusive: {inclusive}"
+    );
     assert_eq!(
         over_cap.load(Ordering::SeqCst),
         0,
         "never asked for page 301"
     );
     assert_eq!(first_pages.load(Ordering::SeqCst), 3, "three windows");
-    assert_eq!(pages.len(), 652);
+    assert_eq!(pages.len(), 653);
     ids.sort_unstable();
     ids.dedup();
-    assert_eq!(ids, (1..=650).collect::<Vec<_>>(), "every ticket read");
-    // The window moved at page 300 to ticket 300's update.
+    assert_eq!(
+        ids,
+        (1..=650).collect::<Vec<_>>(),
+        "every ticket read (inclusive: {inclusive})"
+    );
+    // The window moved at page 300 to a second before ticket 300's update
+    // (SINCE + 1 min + 150 min).
     let after_cap = cursor_of(&pages[299]);
     assert_eq!(
         (after_cap.window, after_cap.page),
-        (Some(start + SignedDuration::from_mins(299)), 1)
+        (
+            Some(start + SignedDuration::from_mins(151) - SignedDuration::from_secs(1)),
+            1
+        )
     );
     server.verify().await;
 }

@@ -51,6 +51,12 @@ pub const BUSINESS_HOUR: &str = "/business_hours/{id}";
 /// a 400 error).
 pub const MAX_PAGES: u32 = 300;
 
+/// How far before the newest `updated_at` read a window or the next sync
+/// starts. Freshdesk does not say whether `updated_since` is inclusive; a
+/// second of overlap re-reads the tickets of that instant (harmless: the
+/// store replaces by id) instead of losing those not yet read if it is not.
+const OVERLAP: SignedDuration = SignedDuration::from_secs(1);
+
 /// Group names and status flags change rarely; a stale one affects a label
 /// or a pause for at most an hour.
 const LOOKUP_TTL: SignedDuration = SignedDuration::from_hours(1);
@@ -136,7 +142,7 @@ impl FreshdeskProvider {
         let now = (self.clock)();
         let window = cur
             .window
-            .or(cur.position)
+            .or(cur.position.map(|p| p - OVERLAP))
             .unwrap_or(now - self.source.initial_lookback);
         let from = *cur.from.get_or_insert(window);
         let page = cur.page.max(1);
@@ -175,18 +181,20 @@ impl FreshdeskProvider {
                 });
             }
             Some(n) if n > MAX_PAGES => {
-                // The list stops at page 300: the next window starts at the
-                // newest update read, re-reading that instant's tickets (the
-                // store replaces them by id).
-                let start = cur.position.filter(|p| *p > window).ok_or_else(|| {
-                    ProviderError::PagingLoop {
+                // The list stops at page 300: the next window starts just
+                // before the newest update read, re-reading that instant's
+                // tickets (the store replaces them by id).
+                let start = cur
+                    .position
+                    .map(|p| p - OVERLAP)
+                    .filter(|p| *p > window)
+                    .ok_or_else(|| ProviderError::PagingLoop {
                         endpoint: TICKETS.to_owned(),
                         detail: format!(
                             "{MAX_PAGES} pages of tickets updated at {window}; \
                              the window cannot advance"
                         ),
-                    }
-                })?;
+                    })?;
                 tracing::debug!(source = %self.source.name, window = %window, next = %start, "page cap reached; next window");
                 cur.window = Some(start);
                 cur.page = 1;
