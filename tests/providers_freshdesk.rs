@@ -4,6 +4,8 @@
 //! restart, custom statuses that stop the SLA timer, 429 with `Retry-After`,
 //! `X-RateLimit-Remaining`, check-source).
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -1295,4 +1297,91 @@ async fn conversations_complete_next_response_cycles_only_where_stats_show_them(
     let t = page.items.iter().find(|i| i.id == "101").unwrap();
     assert_eq!(t.agent_replies, [ts("2025-02-28T09:40:00Z")]);
     server.verify().await;
+}
+
+/// The real binary with a Freshdesk source: the sync loop, the store, the
+/// evaluation and `/metrics` give the same families as for the other
+/// vendors, Freshdesk's due dates in the shared vendor comparison (the
+/// numbers of `freshdesk_due_dates_feed_the_agreement_comparison`, at the
+/// same fixed time).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_exporter_serves_freshdesk_metrics_end_to_end() {
+    let server = MockServer::start().await;
+    for (p, file) in [
+        ("/api/v2/tickets", "tickets.json"),
+        ("/api/v2/groups", "groups.json"),
+        ("/api/v2/admin/ticket_fields", "ticket_fields.json"),
+        (
+            "/api/v2/admin/ticket_fields/60000004",
+            "ticket_field_status.json",
+        ),
+    ] {
+        Mock::given(path(p))
+            .and(header("authorization", "Basic ZTJlLWtleTpY"))
+            .respond_with(body(file))
+            .mount(&server)
+            .await;
+    }
+    let dir = common::scratch("freshdesk-e2e");
+    std::fs::write(
+        dir.join("config.yml"),
+        format!(
+            "sources:\n  - name: desk\n    type: freshdesk\n    base_url: {}/api/v2\n    api_key_env: FRESHDESK_API_KEY\n    channels: [ticket]\n    poll_interval: 10m\npolicies:\n  - name: freshdesk\n    targets:\n      first_response: {{within: 50m, objective: 0.9, pause_statuses: [pending]}}\n      next_response: {{within: 1h, objective: 0.9, pause_statuses: [pending]}}\n      resolution: {{within: 4h, objective: 0.9, pause_statuses: [pending]}}\n",
+            server.uri()
+        ),
+    )
+    .unwrap();
+    let d = dir.clone();
+    let exporter = tokio::task::spawn_blocking(move || {
+        common::Exporter::start(
+            &[
+                "--config.file",
+                d.join("config.yml").to_str().unwrap(),
+                "--storage.path",
+                d.join("data").to_str().unwrap(),
+                "--debug.fixed-time",
+                "2025-02-28T13:00:00Z",
+            ],
+            // base64("e2e-key:X") = ZTJlLWtleTpY
+            &[("FRESHDESK_API_KEY", "e2e-key")],
+            &d,
+        )
+    })
+    .await
+    .unwrap();
+    let e = &exporter;
+    let metrics = tokio::task::block_in_place(|| {
+        e.wait_metrics(|b| b.contains("helpdesk_sla_vendor_comparison_items{source=\"desk\""))
+    });
+    assert!(
+        metrics.contains("helpdesk_sla_source_up{source=\"desk\"} 1"),
+        "{metrics}"
+    );
+    let comparison: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("helpdesk_sla_vendor_comparison_items{"))
+        .collect();
+    let series = |target: &str, result: &str, n: u32| {
+        format!(
+            "helpdesk_sla_vendor_comparison_items{{source=\"desk\",channel=\"ticket\",target=\"{target}\",result=\"{result}\"}} {n}"
+        )
+    };
+    assert_eq!(
+        comparison,
+        [
+            series("first_response", "agree_breached", 1),
+            series("first_response", "agree_met", 6),
+            series("next_response", "agree_breached", 1),
+            series("resolution", "agree_breached", 1),
+            series("resolution", "agree_met", 1),
+        ],
+        "{metrics}"
+    );
+    // Teams are group names, priorities Freshdesk's; no ticket id in a label.
+    assert!(metrics.contains("team=\"Tier 1\""), "{metrics}");
+    assert!(metrics.contains("priority=\"urgent\""), "{metrics}");
+    assert!(!metrics.contains("\"101\""));
+    assert!(!e.log_text().contains("e2e-key"));
+    drop(exporter);
+    let _ = std::fs::remove_dir_all(&dir);
 }
