@@ -80,8 +80,9 @@ struct Flags {
 enum Command {
     /// Write one row per (item, target, cycle), evaluated as of --at.
     Report(ReportArgs),
-    /// Print the source's own SLA levels (LiveAgent /slas) as calendars and
-    /// policies config to review and paste.
+    /// Print the source's own SLA levels (LiveAgent /slas, Freshdesk SLA
+    /// policies and business hours) as calendars and policies config to
+    /// review and paste.
     Levels(LevelsArgs),
     /// Probe each source's API (auth, endpoints, assumptions) and say whether it can be synced.
     #[command(name = "check-source")]
@@ -274,6 +275,10 @@ fn levels(args: LevelsArgs) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    if let Some(yaml) = rt.block_on(provider.levels_config())? {
+        print!("{yaml}");
+        return Ok(());
+    }
     let levels = rt.block_on(provider.sla_levels())?;
     print!(
         "{}",

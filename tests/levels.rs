@@ -80,3 +80,66 @@ policies:
     assert_eq!(names, ["Gold", "Basic"]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Freshdesk renders its own levels: SLA policies per priority on each
+/// group's business calendar, through the same subcommand.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn freshdesk_policies_and_business_hours_become_config() {
+    use wiremock::matchers::path;
+    use wiremock::{Mock, ResponseTemplate};
+
+    let server = wiremock::MockServer::start().await;
+    for (p, file) in [
+        ("/api/v2/sla_policies", "sla_policies.json"),
+        ("/api/v2/groups", "groups.json"),
+        ("/api/v2/business_hours", "business_hours.json"),
+        ("/api/v2/business_hours/7000", "business_hours_7000.json"),
+        ("/api/v2/business_hours/7001", "business_hours_7001.json"),
+    ] {
+        let body = std::fs::read(format!(
+            "{}/tests/fixtures/freshdesk/{file}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        Mock::given(path(p))
+            .respond_with(ResponseTemplate::new(200).set_body_raw(body, "application/json"))
+            .mount(&server)
+            .await;
+    }
+    let dir = common::scratch("levels-freshdesk");
+    let config = dir.join("config.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "sources:\n  - {{name: desk, type: freshdesk, base_url: '{}/api/v2', api_key_env: FRESHDESK_API_KEY}}\n",
+            server.uri()
+        ),
+    )
+    .unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(common::BIN)
+            .args(["levels", "--config.file", config.to_str().unwrap()])
+            .env("FRESHDESK_API_KEY", "levels-key")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let yaml = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        yaml.contains("  - name: fd-chennai-desk-7001\n    time_zone: \"Asia/Kolkata\""),
+        "{yaml}"
+    );
+    assert!(
+        yaml.contains("  - name: \"Default SLA Policy / urgent / fd-general-working-hours-7000\""),
+        "{yaml}"
+    );
+    assert!(!yaml.contains("levels-key"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

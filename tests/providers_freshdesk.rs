@@ -4,6 +4,8 @@
 //! restart, custom statuses that stop the SLA timer, 429 with `Retry-After`,
 //! `X-RateLimit-Remaining`, check-source).
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -405,6 +407,7 @@ fn provider_with(
     let config = freshdesk::FreshdeskConfig {
         domain: None,
         plan: Plan::Enterprise,
+        conversations: false,
     };
     let (mut list, mut api) = config.client_settings(&s);
     list.requests_per_minute = list_rpm.unwrap_or(60_000);
@@ -510,8 +513,9 @@ async fn link_paging_to_the_end_then_the_next_sync_starts_at_the_newest_update()
         .expect(1)
         .mount(&server)
         .await;
-    // The next sync: from the newest updated_at read (111: 12:45).
-    tickets_request("2025-02-28T12:45:00Z", "1")
+    // The next sync: a second before the newest updated_at read (111:
+    // 12:45), in case updated_since is exclusive.
+    tickets_request("2025-02-28T12:44:59Z", "1")
         .respond_with(ResponseTemplate::new(200).set_body_string("[]"))
         .expect(1)
         .mount(&server)
@@ -579,6 +583,9 @@ async fn a_restart_mid_sync_resumes_at_the_stored_window_and_page() {
 struct CappedList {
     /// `updated_at` per ticket id (index + 1), ascending.
     updated: Vec<Timestamp>,
+    /// Whether `updated_since` keeps tickets updated at that very instant
+    /// (Freshdesk does not say).
+    inclusive: bool,
     requests: Arc<AtomicUsize>,
     over_cap: Arc<AtomicUsize>,
     first_pages: Arc<AtomicUsize>,
@@ -612,7 +619,13 @@ impl Respond for CappedList {
             .updated
             .iter()
             .enumerate()
-            .filter(|(_, u)| **u >= since)
+            .filter(|(_, u)| {
+                if self.inclusive {
+                    **u >= since
+                } else {
+                    **u > since
+                }
+            })
             .map(|(i, u)| (i + 1, *u))
             .collect();
         let rows: Vec<serde_json::Value> = matching
@@ -644,15 +657,24 @@ impl Respond for CappedList {
 
 #[tokio::test]
 async fn a_backfill_past_the_300_page_cap_advances_the_window() {
+    for inclusive in [true, false] {
+        backfill_past_the_cap(inclusive).await;
+    }
+}
+
+/// 650 tickets, two sharing each minute (ticket k at SINCE + 1 min + k/2
+/// min), read one a page: window 1 reads tickets 1-300 (300 pages); page 301
+/// is past the cap, so window 2 starts a second before ticket 300's update,
+/// which ticket 301 shares: it reads 300-599 (300 pages) whether or not
+/// `updated_since` keeps its own instant; window 3 starts a second before
+/// ticket 599's update and reads 598-650 (53 pages). 653 requests, none over
+/// the cap, every ticket read.
+async fn backfill_past_the_cap(inclusive: bool) {
     let server = MockServer::start().await;
     mount_lookups(&server, 1).await;
-    // 650 tickets updated one minute apart from 2025-02-28T00:00Z, read one
-    // a page: window 1 reads tickets 1-300 (300 pages); window 2 starts at
-    // ticket 300's update (re-reading it) and reads 300-599; window 3 reads
-    // 599-650 (52 pages). 300 + 300 + 52 = 652 requests, none over the cap.
     let start = ts(SINCE);
-    let updated: Vec<Timestamp> = (0..650)
-        .map(|i| start + SignedDuration::from_mins(i))
+    let updated: Vec<Timestamp> = (1..=650)
+        .map(|k| start + SignedDuration::from_mins(1 + k / 2))
         .collect();
     let requests = Arc::new(AtomicUsize::new(0));
     let over_cap = Arc::new(AtomicUsize::new(0));
@@ -662,6 +684,7 @@ async fn a_backfill_past_the_300_page_cap_advances_the_window() {
         .and(header("authorization", BASIC))
         .respond_with(CappedList {
             updated,
+            inclusive,
             requests: requests.clone(),
             over_cap: over_cap.clone(),
             first_pages: first_pages.clone(),
@@ -674,22 +697,34 @@ async fn a_backfill_past_the_300_page_cap_advances_the_window() {
         .iter()
         .flat_map(|p| p.items.iter().map(|i| i.id.parse().unwrap()))
         .collect();
-    assert_eq!(requests.load(Ordering::SeqCst), 652);
+    assert_eq!(
+        requests.load(Ordering::SeqCst),
+        653,
+        "inclusive: {inclusive}"
+    );
     assert_eq!(
         over_cap.load(Ordering::SeqCst),
         0,
         "never asked for page 301"
     );
     assert_eq!(first_pages.load(Ordering::SeqCst), 3, "three windows");
-    assert_eq!(pages.len(), 652);
+    assert_eq!(pages.len(), 653);
     ids.sort_unstable();
     ids.dedup();
-    assert_eq!(ids, (1..=650).collect::<Vec<_>>(), "every ticket read");
-    // The window moved at page 300 to ticket 300's update.
+    assert_eq!(
+        ids,
+        (1..=650).collect::<Vec<_>>(),
+        "every ticket read (inclusive: {inclusive})"
+    );
+    // The window moved at page 300 to a second before ticket 300's update
+    // (SINCE + 1 min + 150 min).
     let after_cap = cursor_of(&pages[299]);
     assert_eq!(
         (after_cap.window, after_cap.page),
-        (Some(start + SignedDuration::from_mins(299)), 1)
+        (
+            Some(start + SignedDuration::from_mins(151) - SignedDuration::from_secs(1)),
+            1
+        )
     );
     server.verify().await;
 }
@@ -1023,4 +1058,330 @@ fn freshdesk_due_dates_feed_the_agreement_comparison() {
     // Targets measured by Freshdesk's own instants are not compared with themselves.
     let eval = evaluate_all(&items, &policy(true), now, &mut caps);
     assert!(eval.vendor.is_empty());
+}
+
+async fn mount_levels(server: &MockServer) {
+    for (p, file) in [
+        ("/api/v2/sla_policies", "sla_policies.json"),
+        ("/api/v2/groups", "groups.json"),
+        ("/api/v2/business_hours", "business_hours.json"),
+        ("/api/v2/business_hours/7000", "business_hours_7000.json"),
+        ("/api/v2/business_hours/7001", "business_hours_7001.json"),
+    ] {
+        Mock::given(method("GET"))
+            .and(path(p))
+            .and(header("authorization", BASIC))
+            .respond_with(body(file))
+            .expect(1)
+            .mount(server)
+            .await;
+    }
+}
+
+#[tokio::test]
+async fn levels_import_policies_per_priority_on_each_groups_calendar() {
+    let server = MockServer::start().await;
+    mount_levels(&server).await;
+    let yaml = provider(&server).levels_config().await.unwrap().unwrap();
+    server.verify().await;
+    let body: String = yaml
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    // Calendars: Rails zones mapped, 12-hour times in 24-hour form, a full
+    // Saturday (12:00 am-11:59 pm) as two halves of the day, yearly holidays.
+    let calendars = r#"calendars:
+  - name: fd-general-working-hours-7000
+    time_zone: "America/New_York"
+    hours:
+      monday: ["08:00-17:00"]
+      tuesday: ["08:00-17:00"]
+      wednesday: ["08:00-17:00"]
+      thursday: ["08:00-17:00"]
+      friday: ["08:00-17:00"]
+    holidays: ["*-07-04", "*-11-22", "*-12-25", "*-01-01"]
+  - name: fd-chennai-desk-7001
+    time_zone: "Asia/Kolkata"
+    hours:
+      monday: ["09:00-18:30"]
+      tuesday: ["09:00-18:30"]
+      wednesday: ["09:00-18:30"]
+      thursday: ["09:00-18:30"]
+      friday: ["09:00-18:30"]
+      saturday: ["00:00-12:00", "12:00-24:00"]
+    holidays: ["*-01-26", "*-08-15", "*-10-02"]
+policies:
+"#;
+    assert!(body.starts_with(calendars), "{body}");
+    // VIP (groups 501 on Chennai, "502" on the default; Incident; email and
+    // portal): urgent is in calendar time, so one policy for both teams.
+    assert!(body.contains(
+        r#"  - name: "VIP customers / urgent"
+    match: {priorities: ["urgent"], channels: [ticket], teams: ["Tier 1", "Billing"], tags: ["type:Incident"]}
+    targets:
+      first_response: {within: 15m, objective: 0.95, pause_statuses: [pending]}
+      next_response: {within: 30m, objective: 0.95, pause_statuses: [pending], use_vendor_due: true}
+      resolution: {within: 4h, objective: 0.95, pause_statuses: [pending], use_vendor_due: true}
+"#
+    ), "{body}");
+    // High is in business hours: Billing on the default calendar, Tier 1 on Chennai's.
+    assert!(body.contains(
+        r#"  - name: "VIP customers / high / fd-chennai-desk-7001"
+    match: {priorities: ["high"], channels: [ticket], teams: ["Tier 1"], tags: ["type:Incident"]}
+    targets:
+      first_response: {within: 1h, objective: 0.95, calendar: fd-chennai-desk-7001, pause_statuses: [pending]}
+      next_response: {within: 1h, objective: 0.95, calendar: fd-chennai-desk-7001, pause_statuses: [pending], use_vendor_due: true}
+      resolution: {within: 8h, objective: 0.95, calendar: fd-chennai-desk-7001, pause_statuses: [pending], use_vendor_due: true}
+"#
+    ), "{body}");
+    // The default policy: Tier 1 on its group's calendar first, then every
+    // other ticket of the priority on the default calendar; no next response
+    // target where Freshdesk has none.
+    assert!(body.ends_with(
+        r#"  - name: "Default SLA Policy / low / fd-chennai-desk-7001"
+    match: {priorities: ["low"], teams: ["Tier 1"]}
+    targets:
+      first_response: {within: 1d, objective: 0.95, calendar: fd-chennai-desk-7001, pause_statuses: [pending]}
+      resolution: {within: 3d, objective: 0.95, calendar: fd-chennai-desk-7001, pause_statuses: [pending], use_vendor_due: true}
+  - name: "Default SLA Policy / low / fd-general-working-hours-7000"
+    match: {priorities: ["low"]}
+    targets:
+      first_response: {within: 1d, objective: 0.95, calendar: fd-general-working-hours-7000, pause_statuses: [pending]}
+      resolution: {within: 3d, objective: 0.95, calendar: fd-general-working-hours-7000, pause_statuses: [pending], use_vendor_due: true}
+"#
+    ), "{body}");
+    assert!(!body.contains("Retired"), "inactive policies are left out");
+    assert!(
+        yaml.contains("sources [\"1\", \"2\"]"),
+        "the unmatched condition is said"
+    );
+
+    // The output is config the validation accepts as it is.
+    let config = format!(
+        "sources:\n  - {{name: desk, type: freshdesk, base_url: 'https://acme.freshdesk.com/api/v2', api_key_env: TEST_API_KEY}}\n{yaml}"
+    );
+    let env = |n: &str| (n == "TEST_API_KEY").then(|| "k".to_owned());
+    let parsed = helpdesk_sla_exporter::config::parse(
+        &config,
+        std::path::Path::new("levels.yml"),
+        std::path::Path::new("."),
+        &env,
+    )
+    .unwrap();
+    // VIP: urgent 1 + high, medium, low 2 each = 7; default: 4 priorities x 2 calendars = 8.
+    assert_eq!(parsed.policies.policies().len(), 15);
+}
+
+#[tokio::test]
+async fn levels_refuse_an_unknown_time_zone_naming_it() {
+    let server = MockServer::start().await;
+    let mut detail: serde_json::Value =
+        serde_json::from_slice(&fixture("business_hours_7001.json")).unwrap();
+    detail["time_zone"] = serde_json::json!("Atlantis");
+    for (p, file) in [
+        ("/api/v2/sla_policies", "sla_policies.json"),
+        ("/api/v2/groups", "groups.json"),
+        ("/api/v2/business_hours", "business_hours.json"),
+        ("/api/v2/business_hours/7000", "business_hours_7000.json"),
+    ] {
+        Mock::given(path(p))
+            .respond_with(body(file))
+            .mount(&server)
+            .await;
+    }
+    Mock::given(path("/api/v2/business_hours/7001"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(detail))
+        .mount(&server)
+        .await;
+    let err = provider(&server).levels_config().await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("business hours 7001: unknown time zone \"Atlantis\""),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn conversations_complete_next_response_cycles_only_where_stats_show_them() {
+    use helpdesk_sla_exporter::sla::{Calendar, Policy, State, TargetSpec, evaluate};
+
+    let server = MockServer::start().await;
+    mount_lookups(&server, 2).await;
+    tickets_request(SINCE, "1")
+        .respond_with(body("tickets.json"))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_slice(&fixture("conversations_101.json")).unwrap();
+    Mock::given(path("/api/v2/tickets/101/conversations"))
+        .and(header("authorization", BASIC))
+        .and(query_param("per_page", "100"))
+        .and(query_param("page", "1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(&rows[..3]).insert_header(
+            "link",
+            "<https://acme.freshdesk.com/api/v2/tickets/101/conversations?per_page=100&page=2>; rel=\"next\"",
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/api/v2/tickets/101/conversations"))
+        .and(query_param("page", "2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(&rows[3..]))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // 102 and 105 also had the requester write after the first response;
+    // 107 was deleted since it was listed (404): it keeps its stats timeline.
+    for id in ["102", "105"] {
+        Mock::given(path(format!("/api/v2/tickets/{id}/conversations")))
+            .respond_with(ResponseTemplate::new(200).set_body_string("[]"))
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    Mock::given(path("/api/v2/tickets/107/conversations"))
+        .respond_with(ResponseTemplate::new(404).set_body_string(r#"{"code":"access_denied"}"#))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let p = provider(&server).with_conversations(true);
+    let page = p.fetch_page(&Cursor::default()).await.unwrap();
+    let gone = page.items.iter().find(|i| i.id == "107").unwrap();
+    assert_eq!(
+        gone.agent_replies,
+        [ts("2025-02-28T08:30:00Z"), ts("2025-02-28T09:30:00Z")]
+    );
+    let t = page.items.iter().find(|i| i.id == "101").unwrap();
+    // Incoming 10:05 and 11:00 are messages; the replies at 09:40 and 10:20
+    // are replies; the private note (10:10) and the forward (10:30) are neither.
+    assert_eq!(
+        t.customer_messages,
+        [
+            ts("2025-02-28T09:00:00Z"),
+            ts("2025-02-28T10:05:00Z"),
+            ts("2025-02-28T11:00:00Z")
+        ]
+    );
+    assert_eq!(
+        t.agent_replies,
+        [ts("2025-02-28T09:40:00Z"), ts("2025-02-28T10:20:00Z")]
+    );
+    // Next response 1h, 24x7, at 13:00: 10:05 -> 10:20 met (15m); 11:00 open,
+    // due 12:00: breached.
+    let spec = TargetSpec::new(
+        Target::NextResponse,
+        SignedDuration::from_hours(1),
+        0.9,
+        Arc::new(Calendar::always()),
+    );
+    let policy = Policy {
+        name: "nr".into(),
+        matcher: None,
+        targets: vec![spec],
+    };
+    let out = evaluate(t, &policy, ts("2025-02-28T13:00:00Z"));
+    let states: Vec<(u32, State)> = out.iter().map(|o| (o.cycle, o.state)).collect();
+    assert_eq!(states, [(1, State::Met), (2, State::Breached)]);
+
+    // Off (the default): no conversation request at all.
+    let before = server.received_requests().await.unwrap().len();
+    let page = provider(&server)
+        .fetch_page(&Cursor::default())
+        .await
+        .unwrap();
+    let after = server.received_requests().await.unwrap();
+    // One ticket page and the three lookups of the new provider.
+    assert_eq!(after.len() - before, 4);
+    let t = page.items.iter().find(|i| i.id == "101").unwrap();
+    assert_eq!(t.agent_replies, [ts("2025-02-28T09:40:00Z")]);
+    server.verify().await;
+}
+
+/// The real binary with a Freshdesk source: the sync loop, the store, the
+/// evaluation and `/metrics` give the same families as for the other
+/// vendors, Freshdesk's due dates in the shared vendor comparison (the
+/// numbers of `freshdesk_due_dates_feed_the_agreement_comparison`, at the
+/// same fixed time).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_exporter_serves_freshdesk_metrics_end_to_end() {
+    let server = MockServer::start().await;
+    for (p, file) in [
+        ("/api/v2/tickets", "tickets.json"),
+        ("/api/v2/groups", "groups.json"),
+        ("/api/v2/admin/ticket_fields", "ticket_fields.json"),
+        (
+            "/api/v2/admin/ticket_fields/60000004",
+            "ticket_field_status.json",
+        ),
+    ] {
+        Mock::given(path(p))
+            .and(header("authorization", "Basic ZTJlLWtleTpY"))
+            .respond_with(body(file))
+            .mount(&server)
+            .await;
+    }
+    let dir = common::scratch("freshdesk-e2e");
+    std::fs::write(
+        dir.join("config.yml"),
+        format!(
+            "sources:\n  - name: desk\n    type: freshdesk\n    base_url: {}/api/v2\n    api_key_env: FRESHDESK_API_KEY\n    channels: [ticket]\n    poll_interval: 10m\npolicies:\n  - name: freshdesk\n    targets:\n      first_response: {{within: 50m, objective: 0.9, pause_statuses: [pending]}}\n      next_response: {{within: 1h, objective: 0.9, pause_statuses: [pending]}}\n      resolution: {{within: 4h, objective: 0.9, pause_statuses: [pending]}}\n",
+            server.uri()
+        ),
+    )
+    .unwrap();
+    let d = dir.clone();
+    let exporter = tokio::task::spawn_blocking(move || {
+        common::Exporter::start(
+            &[
+                "--config.file",
+                d.join("config.yml").to_str().unwrap(),
+                "--storage.path",
+                d.join("data").to_str().unwrap(),
+                "--debug.fixed-time",
+                "2025-02-28T13:00:00Z",
+            ],
+            // base64("e2e-key:X") = ZTJlLWtleTpY
+            &[("FRESHDESK_API_KEY", "e2e-key")],
+            &d,
+        )
+    })
+    .await
+    .unwrap();
+    let e = &exporter;
+    let metrics = tokio::task::block_in_place(|| {
+        e.wait_metrics(|b| b.contains("helpdesk_sla_vendor_comparison_items{source=\"desk\""))
+    });
+    assert!(
+        metrics.contains("helpdesk_sla_source_up{source=\"desk\"} 1"),
+        "{metrics}"
+    );
+    let comparison: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("helpdesk_sla_vendor_comparison_items{"))
+        .collect();
+    let series = |target: &str, result: &str, n: u32| {
+        format!(
+            "helpdesk_sla_vendor_comparison_items{{source=\"desk\",channel=\"ticket\",target=\"{target}\",result=\"{result}\"}} {n}"
+        )
+    };
+    assert_eq!(
+        comparison,
+        [
+            series("first_response", "agree_breached", 1),
+            series("first_response", "agree_met", 6),
+            series("next_response", "agree_breached", 1),
+            series("resolution", "agree_breached", 1),
+            series("resolution", "agree_met", 1),
+        ],
+        "{metrics}"
+    );
+    // Teams are group names, priorities Freshdesk's; no ticket id in a label.
+    assert!(metrics.contains("team=\"Tier 1\""), "{metrics}");
+    assert!(metrics.contains("priority=\"urgent\""), "{metrics}");
+    assert!(!metrics.contains("\"101\""));
+    assert!(!e.log_text().contains("e2e-key"));
+    drop(exporter);
+    let _ = std::fs::remove_dir_all(&dir);
 }

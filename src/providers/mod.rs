@@ -81,6 +81,14 @@ pub trait Provider: Send + Sync {
     fn sla_levels(&self) -> BoxFuture<'_, Result<Vec<VendorSlaLevel>, ProviderError>> {
         Box::pin(async { Ok(Vec::new()) })
     }
+
+    /// The `levels` output for vendors whose SLA setup [`VendorSlaLevel`]
+    /// cannot carry (Freshdesk: targets per priority, the group's calendar):
+    /// `calendars` and `policies` YAML, rendered by the vendor. `None` (the
+    /// default) renders [`Provider::sla_levels`] instead.
+    fn levels_config(&self) -> BoxFuture<'_, Result<Option<String>, ProviderError>> {
+        Box::pin(async { Ok(None) })
+    }
 }
 
 /// One check of `check-source`: an endpoint or an assumption about the

@@ -87,6 +87,10 @@ pub struct RawFreshdeskBlock {
     pub domain: Option<String>,
     /// `trial`, `growth` (default), `pro` or `enterprise`: the credit budget.
     pub plan: Option<String>,
+    /// Read each changed ticket's conversations for its next-response
+    /// cycles (1 credit per ticket whose requester wrote after the first
+    /// response, on `requests_per_minute`). Off by default.
+    pub conversations: Option<bool>,
 }
 
 /// The validated `freshdesk:` block.
@@ -94,6 +98,7 @@ pub struct RawFreshdeskBlock {
 pub struct FreshdeskConfig {
     pub domain: Option<String>,
     pub plan: Plan,
+    pub conversations: bool,
 }
 
 fn validate(block: &mut VendorBlock<'_>) -> Option<Arc<dyn VendorConfig>> {
@@ -139,6 +144,7 @@ fn validate(block: &mut VendorBlock<'_>) -> Option<Arc<dyn VendorConfig>> {
         Arc::new(FreshdeskConfig {
             domain: raw.domain,
             plan,
+            conversations: raw.conversations.unwrap_or(false),
         }) as Arc<dyn VendorConfig>
     })
 }
@@ -161,13 +167,10 @@ impl VendorConfig for FreshdeskConfig {
         metrics: &ClientMetrics,
     ) -> Result<Arc<dyn Provider>, BuildError> {
         let (list, api) = self.client_settings(source);
-        Ok(Arc::new(FreshdeskProvider::new(
-            source.clone(),
-            self.plan,
-            list,
-            api,
-            metrics.clone(),
-        )?))
+        Ok(Arc::new(
+            FreshdeskProvider::new(source.clone(), self.plan, list, api, metrics.clone())?
+                .with_conversations(self.conversations),
+        ))
     }
 }
 
@@ -215,7 +218,11 @@ pub fn source_config(name: &str, base_url: &str, api_key: Secret, plan: Plan) ->
         &SOURCE_TYPE,
         base_url,
         api_key,
-        Arc::new(FreshdeskConfig { domain: None, plan }),
+        Arc::new(FreshdeskConfig {
+            domain: None,
+            plan,
+            conversations: false,
+        }),
     )
 }
 

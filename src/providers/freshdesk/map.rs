@@ -19,7 +19,7 @@
 use std::collections::HashMap;
 
 pub use super::raw::{
-    RawGroup, RawStats, RawStatusChoice, RawStatusField, RawTicket, RawTicketField,
+    RawConversation, RawGroup, RawStats, RawStatusChoice, RawStatusField, RawTicket, RawTicketField,
 };
 use crate::model::{Channel, Item, Status, StatusInterval, Target, VendorDue};
 
@@ -192,6 +192,38 @@ pub fn ticket_item(
     }
     item.vendor_due = vendor_due(t, ch, &item, last_agent, last_requester);
     TicketOutcome::Item(Box::new(item))
+}
+
+/// Whether a ticket has next-response cycles that `stats` cannot show: the
+/// requester wrote after the first response. Only such tickets are worth a
+/// conversations request.
+pub fn needs_conversations(t: &RawTicket) -> bool {
+    let Some(s) = &t.stats else { return false };
+    match (s.first_responded_at, s.requester_responded_at) {
+        (Some(first), Some(requester)) => requester > first,
+        _ => false,
+    }
+}
+
+/// Completes an item's replies and customer messages from its conversations:
+/// an incoming conversation is a customer message; an outgoing public one
+/// is an agent reply, except a forward (source 8), which goes to a third
+/// party. Private notes are neither. The instants `stats` gave stay.
+pub fn apply_conversations(item: &mut Item, conversations: &[RawConversation]) {
+    for c in conversations
+        .iter()
+        .filter(|c| c.created_at >= item.created_at)
+    {
+        if c.incoming {
+            item.customer_messages.push(c.created_at);
+        } else if !c.private && c.source != Some(8) {
+            item.agent_replies.push(c.created_at);
+        }
+    }
+    for list in [&mut item.customer_messages, &mut item.agent_replies] {
+        list.sort();
+        list.dedup();
+    }
 }
 
 /// The status timeline a snapshot supports. Before the current status the

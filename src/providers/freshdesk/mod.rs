@@ -13,6 +13,8 @@ use jiff::{SignedDuration, Timestamp};
 
 mod config;
 mod cursor;
+pub mod levels;
+mod lists;
 pub mod map;
 mod probes;
 pub mod raw;
@@ -26,7 +28,7 @@ use super::client::{ClientMetrics, ClientSettings, HttpClient, Response, decode_
 use super::{BoxFuture, BuildError, Cursor, Page, Probe, Progress, Provider, ProviderError};
 use crate::clock::{self, Clock};
 use crate::config::SourceConfig;
-use map::{Groups, RawGroup, RawStatusChoice, RawStatusField, RawTicket, RawTicketField, StopSet};
+use map::{Groups, RawTicket, StopSet};
 
 /// The ticket list.
 pub const TICKETS: &str = "/tickets";
@@ -37,9 +39,23 @@ pub const TICKET_FIELDS: &str = "/admin/ticket_fields";
 /// One ticket field's detail: the status field's choices carry `stop_sla_timer`.
 pub const TICKET_FIELD: &str = "/admin/ticket_fields/{id}";
 
+/// A ticket's replies and notes, for next-response cycles.
+pub const CONVERSATIONS: &str = "/tickets/{id}/conversations";
+/// SLA policies, for `levels`.
+pub const SLA_POLICIES: &str = "/sla_policies";
+/// Business hours (the list names the default; only the detail has holidays).
+pub const BUSINESS_HOURS: &str = "/business_hours";
+pub const BUSINESS_HOUR: &str = "/business_hours/{id}";
+
 /// Freshdesk serves at most this many pages of one list query (page 301 is
 /// a 400 error).
 pub const MAX_PAGES: u32 = 300;
+
+/// How far before the newest `updated_at` read a window or the next sync
+/// starts. Freshdesk does not say whether `updated_since` is inclusive; a
+/// second of overlap re-reads the tickets of that instant (harmless: the
+/// store replaces by id) instead of losing those not yet read if it is not.
+const OVERLAP: SignedDuration = SignedDuration::from_secs(1);
 
 /// Group names and status flags change rarely; a stale one affects a label
 /// or a pause for at most an hour.
@@ -60,6 +76,8 @@ pub struct FreshdeskProvider {
     api: HttpClient,
     clock: Clock,
     lookups: Mutex<Lookups>,
+    /// Read conversations for tickets with next-response cycles.
+    conversations: bool,
 }
 
 /// Group names and the stop set, with when each was last read.
@@ -88,7 +106,15 @@ impl FreshdeskProvider {
             plan,
             clock: clock::wall(),
             lookups: Mutex::new(Lookups::default()),
+            conversations: false,
         })
+    }
+
+    /// Reads each changed ticket's conversations when its requester wrote
+    /// after the first response (`freshdesk.conversations`).
+    pub fn with_conversations(mut self, on: bool) -> Self {
+        self.conversations = on;
+        self
     }
 
     pub fn with_clock(mut self, clock: impl Fn() -> Timestamp + Send + Sync + 'static) -> Self {
@@ -116,7 +142,7 @@ impl FreshdeskProvider {
         let now = (self.clock)();
         let window = cur
             .window
-            .or(cur.position)
+            .or(cur.position.map(|p| p - OVERLAP))
             .unwrap_or(now - self.source.initial_lookback);
         let from = *cur.from.get_or_insert(window);
         let page = cur.page.max(1);
@@ -130,7 +156,12 @@ impl FreshdeskProvider {
         let mut removed = Vec::new();
         for t in &tickets {
             match map::ticket_item(&self.source.name, t, &groups, &stops, &self.source.channels) {
-                map::TicketOutcome::Item(item) => items.push(*item),
+                map::TicketOutcome::Item(mut item) => {
+                    if self.conversations && map::needs_conversations(t) {
+                        self.add_conversations(&mut item).await?;
+                    }
+                    items.push(*item)
+                }
                 map::TicketOutcome::Removed(id) => removed.push(id),
                 map::TicketOutcome::Skipped(_) => {}
             }
@@ -150,18 +181,20 @@ impl FreshdeskProvider {
                 });
             }
             Some(n) if n > MAX_PAGES => {
-                // The list stops at page 300: the next window starts at the
-                // newest update read, re-reading that instant's tickets (the
-                // store replaces them by id).
-                let start = cur.position.filter(|p| *p > window).ok_or_else(|| {
-                    ProviderError::PagingLoop {
+                // The list stops at page 300: the next window starts just
+                // before the newest update read, re-reading that instant's
+                // tickets (the store replaces them by id).
+                let start = cur
+                    .position
+                    .map(|p| p - OVERLAP)
+                    .filter(|p| *p > window)
+                    .ok_or_else(|| ProviderError::PagingLoop {
                         endpoint: TICKETS.to_owned(),
                         detail: format!(
                             "{MAX_PAGES} pages of tickets updated at {window}; \
                              the window cannot advance"
                         ),
-                    }
-                })?;
+                    })?;
                 tracing::debug!(source = %self.source.name, window = %window, next = %start, "page cap reached; next window");
                 cur.window = Some(start);
                 cur.page = 1;
@@ -237,53 +270,6 @@ impl FreshdeskProvider {
         let l = self.lookups.lock().expect("lookup lock");
         (l.groups.clone(), l.stops.clone())
     }
-
-    /// Every group, `per_page=100`, following the `Link` header.
-    pub(crate) async fn read_groups(&self) -> Result<Vec<RawGroup>, ProviderError> {
-        let mut rows = Vec::new();
-        let mut page = 1;
-        for _ in 0..MAX_GROUP_PAGES {
-            let query = [("per_page", "100".to_owned()), ("page", page.to_string())];
-            let response = self.api.get(GROUPS, &query).await?;
-            let (groups, _): (Vec<RawGroup>, _) = decode_rows(GROUPS, "groups", &response.body)?;
-            let empty = groups.is_empty();
-            rows.extend(groups);
-            match next_page(&response) {
-                Some(n) if n > page && !empty => page = n,
-                _ => break,
-            }
-        }
-        Ok(rows)
-    }
-
-    /// The status field's `stop_sla_timer` flags: the field list names the
-    /// status field, its detail lists the statuses.
-    pub(crate) async fn read_stop_set(&self) -> Result<StopSet, ProviderError> {
-        let choices = self.read_status_choices().await?;
-        Ok(StopSet::from_choices(&choices))
-    }
-
-    pub(crate) async fn read_status_choices(&self) -> Result<Vec<RawStatusChoice>, ProviderError> {
-        let response = self.api.get(TICKET_FIELDS, &[]).await?;
-        let (fields, _): (Vec<RawTicketField>, _) =
-            decode_rows(TICKET_FIELDS, "ticket_fields", &response.body)?;
-        let status = fields
-            .iter()
-            .find(|f| {
-                f.name.as_deref() == Some("status")
-                    || f.field_type.as_deref() == Some("default_status")
-            })
-            .ok_or_else(|| ProviderError::Decode {
-                endpoint: TICKET_FIELDS.to_owned(),
-                reason: "no status field (name \"status\") in the ticket field list".to_owned(),
-            })?;
-        let path = format!("{TICKET_FIELDS}/{}", status.id);
-        let response = self.api.get_path(TICKET_FIELD, &path, &[]).await?;
-        let field: RawStatusField = map::decode(TICKET_FIELD, &response.body)?;
-        let (choices, _): (Vec<RawStatusChoice>, _) =
-            super::client::decode_values("statuses", field.choices);
-        Ok(choices)
-    }
 }
 
 /// The `page` of the `Link: <…>; rel="next"` header, which Freshdesk sends
@@ -313,5 +299,9 @@ impl Provider for FreshdeskProvider {
 
     fn probes(&self) -> BoxFuture<'_, Vec<Probe>> {
         Box::pin(self.check())
+    }
+
+    fn levels_config(&self) -> BoxFuture<'_, Result<Option<String>, ProviderError>> {
+        Box::pin(async { self.levels_yaml().await.map(Some) })
     }
 }

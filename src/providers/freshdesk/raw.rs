@@ -165,3 +165,120 @@ fn opt_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
 fn null_vec<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
     Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
 }
+
+/// A row of `GET /api/v2/sla_policies` (a bare JSON array).
+#[derive(Debug, Clone, Deserialize)]
+pub struct RawSlaPolicy {
+    #[serde(deserialize_with = "id")]
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub active: Option<bool>,
+    #[serde(default)]
+    pub is_default: Option<bool>,
+    #[serde(default)]
+    pub position: Option<i64>,
+    /// `priority_1` .. `priority_4`.
+    #[serde(default)]
+    pub sla_target: std::collections::BTreeMap<String, RawSlaTarget>,
+    /// Conditions, keys pluralized: `group_ids`, `sources`, `ticket_types`,
+    /// `company_ids`, `product_ids`. Absent or empty on the default policy.
+    #[serde(default)]
+    pub applicable_to: Option<RawApplicableTo>,
+}
+
+/// One priority's targets, in seconds.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RawSlaTarget {
+    #[serde(default)]
+    pub respond_within: Option<i64>,
+    /// Only with the next-response SLA enabled.
+    #[serde(default)]
+    pub next_respond_within: Option<i64>,
+    #[serde(default)]
+    pub resolve_within: Option<i64>,
+    /// True: business hours (the ticket group's calendar); false: calendar time.
+    #[serde(default = "yes")]
+    pub business_hours: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct RawApplicableTo {
+    #[serde(default, deserialize_with = "ids")]
+    pub group_ids: Vec<String>,
+    #[serde(default, deserialize_with = "ids")]
+    pub sources: Vec<String>,
+    #[serde(default, deserialize_with = "null_vec")]
+    pub ticket_types: Vec<String>,
+    #[serde(default, deserialize_with = "ids")]
+    pub company_ids: Vec<String>,
+    #[serde(default, deserialize_with = "ids")]
+    pub product_ids: Vec<String>,
+}
+
+/// `GET /api/v2/business_hours/{id}` (and rows of the list, which carry no
+/// `holiday_list`): 12-hour times, a Rails time-zone name, yearly holidays
+/// as `["Jan 16", "name"]` pairs.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RawBusinessHours {
+    #[serde(deserialize_with = "id")]
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub is_default: Option<bool>,
+    pub time_zone: String,
+    /// `monday` .. `sunday`; a day that is not listed is closed.
+    #[serde(default)]
+    pub business_hours: std::collections::BTreeMap<String, RawDayHours>,
+    #[serde(default, deserialize_with = "null_vec")]
+    pub holiday_list: Vec<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RawDayHours {
+    /// `"8:00 am"`, `"08:00:00 am"`.
+    pub start_time: String,
+    pub end_time: String,
+}
+
+/// A list of ids, each a number or a string; null is empty.
+fn ids<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Id {
+        N(u64),
+        S(String),
+    }
+    Ok(Option::<Vec<Id>>::deserialize(d)?
+        .unwrap_or_default()
+        .into_iter()
+        .map(|i| match i {
+            Id::N(n) => n.to_string(),
+            Id::S(s) => s,
+        })
+        .collect())
+}
+
+/// A row of `GET /api/v2/tickets/{id}/conversations` (a bare JSON array):
+/// replies and notes, oldest first.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RawConversation {
+    #[serde(deserialize_with = "id")]
+    pub id: String,
+    /// True when the requester (or another contact) wrote it.
+    #[serde(default)]
+    pub incoming: bool,
+    /// A private note, not seen by the requester.
+    #[serde(default)]
+    pub private: bool,
+    /// 0 reply, 2 note, 5 tweet, 6 survey feedback, 7 Facebook, 8 forwarded
+    /// email, 9 phone, 11 e-commerce.
+    #[serde(default)]
+    pub source: Option<i64>,
+    pub created_at: Timestamp,
+}
