@@ -19,6 +19,7 @@ use serde_json::json;
 mod config;
 mod cursor;
 pub mod map;
+mod probes;
 pub mod raw;
 
 pub use config::{LiveAgentConfig, SOURCE_TYPE, client_settings, source_config};
@@ -777,6 +778,10 @@ impl Provider for LiveAgentProvider {
         Box::pin(self.page(cursor))
     }
 
+    fn probes(&self) -> BoxFuture<'_, Vec<super::Probe>> {
+        Box::pin(self.run_probes())
+    }
+
     fn take_stream_reports(&self) -> Vec<StreamReport> {
         std::mem::take(&mut *self.reports.lock().expect("stream reports lock"))
     }
@@ -789,7 +794,7 @@ impl Provider for LiveAgentProvider {
     }
 }
 
-fn next_cursor(response: &super::client::Response) -> Option<String> {
+pub(super) fn next_cursor(response: &super::client::Response) -> Option<String> {
     response
         .header("next_page_cursor")
         .map(str::trim)
@@ -825,7 +830,7 @@ fn map_tickets(
 
 /// An id as one path segment: anything but `[A-Za-z0-9_-]` percent-encoded,
 /// so an odd id can never change the path.
-fn path_segment(id: &str) -> String {
+pub(super) fn path_segment(id: &str) -> String {
     let mut out = String::with_capacity(id.len());
     for b in id.bytes() {
         if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
