@@ -51,7 +51,10 @@ async fn a_working_account_can_be_synced() {
     ] {
         assert!(stdout.contains(line), "{line}\n{stdout}");
     }
-    assert!(stdout.contains("ignored (rows outside the filter or out of order)"), "{stdout}");
+    assert!(
+        stdout.contains("ignored (rows outside the filter or out of order)"),
+        "{stdout}"
+    );
     // The first page of tickets costs /departments, /tickets and /tickets/history.
     let sent = server.received_requests().await.unwrap().len();
     assert!(
@@ -73,10 +76,7 @@ async fn a_refused_key_cannot_be_synced_and_is_never_printed() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
-    assert!(
-        stdout.contains("refused    GET /departments"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("refused    GET /departments"), "{stdout}");
     assert!(
         stdout.contains("authentication failed (HTTP 401)"),
         "{stdout}"
@@ -116,6 +116,9 @@ async fn an_account_refusing_undocumented_filters_syncs_through_fallbacks() {
     ] {
         assert!(stdout.contains(line), "{line}\n{stdout}");
     }
-    assert!(stdout.contains("refused (GET /tickets: unexpected HTTP status 400)"), "{stdout}");
+    assert!(
+        stdout.contains("refused (GET /tickets: unexpected HTTP status 400)"),
+        "{stdout}"
+    );
     assert!(stdout.contains("=> can be synced"), "{stdout}");
 }
