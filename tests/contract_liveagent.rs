@@ -156,6 +156,7 @@ fn every_body_the_demo_serves_matches_the_vendor_description() {
         ("/departments", "/departments".to_owned()),
         ("/slas", "/slas".to_owned()),
         ("/settings", "/settings".to_owned()),
+        ("/tags", "/tags".to_owned()),
     ] {
         let body = get(&path);
         assert!(body.len() > 2, "{path} served nothing");
@@ -182,6 +183,7 @@ fn every_wiremock_fixture_matches_the_vendor_description() {
         ("departments.json", "/departments"),
         ("slas.json", "/slas"),
         ("settings.json", "/settings"),
+        ("tags.json", "/tags"),
     ] {
         let body = std::fs::read_to_string(format!("{dir}/{file}")).unwrap();
         all.extend(problems(&facts, endpoint, &body));

@@ -26,6 +26,7 @@ pub async fn serve(server: &MockServer) {
         ("/api/v3/calls", "calls.json"),
         ("/api/v3/slas", "slas.json"),
         ("/api/v3/settings", "settings.json"),
+        ("/api/v3/tags", "tags.json"),
     ] {
         Mock::given(method("GET"))
             .and(path(endpoint))

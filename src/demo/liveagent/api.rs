@@ -60,6 +60,9 @@ fn documented_filter(path: &str, field: &str, extra: Undocumented) -> bool {
     }
 }
 
+/// The id of the demo's one tag: rows carry tag ids, `/tags` names them.
+pub const VIP_TAG_ID: &str = "tg7f3a1c";
+
 /// A response: status, extra headers, JSON body.
 pub struct Reply {
     pub status: u16,
@@ -151,6 +154,15 @@ pub fn respond_as(
         .find(|(f, _, _)| !documented_filter(path, f, extra))
     {
         return Reply::refused(&format!("Unsupported filter field: {field}"));
+    }
+    if path == "/tags" {
+        let body = json!([{"id": VIP_TAG_ID, "name": "vip", "color": "FFFFFF", "background_color": "D32F2F",
+            "is_public": "Y", "is_archived": "N"}]);
+        return Reply {
+            status: 200,
+            headers: vec![],
+            body: body.to_string(),
+        };
     }
     if path == "/settings" {
         let body = json!([{"name": "TIMEZONE", "value": "Europe/Ljubljana"},
@@ -369,7 +381,7 @@ fn tickets(w: &World, now: Timestamp) -> Vec<Value> {
                 "id": tk.id, "code": format!("DEM-{}", tk.id), "owner_contactid": format!("c-{}", tk.id),
                 "owner_email": format!("customer-{}@example.com", tk.id), "owner_name": "Demo Customer",
                 "departmentid": DEPARTMENTS[tk.dept].0, "agentid": last.agent, "status": last.status.to_string(),
-                "tags": if tk.vip { vec!["vip"] } else { vec![] }, "channel_type": "E",
+                "tags": if tk.vip { vec![VIP_TAG_ID] } else { vec![] }, "channel_type": "E",
                 "date_created": t(tk.created), "date_changed": t(last.at),
                 "date_resolved": if matches!(last.status, 'R' | 'L') { resolved.map_or(Value::Null, t) } else { Value::Null },
                 "date_due": due.map_or(Value::Null, t), "date_deleted": null,

@@ -69,6 +69,8 @@ pub struct LiveAgentProvider {
     client: HttpClient,
     clock: Clock,
     departments: Mutex<(Departments, Option<Timestamp>)>,
+    /// Tag names by id and when they were read (or last failed to be).
+    tags: Mutex<(map::Tags, Option<Timestamp>)>,
     /// How streams ended since the sync loop last asked.
     reports: Mutex<Vec<StreamReport>>,
     metrics: ClientMetrics,
@@ -139,6 +141,7 @@ impl LiveAgentProvider {
             clock: clock::wall(),
             departments: Mutex::new((Departments::new(), None)),
             reports: Mutex::new(Vec::new()),
+            tags: Mutex::new((map::Tags::new(), None)),
             metrics,
             options: LiveAgentConfig::default(),
             settings_read: std::sync::atomic::AtomicBool::new(false),
@@ -180,6 +183,7 @@ impl LiveAgentProvider {
         };
         self.check_settings().await;
         let departments = self.departments().await?;
+        let tags = self.tags().await;
         let now = (self.clock)();
         // Checked: the config bounds the lookback, and an odd clock must not panic.
         let start = now
@@ -248,12 +252,15 @@ impl LiveAgentProvider {
                 });
         }
         let StreamPage {
-            items,
+            mut items,
             removed,
             rejected,
             done: stream_done,
             position,
         } = stream_page;
+        for item in &mut items {
+            item.tags = map::with_tag_names(&item.tags, &tags);
+        }
         let mut done = false;
         if stream_done {
             cur.active = streams.iter().skip_while(|s| **s != stream).nth(1).copied();
@@ -731,6 +738,43 @@ impl LiveAgentProvider {
             .collect();
         *self.departments.lock().expect("department cache lock") = (names.clone(), Some(now));
         Ok(names)
+    }
+
+    /// Tag names by id, re-read hourly like department names. `/tags` is
+    /// documented (facts file `GET /tags`, `list[Tag]`, no paging). A failure
+    /// keeps the last names (or none: tags stay ids) and never fails a sync;
+    /// it is logged and retried after the same hour.
+    async fn tags(&self) -> map::Tags {
+        let now = (self.clock)();
+        {
+            let cache = self.tags.lock().expect("tag cache lock");
+            if cache
+                .1
+                .is_some_and(|at| now.duration_since(at) < DEPARTMENTS_TTL)
+            {
+                return cache.0.clone();
+            }
+        }
+        let read = match self.client.get("/tags", &[]).await {
+            Ok(r) => decode_rows::<map::RawTag>("/tags", "tags", &r.body).map(|(rows, _)| rows),
+            Err(e) => Err(e),
+        };
+        let mut cache = self.tags.lock().expect("tag cache lock");
+        cache.1 = Some(now);
+        match read {
+            Ok(rows) => {
+                cache.0 = rows
+                    .into_iter()
+                    .filter_map(|t| t.name.map(|n| (t.id, n)))
+                    .collect();
+            }
+            Err(e) => tracing::warn!(
+                source = %self.source.name,
+                error = %e,
+                "cannot read /tags; policies match tag ids only until the next hourly try"
+            ),
+        }
+        cache.0.clone()
     }
 
     /// Every page of a small page-style list (`/departments`, `/slas`).
