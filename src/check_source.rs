@@ -61,7 +61,7 @@ pub fn print(checked: &[Checked], out: &mut dyn Write) -> std::io::Result<()> {
             let need = if p.required { "required" } else { "optional" };
             writeln!(
                 out,
-                "  {:<10} {:<34} {need:<8}  {}",
+                "  {:<10} {:<42} {need:<8}  {}",
                 p.result.as_str(),
                 p.name,
                 p.detail

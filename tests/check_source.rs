@@ -37,8 +37,22 @@ async fn a_working_account_can_be_synced() {
         stdout.contains("source support (type liveagent):"),
         "{stdout}"
     );
+    // One line per endpoint and assumption. The fixture server ignores
+    // filters, so the date_changed filter is found ignored and the provider's
+    // fallback is named.
+    for line in [
+        "works      GET /departments",
+        "works      GET /tickets by date_created",
+        "fallback   date_changed filter on /tickets",
+        "works      GET /tickets/{id}/history",
+        "works      GET /chats",
+        "works      GET /calls",
+        "works      GET /settings",
+    ] {
+        assert!(stdout.contains(line), "{line}\n{stdout}");
+    }
     assert!(
-        stdout.contains("works      first page of a sync"),
+        stdout.contains("ignored (rows outside the filter or out of order)"),
         "{stdout}"
     );
     // The first page of tickets costs /departments, /tickets and /tickets/history.
@@ -62,10 +76,7 @@ async fn a_refused_key_cannot_be_synced_and_is_never_printed() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
-    assert!(
-        stdout.contains("refused    first page of a sync"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("refused    GET /departments"), "{stdout}");
     assert!(
         stdout.contains("authentication failed (HTTP 401)"),
         "{stdout}"
@@ -181,4 +192,38 @@ async fn a_refused_freshdesk_key_cannot_be_synced_and_is_never_printed() {
     for secret in ["freshdesk-check-key", "ZnJlc2hkZXNrLWNoZWNrLWtleTpY"] {
         assert!(!stdout.contains(secret) && !stderr.contains(secret));
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_refusing_undocumented_filters_syncs_through_fallbacks() {
+    let server = MockServer::start().await;
+    // LiveAgent's error body for a filter it does not support.
+    let refused = || {
+        ResponseTemplate::new(400).set_body_string(
+            r#"{"response":{"status":"ERROR","statuscode":400,"errormessage":"Unsupported filter"}}"#,
+        )
+    };
+    for field in ["date_changed", "conversation_id"] {
+        Mock::given(wiremock::matchers::query_param_contains("_filters", field))
+            .respond_with(refused())
+            .with_priority(1)
+            .mount(&server)
+            .await;
+    }
+    common::liveagent::serve(&server).await;
+    let out = check_source("check-source-strict", &server).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    for line in [
+        "fallback   date_changed filter on /tickets",
+        "fallback   conversation_id filter on /tickets/history",
+        "works      GET /tickets/{id}/history",
+    ] {
+        assert!(stdout.contains(line), "{line}\n{stdout}");
+    }
+    assert!(
+        stdout.contains("refused (GET /tickets: unexpected HTTP status 400)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("=> can be synced"), "{stdout}");
 }

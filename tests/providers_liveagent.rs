@@ -1301,3 +1301,74 @@ async fn settings_are_read_once_and_every_request_asks_for_utc() {
     assert_eq!(q.check_settings().await, None);
     assert!(q.fetch_page(&Cursor::default()).await.unwrap().done);
 }
+
+#[tokio::test]
+async fn tags_are_matched_by_name_through_the_tag_list() {
+    let server = MockServer::start().await;
+    mount_departments(&server).await;
+    Mock::given(method("GET"))
+        .and(path("/api/v3/tags"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_raw(fixture("tags.json"), "application/json"),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let mut t = ticket("t1", "2025-01-02 09:00:00", "N");
+    t["tags"] = serde_json::json!(["fqr2", "zz00"]);
+    Mock::given(method("GET"))
+        .and(path("/api/v3/tickets"))
+        .respond_with(json(serde_json::json!([t])))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v3/tickets/history"))
+        .respond_with(json(serde_json::json!([])))
+        .mount(&server)
+        .await;
+    let p = provider(&server, &[Channel::Ticket], 10);
+    let (pages, cursor) = sync(&p, Cursor::default()).await.unwrap();
+    let item = &pages[0].items[0];
+    // The id as sent, its name from /tags, and an unknown id kept as is.
+    assert_eq!(item.tags, ["fqr2", "vip", "zz00"]);
+    // A policy written with the name matches.
+    let config = {
+        let yaml = "sources:\n  - name: s\n    type: liveagent\n    base_url: http://x/api/v3\n    api_key_env: K\n\
+                    policies:\n  - name: vip\n    match: {tags: [vip]}\n    targets:\n      first_response: {within: 1h, objective: 0.9}\n";
+        let dir = std::env::temp_dir();
+        helpdesk_sla_exporter::config::parse(yaml, &dir.join("c.yml"), &dir, &|_| Some("k".into()))
+            .unwrap()
+    };
+    assert_eq!(
+        config.policies.select(item).map(|p| p.name.as_str()),
+        Some("vip")
+    );
+    let mut without_name = item.clone();
+    without_name.tags = vec!["fqr2".into()];
+    assert_eq!(
+        config
+            .policies
+            .select(&without_name)
+            .map(|p| p.name.as_str()),
+        None
+    );
+    // The list is read once an hour, not per page.
+    sync(&p, cursor).await.unwrap();
+
+    // Without /tags the sync goes on with ids.
+    let server = MockServer::start().await;
+    mount_departments(&server).await;
+    Mock::given(method("GET"))
+        .and(path("/api/v3/tickets"))
+        .respond_with(json(serde_json::json!([t])))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v3/tickets/history"))
+        .respond_with(json(serde_json::json!([])))
+        .mount(&server)
+        .await;
+    let p = provider(&server, &[Channel::Ticket], 10);
+    let (pages, _) = sync(&p, Cursor::default()).await.unwrap();
+    assert_eq!(pages[0].items[0].tags, ["fqr2", "zz00"]);
+}

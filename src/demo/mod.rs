@@ -29,7 +29,12 @@ pub const DEMO_KEY_ENV: &str = "HELPDESK_SLA_DEMO_API_KEY";
 pub async fn start(fixed_time: Option<Timestamp>) -> anyhow::Result<ConfigSource> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let mut sim = DemoConfig::new(SEED);
+    // The `--demo` binary switches the undocumented filters on: against the
+    // documented API the provider's fallbacks read history one ticket at a
+    // time, which at the demo's request budget makes a first sync take many
+    // minutes. The simulated API itself defaults to the documented behaviour
+    // (tests/demo.rs syncs through the fallbacks).
+    let mut sim = DemoConfig::new(SEED).with_undocumented(liveagent::api::Undocumented::ALL);
     if let Some(t) = fixed_time {
         sim = sim.with_clock(move || t);
     }

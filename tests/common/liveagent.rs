@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use wiremock::matchers::{header_exists, method, path};
+use wiremock::matchers::{header_exists, method, path, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 pub fn fixture(name: &str) -> Vec<u8> {
@@ -26,6 +26,7 @@ pub async fn serve(server: &MockServer) {
         ("/api/v3/calls", "calls.json"),
         ("/api/v3/slas", "slas.json"),
         ("/api/v3/settings", "settings.json"),
+        ("/api/v3/tags", "tags.json"),
     ] {
         Mock::given(method("GET"))
             .and(path(endpoint))
@@ -38,6 +39,17 @@ pub async fn serve(server: &MockServer) {
             .mount(server)
             .await;
     }
+    // The documented per-ticket history (the fallback of the history filter).
+    Mock::given(method("GET"))
+        .and(path_regex(r"^/api/v3/tickets/[^/]+/history$"))
+        .and(header_exists("apikey"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("content-type", "application/json")
+                .set_body_bytes(fixture("history.json")),
+        )
+        .mount(server)
+        .await;
     Mock::given(method("GET"))
         .respond_with(
             ResponseTemplate::new(401).set_body_string("{\"message\":\"Invalid API key\"}"),

@@ -16,6 +16,53 @@ use crate::providers::liveagent::map::{format_time, parse_time};
 /// header reads shifted times, as it would in production.
 const DEFAULT_OFFSET_SECS: i64 = -7 * 3600;
 
+/// The undocumented behaviours the simulated API can switch on, one at a time.
+/// All off is the API as the vendor documents it: filters only on the fields
+/// the vendor lists for an endpoint, anything else answered 400.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Undocumented {
+    /// `/tickets/history` accepts `conversation_id` filters.
+    pub history_filter: bool,
+    /// `/tickets` accepts `date_changed` filters.
+    pub date_changed_filter: bool,
+}
+
+impl Undocumented {
+    /// Every undocumented behaviour on: the API the provider was first built
+    /// against (fast demo syncs: one history request per page of tickets).
+    pub const ALL: Undocumented = Undocumented {
+        history_filter: true,
+        date_changed_filter: true,
+    };
+}
+
+/// Filter fields the vendor documents per endpoint. `/tickets`: its filter
+/// page lists `date_created`, `status`, `channel_type`, `departmentid` and
+/// `tags`; the others: the creation field of their model (our reading of the
+/// facts file), none for `/tickets/history`.
+fn documented_filter(path: &str, field: &str, extra: Undocumented) -> bool {
+    match path {
+        "/tickets" => {
+            [
+                "date_created",
+                "status",
+                "channel_type",
+                "departmentid",
+                "tags",
+            ]
+            .contains(&field)
+                || (extra.date_changed_filter && field == "date_changed")
+        }
+        "/tickets/history" => extra.history_filter && field == "conversation_id",
+        "/chats" => ["date_created", "departmentId"].contains(&field),
+        "/calls" => ["dateCreated"].contains(&field),
+        _ => true,
+    }
+}
+
+/// The id of the demo's one tag: rows carry tag ids, `/tags` names them.
+pub const VIP_TAG_ID: &str = "tg7f3a1c";
+
 /// A response: status, extra headers, JSON body.
 pub struct Reply {
     pub status: u16,
@@ -24,6 +71,17 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// LiveAgent's error envelope for a request it refuses.
+    fn refused(message: &str) -> Reply {
+        Reply {
+            status: 400,
+            headers: vec![],
+            body:
+                json!({"response": {"status": "ERROR", "statuscode": 400, "errormessage": message}})
+                    .to_string(),
+        }
+    }
+
     fn error(status: u16, message: &str) -> Reply {
         Reply {
             status,
@@ -33,8 +91,30 @@ impl Reply {
     }
 }
 
-/// Answer one GET as of `now`. `query` is decoded; header names are lowercase.
+/// Answer one GET as of `now` with every undocumented behaviour on (see
+/// [`respond_as`]). `query` is decoded; header names are lowercase.
 pub fn respond(
+    seed: u64,
+    retention: SignedDuration,
+    now: Timestamp,
+    path: &str,
+    query: &HashMap<String, String>,
+    headers: &HashMap<String, String>,
+) -> Reply {
+    respond_as(
+        Undocumented::ALL,
+        seed,
+        retention,
+        now,
+        path,
+        query,
+        headers,
+    )
+}
+
+/// Answer one GET with the undocumented behaviours in `extra` switched on.
+pub fn respond_as(
+    extra: Undocumented,
     seed: u64,
     retention: SignedDuration,
     now: Timestamp,
@@ -53,14 +133,68 @@ pub fn respond(
         Some(Ok(secs)) => secs,
         Some(Err(_)) => return Reply::error(400, "invalid Timezone-Offset"),
     };
+    // The documented forms: a list of [column, operator, value], or the
+    // object form {"column": "value"} (equality).
     let filters: Vec<(String, String, String)> = match query.get("_filters") {
         None => vec![],
         Some(raw) => match serde_json::from_str(raw) {
             Ok(f) => f,
-            Err(_) => return Reply::error(400, "invalid _filters: want [[field, op, value], ...]"),
+            Err(_) => match serde_json::from_str::<HashMap<String, String>>(raw) {
+                Ok(map) => map
+                    .into_iter()
+                    .map(|(k, v)| (k, "E".to_owned(), v))
+                    .collect(),
+                Err(_) => return Reply::refused("invalid _filters"),
+            },
         },
     };
     let path = path.strip_prefix("/api/v3").unwrap_or(path);
+    if let Some((field, _, _)) = filters
+        .iter()
+        .find(|(f, _, _)| !documented_filter(path, f, extra))
+    {
+        return Reply::refused(&format!("Unsupported filter field: {field}"));
+    }
+    if path == "/tags" {
+        let body = json!([{"id": VIP_TAG_ID, "name": "vip", "color": "FFFFFF", "background_color": "D32F2F",
+            "is_public": "Y", "is_archived": "N"}]);
+        return Reply {
+            status: 200,
+            headers: vec![],
+            body: body.to_string(),
+        };
+    }
+    if path == "/settings" {
+        let body = json!([{"name": "TIMEZONE", "value": "Europe/Ljubljana"},
+            {"name": "regional_settings_is_default", "value": "N"}]);
+        return Reply {
+            status: 200,
+            headers: vec![],
+            body: body.to_string(),
+        };
+    }
+    // The documented per-ticket history: the whole list, no paging.
+    if let Some(id) = path
+        .strip_prefix("/tickets/")
+        .and_then(|rest| rest.strip_suffix("/history"))
+        .filter(|id| !id.contains('/'))
+    {
+        let w = world(seed, now, retention);
+        let mut rows: Vec<Value> = w
+            .tickets
+            .iter()
+            .filter(|tk| tk.created <= now && tk.id == id)
+            .flat_map(|tk| ticket_history(tk, now))
+            .collect();
+        if offset != 0 {
+            rows.iter_mut().for_each(|r| shift_times(r, offset));
+        }
+        return Reply {
+            status: 200,
+            headers: vec![],
+            body: Value::Array(rows).to_string(),
+        };
+    }
     let (rows, cursor_style) = match path {
         "/ping" => {
             return Reply {
@@ -247,7 +381,7 @@ fn tickets(w: &World, now: Timestamp) -> Vec<Value> {
                 "id": tk.id, "code": format!("DEM-{}", tk.id), "owner_contactid": format!("c-{}", tk.id),
                 "owner_email": format!("customer-{}@example.com", tk.id), "owner_name": "Demo Customer",
                 "departmentid": DEPARTMENTS[tk.dept].0, "agentid": last.agent, "status": last.status.to_string(),
-                "tags": if tk.vip { vec!["vip"] } else { vec![] }, "channel_type": "E",
+                "tags": if tk.vip { vec![VIP_TAG_ID] } else { vec![] }, "channel_type": "E",
                 "date_created": t(tk.created), "date_changed": t(last.at),
                 "date_resolved": if matches!(last.status, 'R' | 'L') { resolved.map_or(Value::Null, t) } else { Value::Null },
                 "date_due": due.map_or(Value::Null, t), "date_deleted": null,
@@ -259,20 +393,29 @@ fn tickets(w: &World, now: Timestamp) -> Vec<Value> {
 }
 
 fn history(w: &World, now: Timestamp) -> Vec<Value> {
-    let mut rows = Vec::new();
-    for tk in w.tickets.iter().filter(|tk| tk.created <= now) {
-        let events = visible(&tk.events, now);
-        for (i, e) in events.iter().enumerate() {
+    w.tickets
+        .iter()
+        .filter(|tk| tk.created <= now)
+        .flat_map(|tk| ticket_history(tk, now))
+        .collect()
+}
+
+/// One ticket's status rows as of `now`.
+fn ticket_history(tk: &sim::SimTicket, now: Timestamp) -> Vec<Value> {
+    let events = visible(&tk.events, now);
+    events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
             let to = events.get(i + 1).map(|n| n.at);
-            rows.push(json!({
+            json!({
                 "id": format!("{}-{i}", tk.id), "conversation_id": tk.id, "department_id": DEPARTMENTS[tk.dept].0,
                 "department_name": DEPARTMENTS[tk.dept].1, "agent_id": e.agent, "status": e.status.to_string(),
                 "date_from": t(e.at), "date_to": to.map_or(Value::Null, t),
-                "elapsed_time": to.map(|to| to.duration_since(e.at).as_secs()),
-            }));
-        }
-    }
-    rows
+                "elapsed_time": to.map(|to| to.duration_since(e.at).as_secs().to_string()),
+            })
+        })
+        .collect()
 }
 
 fn chats(w: &World, now: Timestamp) -> Vec<Value> {
@@ -289,7 +432,7 @@ fn chats(w: &World, now: Timestamp) -> Vec<Value> {
                 ("Q", "I")
             };
             json!({
-                "id": c.id, "subject": "Demo chat", "preview": "", "chat_order": 0, "date_created": t(c.created),
+                "id": c.id, "subject": "Demo chat", "preview": "", "chat_order": t(c.created), "date_created": t(c.created),
                 "status_date_started": opt(started, now), "tags": [], "rstatus": rstatus, "status": status,
                 "departmentId": DEPARTMENTS[c.dept].0, "agentId": started.map(|_| format!("agent-{}-1", c.dept)),
                 "emails": [],

@@ -35,6 +35,8 @@ pub struct DemoConfig {
     pub retention: SignedDuration,
     /// "Now" for the API; tests fix it.
     pub clock: Clock,
+    /// Undocumented behaviours switched on; none (the documented API) by default.
+    pub undocumented: api::Undocumented,
 }
 
 impl DemoConfig {
@@ -43,7 +45,14 @@ impl DemoConfig {
             seed,
             retention: SignedDuration::from_hours(24 * 31),
             clock: crate::clock::wall(),
+            undocumented: api::Undocumented::default(),
         }
+    }
+
+    /// Switches on undocumented behaviours (`api::Undocumented::ALL`: all).
+    pub fn with_undocumented(mut self, undocumented: api::Undocumented) -> DemoConfig {
+        self.undocumented = undocumented;
+        self
     }
 
     pub fn with_clock(
@@ -117,7 +126,8 @@ fn handle(config: &DemoConfig, req: Request<Incoming>) -> Response<Full<Bytes>> 
         .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
         .collect();
     let reply = if req.method() == hyper::Method::GET {
-        api::respond(
+        api::respond_as(
+            config.undocumented,
             config.seed,
             config.retention,
             (config.clock)(),

@@ -15,13 +15,31 @@ use jiff::civil::Weekday;
 
 pub use super::raw::{
     RawBusinessHours, RawCall, RawChat, RawDepartment, RawHistoryRow, RawSetting, RawSlaLevel,
-    RawTicket, format_time, parse_time,
+    RawTag, RawTicket, format_time, parse_time,
 };
 use crate::model::{Channel, Item, Status, StatusInterval, Target, VendorDue};
 use crate::providers::{VendorBusinessHours, VendorSlaLevel};
 
 /// `department_id -> name`, for readable team labels.
 pub type Departments = HashMap<String, String>;
+
+/// `tag id -> name`, from `/tags`: rows carry tag ids.
+pub type Tags = HashMap<String, String>;
+
+/// The tags of a row as policies match them: each value as sent (an id) and,
+/// when `/tags` names it, its name too, so `match: {tags: [vip]}` works on a
+/// real account (ids) and on one that sends names. Deduplicated, order kept.
+pub fn with_tag_names(raw: &[String], tags: &Tags) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(raw.len() * 2);
+    for value in raw {
+        for v in std::iter::once(value).chain(tags.get(value)) {
+            if !out.contains(v) {
+                out.push(v.clone());
+            }
+        }
+    }
+    out
+}
 
 /// What a `/tickets` row becomes.
 #[derive(Debug, Clone, PartialEq)]
@@ -361,7 +379,7 @@ mod tests {
             )
             .unwrap_err()
             .to_string();
-            assert!(e.contains("date_created") || e.contains("time"), "{e}");
+            assert!(e.contains("RFC 3339") || e.contains("not set"), "{e}");
             assert!(!e.contains("yesterday"), "{e}");
         }
     }
@@ -402,6 +420,14 @@ mod tests {
             ticket_item("s", &row("E", "N", false), &[], &d),
             TicketOutcome::Item(_)
         ));
+    }
+
+    #[test]
+    fn tag_ids_gain_their_names() {
+        let tags: Tags = [("t9".to_owned(), "vip".to_owned())].into();
+        let raw = ["t9".to_owned(), "unknown".to_owned(), "vip".to_owned()];
+        assert_eq!(with_tag_names(&raw, &tags), ["t9", "vip", "unknown"]);
+        assert!(with_tag_names(&[], &tags).is_empty());
     }
 
     #[test]

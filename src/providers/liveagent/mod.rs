@@ -19,6 +19,7 @@ use serde_json::json;
 mod config;
 mod cursor;
 pub mod map;
+mod probes;
 pub mod raw;
 
 pub use config::{LiveAgentConfig, SOURCE_TYPE, client_settings, source_config};
@@ -68,6 +69,8 @@ pub struct LiveAgentProvider {
     client: HttpClient,
     clock: Clock,
     departments: Mutex<(Departments, Option<Timestamp>)>,
+    /// Tag names by id and when they were read (or last failed to be).
+    tags: Mutex<(map::Tags, Option<Timestamp>)>,
     /// How streams ended since the sync loop last asked.
     reports: Mutex<Vec<StreamReport>>,
     metrics: ClientMetrics,
@@ -138,6 +141,7 @@ impl LiveAgentProvider {
             clock: clock::wall(),
             departments: Mutex::new((Departments::new(), None)),
             reports: Mutex::new(Vec::new()),
+            tags: Mutex::new((map::Tags::new(), None)),
             metrics,
             options: LiveAgentConfig::default(),
             settings_read: std::sync::atomic::AtomicBool::new(false),
@@ -179,6 +183,7 @@ impl LiveAgentProvider {
         };
         self.check_settings().await;
         let departments = self.departments().await?;
+        let tags = self.tags().await;
         let now = (self.clock)();
         // Checked: the config bounds the lookback, and an odd clock must not panic.
         let start = now
@@ -247,12 +252,15 @@ impl LiveAgentProvider {
                 });
         }
         let StreamPage {
-            items,
+            mut items,
             removed,
             rejected,
             done: stream_done,
             position,
         } = stream_page;
+        for item in &mut items {
+            item.tags = map::with_tag_names(&item.tags, &tags);
+        }
         let mut done = false;
         if stream_done {
             cur.active = streams.iter().skip_while(|s| **s != stream).nth(1).copied();
@@ -732,6 +740,43 @@ impl LiveAgentProvider {
         Ok(names)
     }
 
+    /// Tag names by id, re-read hourly like department names. `/tags` is
+    /// documented (facts file `GET /tags`, `list[Tag]`, no paging). A failure
+    /// keeps the last names (or none: tags stay ids) and never fails a sync;
+    /// it is logged and retried after the same hour.
+    async fn tags(&self) -> map::Tags {
+        let now = (self.clock)();
+        {
+            let cache = self.tags.lock().expect("tag cache lock");
+            if cache
+                .1
+                .is_some_and(|at| now.duration_since(at) < DEPARTMENTS_TTL)
+            {
+                return cache.0.clone();
+            }
+        }
+        let read = match self.client.get("/tags", &[]).await {
+            Ok(r) => decode_rows::<map::RawTag>("/tags", "tags", &r.body).map(|(rows, _)| rows),
+            Err(e) => Err(e),
+        };
+        let mut cache = self.tags.lock().expect("tag cache lock");
+        cache.1 = Some(now);
+        match read {
+            Ok(rows) => {
+                cache.0 = rows
+                    .into_iter()
+                    .filter_map(|t| t.name.map(|n| (t.id, n)))
+                    .collect();
+            }
+            Err(e) => tracing::warn!(
+                source = %self.source.name,
+                error = %e,
+                "cannot read /tags; policies match tag ids only until the next hourly try"
+            ),
+        }
+        cache.0.clone()
+    }
+
     /// Every page of a small page-style list (`/departments`, `/slas`).
     async fn all_pages<T: serde::de::DeserializeOwned>(
         &self,
@@ -777,6 +822,10 @@ impl Provider for LiveAgentProvider {
         Box::pin(self.page(cursor))
     }
 
+    fn probes(&self) -> BoxFuture<'_, Vec<super::Probe>> {
+        Box::pin(self.run_probes())
+    }
+
     fn take_stream_reports(&self) -> Vec<StreamReport> {
         std::mem::take(&mut *self.reports.lock().expect("stream reports lock"))
     }
@@ -789,7 +838,7 @@ impl Provider for LiveAgentProvider {
     }
 }
 
-fn next_cursor(response: &super::client::Response) -> Option<String> {
+pub(super) fn next_cursor(response: &super::client::Response) -> Option<String> {
     response
         .header("next_page_cursor")
         .map(str::trim)
@@ -825,7 +874,7 @@ fn map_tickets(
 
 /// An id as one path segment: anything but `[A-Za-z0-9_-]` percent-encoded,
 /// so an odd id can never change the path.
-fn path_segment(id: &str) -> String {
+pub(super) fn path_segment(id: &str) -> String {
     let mut out = String::with_capacity(id.len());
     for b in id.bytes() {
         if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {

@@ -102,6 +102,15 @@ pub struct RawCall {
     pub ticket_id: Option<String>,
 }
 
+/// A `/tags` row (`Tag`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct RawTag {
+    #[serde(deserialize_with = "id")]
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
 /// A `/settings` row (`Setting`): `TIMEZONE` and display formats.
 #[derive(Debug, Clone, Deserialize)]
 pub struct RawSetting {
