@@ -288,7 +288,15 @@ impl Engine {
         if incremental && self.settled_under.swap(address, Ordering::Relaxed) != address {
             self.forget_settled();
         }
-        let (mut eval, folded, aged) = self.evaluate_items(config, now, horizon, incremental)?;
+        let (mut eval, folded, aged) = match self.evaluate_items(config, now, horizon, incremental)
+        {
+            Ok(v) => v,
+            Err(e) => {
+                // Items were marked settled before their finals were counted.
+                self.forget_settled();
+                return Err(e);
+            }
+        };
         let evaluated = started.elapsed();
         self.last_evaluated.store(eval.evaluated, Ordering::Relaxed);
         let counted = match self.count(std::mem::take(&mut eval.finals), horizon, incremental) {
