@@ -2,11 +2,20 @@
 //! in-memory item set, the label caps, the rendered snapshot) and one
 //! evaluation: evaluate every item, count new final outcomes once, tally the
 //! compliance windows, render the SLA families, prune what can no longer move.
+//!
+//! Evaluations are incremental: an item that [`crate::snapshot::settles`] (no
+//! open cycle, nothing in it after `now`, every vendor verdict decided) and
+//! whose finals were counted is not evaluated again until it changes; only its
+//! vendor verdicts are added back. Compliance windows come from counted
+//! instants kept in memory ([`Tallies`]) instead of a scan of the store. The
+//! output is identical to a full evaluation (`tests/incremental.rs` compares
+//! the two over random timelines and poll sequences).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::{Duration, Instant};
 
 use jiff::{SignedDuration, Timestamp};
 use tokio::sync::Notify;
@@ -18,11 +27,14 @@ use crate::metrics::source::SourceMetrics;
 use crate::model::{Channel, Item};
 use crate::pages::View;
 use crate::pages::status::compliance_rows;
-use crate::snapshot::{BUCKETS, Evaluation, Final, LabelCaps, Series, evaluate_all};
+use crate::snapshot::{BUCKETS, Evaluation, Final, LabelCaps, Series, VendorVerdict, evaluate_all};
 use crate::store::{CountedOutcome, Store, StoreError};
 
 /// Per capped label, how many distinct values folded into `other`.
 type Folded = Vec<(&'static str, u64)>;
+
+/// Ids of done items past the retention horizon, per source.
+type Aged = HashMap<String, Vec<String>>;
 
 /// How often open items are re-evaluated between syncs, so time to breach
 /// and new breaches move by the minute even when nothing is synced.
@@ -31,11 +43,21 @@ pub const EVALUATION_INTERVAL: Duration = Duration::from_secs(15);
 /// The tracked items of one source, by id. Items are boxed so the hash table
 /// holds two pointers per slot rather than a whole `Item` (a table keeps up to
 /// twice the slots it uses), and their lists are trimmed to their length.
-pub type ItemSet = HashMap<Box<str>, Box<Item>>;
+pub type ItemSet = HashMap<Box<str>, Box<Tracked>>;
+
+/// One tracked item and what incremental evaluation knows about it.
+#[derive(Debug)]
+pub struct Tracked {
+    pub item: Item,
+    /// Set by the evaluation that found the item settled: its vendor
+    /// verdicts, which it adds to every later evaluation unchanged. A changed
+    /// item replaces the whole `Tracked`, so the mark goes with the old one.
+    settled: OnceLock<Box<[VendorVerdict]>>,
+}
 
 /// An item ready for an [`ItemSet`]: spare capacity the provider's pushes left
 /// behind is given back, since the item lives until it is pruned.
-pub fn entry(mut item: Item) -> (Box<str>, Box<Item>) {
+pub fn entry(mut item: Item) -> (Box<str>, Box<Tracked>) {
     item.id.shrink_to_fit();
     item.tags.shrink_to_fit();
     item.statuses.shrink_to_fit();
@@ -44,7 +66,74 @@ pub fn entry(mut item: Item) -> (Box<str>, Box<Item>) {
     item.resolutions.shrink_to_fit();
     item.reopenings.shrink_to_fit();
     item.vendor_due.shrink_to_fit();
-    (item.id.clone().into_boxed_str(), Box::new(item))
+    (
+        item.id.clone().into_boxed_str(),
+        Box::new(Tracked {
+            item,
+            settled: OnceLock::new(),
+        }),
+    )
+}
+
+/// Counted outcomes in memory, for the compliance windows: per (series key,
+/// outcome) the instants (seconds) they were counted at, sorted. Loaded from
+/// the store once and kept in step with what [`Engine`] counts, so a window's
+/// tally is two binary searches instead of a scan of every counted row.
+#[derive(Debug, Default)]
+struct Tallies {
+    instants: HashMap<(String, String), Vec<i64>>,
+}
+
+impl Tallies {
+    fn load(store: &Store) -> Result<Tallies, StoreError> {
+        let mut t = Tallies::default();
+        for (series, outcome, at) in store.counted_instants()? {
+            t.instants.entry((series, outcome)).or_default().push(at);
+        }
+        for v in t.instants.values_mut() {
+            v.sort_unstable();
+        }
+        Ok(t)
+    }
+
+    /// The same rows as [`Store::outcome_counts`]: per series and outcome,
+    /// how many instants fall in `[start, to]` for each of `starts`.
+    fn counts(&self, starts: &[i64], to: i64) -> Vec<(String, String, Vec<u64>)> {
+        self.instants
+            .iter()
+            .map(|((series, outcome), at)| {
+                let end = at.partition_point(|a| *a <= to);
+                let counts = starts
+                    .iter()
+                    .map(|s| end.saturating_sub(at.partition_point(|a| a < s)) as u64)
+                    .collect();
+                (series.clone(), outcome.clone(), counts)
+            })
+            .collect()
+    }
+
+    fn add(&mut self, new: impl IntoIterator<Item = (String, String, i64)>) {
+        let mut touched = HashSet::new();
+        for (series, outcome, at) in new {
+            let key = (series, outcome);
+            self.instants.entry(key.clone()).or_default().push(at);
+            touched.insert(key);
+        }
+        for key in touched {
+            if let Some(v) = self.instants.get_mut(&key) {
+                v.sort_unstable();
+            }
+        }
+    }
+
+    /// Forgets instants before `horizon`: no window reaches that far back.
+    fn prune(&mut self, horizon: i64) {
+        for v in self.instants.values_mut() {
+            let old = v.partition_point(|a| *a < horizon);
+            v.drain(..old);
+        }
+        self.instants.retain(|_, v| !v.is_empty());
+    }
 }
 
 /// The state the pollers and the evaluator share.
@@ -64,6 +153,16 @@ pub struct Engine {
     /// every 15 s was a third of an evaluation's CPU on a large helpdesk.
     /// A 64-bit hash of a few 100k keys collides with odds of about 1e-8.
     counted: Mutex<HashSet<u64>>,
+    /// Off: every evaluation evaluates every item and scans the store for the
+    /// compliance windows (the reference the incremental path is tested against).
+    incremental: AtomicBool,
+    /// Address of the config the settled marks were made under; another
+    /// config (a reload) may change any item's evaluation, so it clears them.
+    settled_under: AtomicUsize,
+    /// Counted instants for the compliance windows; `None` until first used.
+    tallies: Mutex<Option<Tallies>>,
+    /// How many items the last evaluation evaluated (the rest were settled).
+    last_evaluated: AtomicUsize,
     /// Wakes the evaluator after a sync.
     pub evaluate_now: Notify,
     pub clock: Clock,
@@ -84,6 +183,10 @@ impl Engine {
             view: RwLock::new(Arc::new(View::default())),
             source_metrics,
             counted: Mutex::new(HashSet::new()),
+            incremental: AtomicBool::new(true),
+            settled_under: AtomicUsize::new(0),
+            tallies: Mutex::new(None),
+            last_evaluated: AtomicUsize::new(0),
             evaluate_now: Notify::new(),
             clock,
             store_failures: Mutex::new(Default::default()),
@@ -112,6 +215,29 @@ impl Engine {
             .iter()
             .next()
             .map(|(writer, e)| format!("{writer}: {e}"))
+    }
+
+    /// Turns incremental evaluation on (the default) or off. Off, every
+    /// evaluation is a full one; tests compare the two.
+    pub fn set_incremental(&self, on: bool) {
+        self.incremental.store(on, Ordering::Relaxed);
+        if !on {
+            self.forget_settled();
+            *self.tallies.lock().expect("lock poisoned") = None;
+        }
+    }
+
+    /// Clears every settled mark, so the next evaluation evaluates every item.
+    pub fn forget_settled(&self) {
+        let mut all = self.items.write().expect("lock poisoned");
+        for t in all.values_mut().flat_map(|m| m.values_mut()) {
+            t.settled.take();
+        }
+    }
+
+    /// How many items the last evaluation evaluated; settled ones are skipped.
+    pub fn last_evaluated(&self) -> usize {
+        self.last_evaluated.load(Ordering::Relaxed)
     }
 
     /// The SLA families as of the last evaluation.
@@ -180,48 +306,119 @@ impl Engine {
     /// render the snapshot. Blocking (SQLite); run it off the async workers.
     /// Returns how many outcomes were counted for the first time.
     pub fn evaluate(&self, config: &Config) -> Result<usize, StoreError> {
+        let started = Instant::now();
         let now = (self.clock)();
         let horizon = now
             .checked_sub(retention(config))
             .unwrap_or(jiff::Timestamp::MIN)
             .as_second();
-        let (mut eval, folded) = self.evaluate_items(config, now)?;
-        let counted = self.count(std::mem::take(&mut eval.finals), horizon)?;
-        self.render(config, now, &mut eval, &folded)?;
-        self.prune(&eval, horizon)?;
+        let incremental = self.incremental.load(Ordering::Relaxed);
+        let address = config as *const Config as usize;
+        if incremental && self.settled_under.swap(address, Ordering::Relaxed) != address {
+            self.forget_settled();
+        }
+        let (mut eval, folded, aged) = match self.evaluate_items(config, now, horizon, incremental)
+        {
+            Ok(v) => v,
+            Err(e) => {
+                // Items were marked settled before their finals were counted.
+                self.forget_settled();
+                return Err(e);
+            }
+        };
+        let evaluated = started.elapsed();
+        self.last_evaluated.store(eval.evaluated, Ordering::Relaxed);
+        let counted = match self.count(std::mem::take(&mut eval.finals), horizon, incremental) {
+            Ok(n) => n,
+            Err(e) => {
+                // The items marked settled above had finals in this count;
+                // they must be offered again.
+                self.forget_settled();
+                return Err(e);
+            }
+        };
+        let counted_at = started.elapsed();
+        self.render(config, now, &mut eval, &folded, incremental)?;
+        let rendered_at = started.elapsed();
+        self.prune(&eval, aged, horizon)?;
+        tracing::debug!(
+            evaluated_items = eval.evaluated,
+            evaluate_seconds = evaluated.as_secs_f64(),
+            count_seconds = (counted_at - evaluated).as_secs_f64(),
+            render_seconds = (rendered_at - counted_at).as_secs_f64(),
+            prune_seconds = (started.elapsed() - rendered_at).as_secs_f64(),
+            "evaluation steps"
+        );
         Ok(counted)
     }
 
     /// Evaluates every item under the label caps and persists label values
     /// admitted for the first time. Returns the evaluation and how many values
     /// each capped label has folded into `other`.
+    ///
+    /// Incrementally, settled items are skipped (their vendor verdicts are
+    /// added back) and the ones this evaluation finds settled are marked.
+    /// Also returns the settled items older than `horizon`, per source: done
+    /// items a full evaluation would offer to [`Engine::prune`].
     fn evaluate_items(
         &self,
         config: &Config,
         now: Timestamp,
-    ) -> Result<(Evaluation, Folded), StoreError> {
-        let (eval, admitted, folded) = {
+        horizon: i64,
+        incremental: bool,
+    ) -> Result<(Evaluation, Folded, Aged), StoreError> {
+        let (eval, admitted, folded, aged) = {
             let items = self.items.read().expect("lock poisoned");
             let mut caps = self.caps.lock().expect("lock poisoned");
             caps.team_limit = config.metrics.team_limit;
             caps.priority_limit = config.metrics.priority_limit;
-            let eval = evaluate_all(
-                items.values().flat_map(|m| m.values().map(|b| &**b)),
-                &config.policies,
-                now,
-                &mut caps,
-            );
+            let mut pending = Vec::new();
+            let mut verdicts: HashMap<(&str, &'static str, VendorVerdict), u64> = HashMap::new();
+            let mut aged: Aged = HashMap::new();
+            for (source, map) in items.iter() {
+                for t in map.values() {
+                    match t.settled.get() {
+                        Some(settled) if incremental => {
+                            for v in settled.iter() {
+                                *verdicts
+                                    .entry((source.as_str(), t.item.channel.as_str(), *v))
+                                    .or_default() += 1;
+                            }
+                            if t.item.updated_at.as_second() < horizon {
+                                aged.entry(source.clone())
+                                    .or_default()
+                                    .push(t.item.id.clone());
+                            }
+                        }
+                        _ => pending.push(&t.item),
+                    }
+                }
+            }
+            let mut eval = evaluate_all(pending, &config.policies, now, &mut caps);
+            for ((source, channel, (target, result)), n) in verdicts {
+                *eval
+                    .vendor
+                    .entry((source.to_owned(), channel, target, result))
+                    .or_default() += n;
+            }
+            if incremental {
+                for s in std::mem::take(&mut eval.settled) {
+                    if let Some(t) = items.get(&s.source).and_then(|m| m.get(s.id.as_str())) {
+                        let _ = t.settled.set(s.vendor);
+                    }
+                }
+            }
             let admitted = std::mem::take(&mut caps.newly_admitted);
             let folded: Vec<(&'static str, u64)> = ["priority", "team"]
                 .into_iter()
                 .map(|l| (l, caps.folded.get(l).map_or(0, |s| s.len() as u64)))
                 .collect();
-            (eval, admitted, folded)
+            (eval, admitted, folded, aged)
         };
         for (source, label, value) in &admitted {
             self.store.admit_label_value(source, label, value)?;
         }
-        Ok((eval, folded))
+        Ok((eval, folded, aged))
     }
 
     /// Counts final outcomes not counted before, once each, in the store.
@@ -229,7 +426,12 @@ impl Engine {
     /// The finals are moved, not cloned, into what the store counts, and both
     /// are dropped once counted: on a first sync of 100k tickets they are the
     /// largest transient allocation of an evaluation.
-    fn count(&self, finals: Vec<Final>, horizon: i64) -> Result<usize, StoreError> {
+    fn count(
+        &self,
+        finals: Vec<Final>,
+        horizon: i64,
+        incremental: bool,
+    ) -> Result<usize, StoreError> {
         // Taken, so a failed count below leaves it empty and the next
         // evaluation offers everything again (the store ignores repeats).
         let known = std::mem::take(&mut *self.counted.lock().expect("lock poisoned"));
@@ -273,10 +475,16 @@ impl Engine {
             })
             .collect();
         drop(known);
-        let counted = self.store.count_outcomes(&to_count, bucket_of)?;
+        let new = self.store.count_outcomes_new(&to_count, bucket_of)?;
+        if incremental && let Some(t) = self.tallies.lock().expect("lock poisoned").as_mut() {
+            t.add(new.iter().map(|&i| {
+                let o = &to_count[i];
+                (o.series.clone(), o.outcome.to_owned(), o.at)
+            }));
+        }
         drop(to_count);
         *self.counted.lock().expect("lock poisoned") = seen;
-        Ok(counted)
+        Ok(new.len())
     }
 
     /// Renders the SLA families from the evaluation, the stored counters and
@@ -288,6 +496,7 @@ impl Engine {
         now: Timestamp,
         eval: &mut Evaluation,
         folded: &[(&'static str, u64)],
+        incremental: bool,
     ) -> Result<(), StoreError> {
         // Stored counters of sources the config no longer names (or another
         // shard now owns) stay in the store but leave `/metrics`, so a source
@@ -300,7 +509,7 @@ impl Engine {
             .filter_map(|(key, name, value)| Some((series_from_key(&key)?, name, value)))
             .filter(|(s, _, _)| configured(s))
             .collect();
-        let compliance = self.compliance(config, now)?;
+        let compliance = self.compliance(config, now, incremental)?;
         let objectives: Vec<(String, &'static str, f64)> = config
             .policies
             .policies()
@@ -334,8 +543,31 @@ impl Engine {
 
     /// Forgets items with no open cycle that have not changed within the
     /// retention: they can no longer move a metric.
-    fn prune(&self, eval: &Evaluation, horizon: i64) -> Result<(), StoreError> {
-        for (source, ids) in &eval.done {
+    ///
+    /// Only done items older than the horizon are handed to the store (the
+    /// store deletes nothing else); `aged` adds the settled ones the
+    /// evaluation skipped.
+    fn prune(&self, eval: &Evaluation, mut aged: Aged, horizon: i64) -> Result<(), StoreError> {
+        {
+            let items = self.items.read().expect("lock poisoned");
+            for (source, ids) in &eval.done {
+                let old = aged.entry(source.clone()).or_default();
+                if let Some(map) = items.get(source) {
+                    old.extend(
+                        ids.iter()
+                            .filter(|id| {
+                                map.get(id.as_str())
+                                    .is_some_and(|t| t.item.updated_at.as_second() < horizon)
+                            })
+                            .cloned(),
+                    );
+                }
+            }
+        }
+        if let Some(t) = self.tallies.lock().expect("lock poisoned").as_mut() {
+            t.prune(horizon);
+        }
+        for (source, ids) in &aged {
             let removed = self.store.prune(source, horizon, ids)?;
             if removed > 0 {
                 let mut items = self.items.write().expect("lock poisoned");
@@ -343,7 +575,7 @@ impl Engine {
                     for id in ids {
                         if map
                             .get(id.as_str())
-                            .is_some_and(|i| i.updated_at.as_second() < horizon)
+                            .is_some_and(|t| t.item.updated_at.as_second() < horizon)
                         {
                             map.remove(id.as_str());
                         }
@@ -361,6 +593,7 @@ impl Engine {
         &self,
         config: &Config,
         now: Timestamp,
+        incremental: bool,
     ) -> Result<BTreeMap<(Series, String), Tally>, StoreError> {
         let to = now.as_second();
         // The month start depends on the zone; collect each target's.
@@ -407,7 +640,16 @@ impl Engine {
                 t.met += n;
             }
         };
-        for (key, outcome, counts) in self.store.outcome_counts(&starts, to)? {
+        let rows = if incremental {
+            let mut tallies = self.tallies.lock().expect("lock poisoned");
+            if tallies.is_none() {
+                *tallies = Some(Tallies::load(&self.store)?);
+            }
+            tallies.as_ref().expect("loaded above").counts(&starts, to)
+        } else {
+            self.store.outcome_counts(&starts, to)?
+        };
+        for (key, outcome, counts) in rows {
             let Some(series) = series_from_key(&key) else {
                 continue;
             };
@@ -427,7 +669,9 @@ impl Engine {
         Ok(out)
     }
 
-    pub(crate) fn apply(&self, source: &str, items: Vec<Item>, removed: &[String]) {
+    /// Puts a synced page's items into the item set (replacing older
+    /// versions, which drops their settled marks) and forgets removed ids.
+    pub fn apply(&self, source: &str, items: Vec<Item>, removed: &[String]) {
         let mut all = self.items.write().expect("lock poisoned");
         let map = all.entry(source.to_owned()).or_default();
         for id in removed {

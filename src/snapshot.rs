@@ -166,6 +166,68 @@ pub struct Evaluation {
     /// still open) with the raw team and priority, for `/items`. Ids live
     /// here and never in a label.
     pub open_rows: Vec<crate::report::Row>,
+    /// Done items whose evaluation can no longer change while the item does
+    /// not (see [`settles`]), with their share of `vendor`. An incremental
+    /// evaluator may skip them from now on.
+    pub settled: Vec<Settled>,
+    /// How many items this evaluation evaluated.
+    pub evaluated: usize,
+}
+
+/// A done item that [`settles`] at the evaluation's `now`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settled {
+    pub source: String,
+    pub id: String,
+    /// Its vendor comparisons, `(target, result)`: what it adds to
+    /// [`Evaluation::vendor`] at this and every later evaluation.
+    pub vendor: Box<[VendorVerdict]>,
+}
+
+/// One vendor comparison of one item: `(target, result)`.
+pub type VendorVerdict = (&'static str, &'static str);
+
+/// Whether an item with no open cycle at `now` evaluates the same at every
+/// later instant while it is unchanged: every instant it holds is at or
+/// before `now` (evaluating as of `now` ignored none of its events), and
+/// each vendor verdict is already decided (a vendor due with neither a
+/// verdict nor a completion flips to breached when `now` passes it).
+pub fn settles(item: &Item, now: Timestamp) -> bool {
+    latest_instant(item) <= now
+        && item
+            .vendor_due
+            .iter()
+            .all(|v| v.breached.is_some() || v.completed_at.is_some() || now > v.due_at)
+}
+
+/// The latest instant an item holds.
+fn latest_instant(item: &Item) -> Timestamp {
+    let lists = [
+        &item.agent_replies[..],
+        &item.customer_messages[..],
+        &item.resolutions[..],
+        &item.reopenings[..],
+    ];
+    let statuses = item
+        .statuses
+        .iter()
+        .flat_map(|s| std::iter::once(s.start).chain(s.end));
+    let vendor = item
+        .vendor_due
+        .iter()
+        .flat_map(|v| std::iter::once(v.due_at).chain(v.completed_at));
+    lists
+        .into_iter()
+        .flatten()
+        .copied()
+        .chain(statuses)
+        .chain(vendor)
+        .chain(item.first_assigned_at)
+        .chain(item.answered_at)
+        .chain(item.ended_at)
+        .chain([item.created_at, item.updated_at])
+        .max()
+        .unwrap_or(item.created_at)
 }
 
 /// Compares the vendor's verdict on each of the item's targets with ours. The
@@ -179,7 +241,7 @@ fn compare_with_vendor(
     policy: &crate::sla::Policy,
     outcomes: &[Outcome],
     now: Timestamp,
-    into: &mut BTreeMap<(String, &'static str, &'static str, &'static str), u64>,
+    into: &mut Vec<VendorVerdict>,
 ) {
     for vd in &item.vendor_due {
         let measured_by_vendor = policy
@@ -209,13 +271,20 @@ fn compare_with_vendor(
             (Some(false), Some(true)) => "exporter_breached_only",
             _ => continue,
         };
-        *into
-            .entry((
-                item.source.clone(),
-                item.channel.as_str(),
-                vd.target.as_str(),
-                result,
-            ))
+        into.push((vd.target.as_str(), result));
+    }
+}
+
+/// Adds one item's vendor verdicts to the aggregate.
+pub fn add_vendor(
+    vendor: &mut BTreeMap<(String, &'static str, &'static str, &'static str), u64>,
+    source: &str,
+    channel: &'static str,
+    verdicts: &[VendorVerdict],
+) {
+    for (target, result) in verdicts {
+        *vendor
+            .entry((source.to_owned(), channel, target, result))
             .or_default() += 1;
     }
 }
@@ -237,8 +306,12 @@ pub fn evaluate_all<'a>(
     items.sort_unstable_by(|a, b| {
         (a.created_at, &a.source, &a.id).cmp(&(b.created_at, &b.source, &b.id))
     });
-    let mut eval = Evaluation::default();
+    let mut eval = Evaluation {
+        evaluated: items.len(),
+        ..Evaluation::default()
+    };
     let mut outcomes = Vec::new();
+    let mut verdicts = Vec::new();
     for item in items {
         // An item no policy measures, or with nothing to measure, can never
         // move a metric: it is done (and pruned once past the retention).
@@ -250,16 +323,25 @@ pub fn evaluate_all<'a>(
         };
         let Some(policy) = policies.select(item) else {
             done();
+            settle(&mut eval, item, now, &[]);
             continue;
         };
         outcomes.clear();
         evaluate_into(item, policy, now, &mut outcomes);
         if outcomes.is_empty() {
             done();
+            settle(&mut eval, item, now, &[]);
             continue;
         }
+        verdicts.clear();
         if !item.vendor_due.is_empty() {
-            compare_with_vendor(item, policy, &outcomes, now, &mut eval.vendor);
+            compare_with_vendor(item, policy, &outcomes, now, &mut verdicts);
+            add_vendor(
+                &mut eval.vendor,
+                &item.source,
+                item.channel.as_str(),
+                &verdicts,
+            );
         }
         let team = caps.label(&item.source, "team", item.team.as_deref());
         let priority = caps.label(&item.source, "priority", item.priority.as_deref());
@@ -306,9 +388,21 @@ pub fn evaluate_all<'a>(
                 .entry(item.source.clone())
                 .or_default()
                 .push(item.id.clone());
+            settle(&mut eval, item, now, &verdicts);
         }
     }
     eval
+}
+
+/// Records a done item as settled when [`settles`] holds for it.
+fn settle(eval: &mut Evaluation, item: &Item, now: Timestamp, verdicts: &[VendorVerdict]) {
+    if settles(item, now) {
+        eval.settled.push(Settled {
+            source: item.source.clone(),
+            id: item.id.clone(),
+            vendor: verdicts.into(),
+        });
+    }
 }
 
 #[cfg(test)]

@@ -302,9 +302,19 @@ impl Store {
         outcomes: &[CountedOutcome],
         bucket_of: impl Fn(i64) -> usize,
     ) -> Result<usize, StoreError> {
+        Ok(self.count_outcomes_new(outcomes, bucket_of)?.len())
+    }
+
+    /// [`Store::count_outcomes`], returning the indices (into `outcomes`) of
+    /// those counted for the first time, so callers can keep tallies in step.
+    pub fn count_outcomes_new(
+        &self,
+        outcomes: &[CountedOutcome],
+        bucket_of: impl Fn(i64) -> usize,
+    ) -> Result<Vec<usize>, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let mut new = 0;
+        let mut new = Vec::new();
         {
             let mut insert = tx.prepare_cached(
                 "INSERT OR IGNORE INTO counted (source, item_id, target, cycle, series, outcome, at)
@@ -318,14 +328,14 @@ impl Store {
                 "INSERT INTO counters (series, name, value) VALUES (?1, ?2, ?3)
                  ON CONFLICT (series, name) DO UPDATE SET value = value + excluded.value",
             )?;
-            for o in outcomes {
+            for (i, o) in outcomes.iter().enumerate() {
                 let key = params![o.source, o.item_id, o.target, o.cycle];
                 let inserted = insert.execute(params![
                     o.source, o.item_id, o.target, o.cycle, o.series, o.outcome, o.at
                 ])?;
                 if inserted == 1 {
                     bump.execute(params![o.series, o.outcome, 1])?;
-                    new += 1;
+                    new.push(i);
                 }
                 if let Some(elapsed) = o.completed_elapsed
                     && complete.execute(key)? == 1
@@ -337,6 +347,15 @@ impl Store {
         }
         tx.commit()?;
         Ok(new)
+    }
+
+    /// Every counted outcome as `(series, outcome, at)`: what the engine's
+    /// in-memory compliance tallies start from.
+    pub fn counted_instants(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT series, outcome, at FROM counted")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Every counter as `(series, name, value)`.
