@@ -508,7 +508,9 @@ async fn link_paging_to_the_end_then_the_next_sync_starts_at_the_newest_update()
         .expect(1)
         .mount(&server)
         .await;
-    tickets_request(SINCE, "2")
+    // Keyset: page 1 of a window a second before page 1's newest update
+    // (12:30), not page 2 of the first window.
+    tickets_request("2025-02-28T12:29:59Z", "1")
         .respond_with(body("tickets_page2.json"))
         .expect(1)
         .mount(&server)
@@ -526,7 +528,10 @@ async fn link_paging_to_the_end_then_the_next_sync_starts_at_the_newest_update()
     assert_eq!(pages[0].items.len(), 9);
     assert_eq!(pages[0].removed, ["110"]);
     assert!(!pages[0].done);
-    assert_eq!(cursor_of(&pages[0]).page, 2);
+    assert_eq!(
+        (cursor_of(&pages[0]).window, cursor_of(&pages[0]).page),
+        (Some(ts("2025-02-28T12:29:59Z")), 1)
+    );
     let progress = pages[0].progress.unwrap();
     assert_eq!(
         (progress.from, progress.position),
@@ -558,7 +563,7 @@ async fn a_restart_mid_sync_resumes_at_the_stored_window_and_page() {
         .expect(1)
         .mount(&server)
         .await;
-    tickets_request(SINCE, "2")
+    tickets_request("2025-02-28T12:29:59Z", "1")
         .respond_with(body("tickets_page2.json"))
         .expect(1)
         .mount(&server)
@@ -581,8 +586,11 @@ async fn a_restart_mid_sync_resumes_at_the_stored_window_and_page() {
 /// `updated_at` ascending, `per_page`, `Link` only when another page exists,
 /// and page 301 refused with 400.
 struct CappedList {
-    /// `updated_at` per ticket id (index + 1), ascending.
-    updated: Vec<Timestamp>,
+    /// `updated_at` per ticket id (index + 1).
+    updated: std::sync::Mutex<Vec<Timestamp>>,
+    /// After this many requests, ticket `.1` (1-based id) is updated at
+    /// `.2`: a change made while the sync pages.
+    touch: Option<(usize, usize, Timestamp)>,
     /// Whether `updated_since` keeps tickets updated at that very instant
     /// (Freshdesk does not say).
     inclusive: bool,
@@ -593,7 +601,13 @@ struct CappedList {
 
 impl Respond for CappedList {
     fn respond(&self, req: &Request) -> ResponseTemplate {
-        self.requests.fetch_add(1, Ordering::SeqCst);
+        let n = self.requests.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut updated = self.updated.lock().unwrap();
+        if let Some((after, id, at)) = self.touch
+            && n == after + 1
+        {
+            updated[id - 1] = at;
+        }
         let q = |k: &str| {
             req.url
                 .query_pairs()
@@ -615,8 +629,7 @@ impl Respond for CappedList {
         if page == 1 {
             self.first_pages.fetch_add(1, Ordering::SeqCst);
         }
-        let matching: Vec<(usize, Timestamp)> = self
-            .updated
+        let mut matching: Vec<(usize, Timestamp)> = updated
             .iter()
             .enumerate()
             .filter(|(_, u)| {
@@ -628,6 +641,7 @@ impl Respond for CappedList {
             })
             .map(|(i, u)| (i + 1, *u))
             .collect();
+        matching.sort_by_key(|(id, u)| (*u, *id));
         let rows: Vec<serde_json::Value> = matching
             .iter()
             .skip((page - 1) * per_page)
@@ -662,13 +676,14 @@ async fn a_backfill_past_the_300_page_cap_advances_the_window() {
     }
 }
 
-/// 650 tickets, two sharing each minute (ticket k at SINCE + 1 min + k/2
-/// min), read one a page: window 1 reads tickets 1-300 (300 pages); page 301
-/// is past the cap, so window 2 starts a second before ticket 300's update,
-/// which ticket 301 shares: it reads 300-599 (300 pages) whether or not
-/// `updated_since` keeps its own instant; window 3 starts a second before
-/// ticket 599's update and reads 598-650 (53 pages). 653 requests, none over
-/// the cap, every ticket read.
+/// 650 tickets, two sharing each minute after the first (ticket k at SINCE
+/// + 1 min + k/2 min), read one a page: paged by number that is 650 pages,
+/// past the cap. By keyset each page starts a window a second before the
+/// newest update read; a page that gets no further than its window's start
+/// (the second ticket of a minute) goes on by page number. Ticket 1 costs 3
+/// requests (its window, its re-read, page 2), each of the 324 pairs 3 more:
+/// 975 requests, none past page 3, every ticket read, whether or not
+/// `updated_since` keeps its own instant.
 async fn backfill_past_the_cap(inclusive: bool) {
     let server = MockServer::start().await;
     mount_lookups(&server, 1).await;
@@ -676,6 +691,29 @@ async fn backfill_past_the_cap(inclusive: bool) {
     let updated: Vec<Timestamp> = (1..=650)
         .map(|k| start + SignedDuration::from_mins(1 + k / 2))
         .collect();
+    let (requests, over_cap, first_pages, pages) =
+        capped_sync(&server, updated, None, inclusive).await;
+    assert_eq!(requests, 975, "inclusive: {inclusive}");
+    assert_eq!(over_cap, 0, "never asked for page 301");
+    assert_eq!(first_pages, 326, "a window per minute, and one to start");
+    assert_eq!(pages.len(), 975);
+    assert_eq!(
+        read_ids(&pages),
+        (1..=650).collect::<Vec<_>>(),
+        "every ticket read (inclusive: {inclusive})"
+    );
+    assert!(pages.iter().all(|p| cursor_of(p).page <= 3));
+    server.verify().await;
+}
+
+/// Runs one sync against a [`CappedList`] read one ticket a page; returns
+/// requests, requests past the cap, first pages, and the pages.
+async fn capped_sync(
+    server: &MockServer,
+    updated: Vec<Timestamp>,
+    touch: Option<(usize, usize, Timestamp)>,
+    inclusive: bool,
+) -> (usize, usize, usize, Vec<Page>) {
     let requests = Arc::new(AtomicUsize::new(0));
     let over_cap = Arc::new(AtomicUsize::new(0));
     let first_pages = Arc::new(AtomicUsize::new(0));
@@ -683,48 +721,59 @@ async fn backfill_past_the_cap(inclusive: bool) {
         .and(path("/api/v2/tickets"))
         .and(header("authorization", BASIC))
         .respond_with(CappedList {
-            updated,
+            updated: std::sync::Mutex::new(updated),
+            touch,
             inclusive,
             requests: requests.clone(),
             over_cap: over_cap.clone(),
             first_pages: first_pages.clone(),
         })
-        .mount(&server)
+        .mount(server)
         .await;
-    let p = provider_with(&server, 1, None, false);
-    let (pages, _) = sync(&p, Cursor::default(), 1000).await.unwrap();
+    let p = provider_with(server, 1, None, false);
+    let (pages, _) = sync(&p, Cursor::default(), 2000).await.unwrap();
+    (
+        requests.load(Ordering::SeqCst),
+        over_cap.load(Ordering::SeqCst),
+        first_pages.load(Ordering::SeqCst),
+        pages,
+    )
+}
+
+fn read_ids(pages: &[Page]) -> Vec<u32> {
     let mut ids: Vec<u32> = pages
         .iter()
         .flat_map(|p| p.items.iter().map(|i| i.id.parse().unwrap()))
         .collect();
-    assert_eq!(
-        requests.load(Ordering::SeqCst),
-        653,
-        "inclusive: {inclusive}"
-    );
-    assert_eq!(
-        over_cap.load(Ordering::SeqCst),
-        0,
-        "never asked for page 301"
-    );
-    assert_eq!(first_pages.load(Ordering::SeqCst), 3, "three windows");
-    assert_eq!(pages.len(), 653);
     ids.sort_unstable();
     ids.dedup();
-    assert_eq!(
-        ids,
-        (1..=650).collect::<Vec<_>>(),
-        "every ticket read (inclusive: {inclusive})"
-    );
-    // The window moved at page 300 to a second before ticket 300's update
-    // (SINCE + 1 min + 150 min).
-    let after_cap = cursor_of(&pages[299]);
-    assert_eq!(
-        (after_cap.window, after_cap.page),
-        (
-            Some(start + SignedDuration::from_mins(151) - SignedDuration::from_secs(1)),
-            1
-        )
+    ids
+}
+
+/// Ten tickets a minute apart, read one a page; after the third request
+/// ticket 2, already read, changes and moves to the end of the list. Paged by
+/// number, every later row would shift up one place and ticket 4 would be
+/// skipped; by keyset every ticket is read, ticket 2 twice.
+#[tokio::test]
+async fn a_ticket_changed_while_paging_shifts_nothing_past_the_sync() {
+    let server = MockServer::start().await;
+    mount_lookups(&server, 1).await;
+    let start = ts(SINCE);
+    let updated: Vec<Timestamp> = (1..=10)
+        .map(|k| start + SignedDuration::from_mins(k))
+        .collect();
+    let touched = start + SignedDuration::from_mins(30);
+    let (_, over_cap, _, pages) = capped_sync(&server, updated, Some((3, 2, touched)), true).await;
+    assert_eq!(over_cap, 0);
+    assert_eq!(read_ids(&pages), (1..=10).collect::<Vec<_>>());
+    let last = pages.last().unwrap();
+    assert!(last.done);
+    assert!(
+        pages
+            .iter()
+            .flat_map(|p| &p.items)
+            .any(|i| i.id == "2" && i.updated_at == touched),
+        "the change to ticket 2 was read"
     );
     server.verify().await;
 }
@@ -873,7 +922,7 @@ async fn x_ratelimit_remaining_below_a_requests_cost_holds_the_next_request() {
         .expect(1)
         .mount(&server)
         .await;
-    tickets_request(SINCE, "2")
+    tickets_request("2025-02-28T12:29:59Z", "1")
         .respond_with(body("tickets_page2.json"))
         .expect(1)
         .mount(&server)

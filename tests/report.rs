@@ -163,8 +163,8 @@ async fn a_report_months_back_pulls_the_items_of_that_period() {
     let dir = common::scratch("report-months-back");
     let config = dir.join("config.yml");
     let text = common::liveagent::config(&server.uri()).replace(
-        "    poll_interval: 10m\n",
-        "    poll_interval: 10m\n    initial_lookback: 30d\n",
+        "    initial_lookback: 1095d\n",
+        "    initial_lookback: 30d\n",
     );
     assert!(text.contains("initial_lookback: 30d"));
     std::fs::write(&config, text).unwrap();

@@ -1,10 +1,13 @@
 //! The Freshdesk sync position, persisted by the store after every page.
 //!
-//! The ticket list serves at most 300 pages of one query, so a sync reads
-//! windows: `updated_since = <window>` ordered by `updated_at` ascending,
-//! page by page; when the next page would be page 301, the next window
-//! starts at the newest `updated_at` read so far. A restart resumes at the
-//! stored window and page; the next sync starts at the newest `updated_at`.
+//! A sync reads windows: `updated_since = <window>` ordered by `updated_at`
+//! ascending. After each page the next window starts a second before the
+//! newest `updated_at` read (keyset paging: page numbers shift when a ticket
+//! of an earlier page changes meanwhile, and the list stops at page 300).
+//! Only a page that did not get past its window's start (more tickets of one
+//! second than a page holds) goes on by page number, within the 300-page
+//! cap. A restart resumes at the stored window and page; the next sync starts
+//! at the newest `updated_at`.
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};

@@ -200,9 +200,24 @@ impl FreshdeskProvider {
                 cur.page = 1;
                 false
             }
+            // Keyset: the next page is the first page of a window starting
+            // just before the newest update read. Page numbers over a list
+            // sorted by `updated_at` shift when a ticket of an earlier page
+            // changes meanwhile (it moves to the end), which would skip the
+            // first row of the next page; a fresh window cannot skip. Only
+            // when this page did not advance past the window's start (more
+            // rows of one second than a page holds) is the page number used.
             Some(n) => {
-                cur.window = Some(window);
-                cur.page = n;
+                match cur.position.map(|p| p - OVERLAP).filter(|p| *p > window) {
+                    Some(start) => {
+                        cur.window = Some(start);
+                        cur.page = 1;
+                    }
+                    None => {
+                        cur.window = Some(window);
+                        cur.page = n;
+                    }
+                }
                 false
             }
         };
