@@ -676,14 +676,14 @@ async fn a_backfill_past_the_300_page_cap_advances_the_window() {
     }
 }
 
-/// 650 tickets, two sharing each minute after the first (ticket k at SINCE
-/// + 1 min + k/2 min), read one a page: paged by number that is 650 pages,
-/// past the cap. By keyset each page starts a window a second before the
-/// newest update read; a page that gets no further than its window's start
-/// (the second ticket of a minute) goes on by page number. Ticket 1 costs 3
-/// requests (its window, its re-read, page 2), each of the 324 pairs 3 more:
-/// 975 requests, none past page 3, every ticket read, whether or not
-/// `updated_since` keeps its own instant.
+/// 650 tickets, two sharing each minute after the first (ticket k is
+/// updated k/2 minutes after SINCE plus one), read one a page: paged by
+/// number that is 650 pages, past the cap. By keyset each page starts a
+/// window a second before the newest update read; a page that gets no
+/// further than its window's start (the second ticket of a minute) goes on by
+/// page number. Ticket 1 costs 3 requests (its window, its re-read, page 2),
+/// each of the 324 pairs 3 more: 975 requests, none past page 3, every
+/// ticket read, whether or not `updated_since` keeps its own instant.
 async fn backfill_past_the_cap(inclusive: bool) {
     let server = MockServer::start().await;
     mount_lookups(&server, 1).await;
