@@ -87,6 +87,16 @@ enum Command {
     /// Probe each source's API (auth, endpoints, assumptions) and say whether it can be synced.
     #[command(name = "check-source")]
     CheckSource(CheckSourceArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) of the exporter, or of one subcommand.
+    Man {
+        /// A subcommand (report, levels, check-source, completions).
+        subcommand: Option<String>,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -158,6 +168,8 @@ fn main() -> ExitCode {
             Command::Report(args) => ("report", report(args)),
             Command::Levels(args) => ("levels", levels(args)),
             Command::CheckSource(args) => ("check-source", check_source(args)),
+            Command::Completions { shell } => ("completions", completions(shell)),
+            Command::Man { subcommand } => ("man", man(subcommand)),
         };
         return match result {
             Ok(()) => ExitCode::SUCCESS,
@@ -212,6 +224,39 @@ fn check_config(path: &std::path::Path) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Writes the completion script for `shell` to standard output.
+fn completions(shell: clap_complete::Shell) -> anyhow::Result<()> {
+    use clap::CommandFactory;
+    let mut cmd = Flags::command();
+    clap_complete::generate(
+        shell,
+        &mut cmd,
+        "helpdesk-sla-exporter",
+        &mut std::io::stdout(),
+    );
+    Ok(())
+}
+
+/// Writes a man page (roff) to standard output: the exporter's, or with a
+/// subcommand name that subcommand's (`helpdesk-sla-exporter-report(1)`).
+fn man(subcommand: Option<String>) -> anyhow::Result<()> {
+    use clap::CommandFactory;
+    let cmd = Flags::command();
+    let page = match subcommand {
+        None => clap_mangen::Man::new(cmd),
+        Some(name) => {
+            let sub = cmd
+                .find_subcommand(&name)
+                .ok_or_else(|| anyhow::anyhow!("no subcommand {name:?}"))?
+                .clone();
+            let full = format!("helpdesk-sla-exporter-{name}");
+            clap_mangen::Man::new(sub.bin_name(format!("helpdesk-sla-exporter {name}"))).title(full)
+        }
+    };
+    page.render(&mut std::io::stdout().lock())?;
+    Ok(())
 }
 
 fn report(args: ReportArgs) -> anyhow::Result<()> {

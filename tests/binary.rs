@@ -140,3 +140,129 @@ fn sigterm_during_a_long_evaluation_exits_at_once() {
     assert!(log.contains("\"message\":\"stopped\""), "{log}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Runs the binary with `args`; returns (exit code, stdout, stderr).
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(common::BIN)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The bash completion script parses, registers itself and completes the
+/// subcommands and the dotted flags in a real bash; zsh and fish scripts name
+/// them too.
+#[test]
+fn shell_completions_complete_subcommands_and_flags() {
+    let bash = common::require_tool("bash");
+    let (code, script, err) = run(&["completions", "bash"]);
+    assert_eq!(code, 0, "{err}");
+    let dir = common::scratch("completions");
+    let file = dir.join("completion.bash");
+    std::fs::write(&file, &script).unwrap();
+    // Source the script, then ask its function what follows a prefix, the way
+    // bash does on TAB (COMP_WORDS / COMP_CWORD in, COMPREPLY out).
+    let complete = |words: &str, cword: usize| {
+        let probe = format!(
+            "source {file}; complete -p helpdesk-sla-exporter >/dev/null || exit 3; \
+             COMP_WORDS=({words}); COMP_CWORD={cword}; COMP_LINE=\"{words}\"; COMP_POINT=${{#COMP_LINE}}; \
+             $(complete -p helpdesk-sla-exporter | sed -E 's/.*-F ([^ ]+).*/\\1/') \
+             helpdesk-sla-exporter \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"; \
+             printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            file = file.display()
+        );
+        let out = std::process::Command::new(&bash)
+            .args(["--norc", "--noprofile", "-c", &probe])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let subs = complete("helpdesk-sla-exporter rep", 1);
+    assert_eq!(subs.trim(), "report", "{subs}");
+    let flags = complete("helpdesk-sla-exporter --web.l", 1);
+    assert_eq!(flags.trim(), "--web.listen-address", "{flags}");
+    let report_flags = complete("helpdesk-sla-exporter report --si", 2);
+    assert_eq!(report_flags.trim(), "--since", "{report_flags}");
+
+    for shell in ["zsh", "fish"] {
+        let (code, script, err) = run(&["completions", shell]);
+        assert_eq!(code, 0, "{err}");
+        for word in ["check-source", "web.listen-address", "since"] {
+            assert!(script.contains(word), "{shell} script lacks {word}");
+        }
+    }
+    assert_ne!(
+        run(&["completions", "tcsh"]).0,
+        0,
+        "an unknown shell is an error"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The man pages are valid roff (groff renders them without a warning) and
+/// document the flags of the exporter and of each subcommand.
+#[test]
+fn man_pages_render_and_document_the_flags() {
+    let groff = common::require_tool("groff");
+    for (args, title, flags) in [
+        (
+            vec!["man"],
+            "helpdesk-sla-exporter",
+            vec!["web.listen-address", "web.config.file", "config.check"],
+        ),
+        (
+            vec!["man", "report"],
+            "helpdesk-sla-exporter-report",
+            vec!["at", "since", "from-store"],
+        ),
+        (
+            vec!["man", "check-source"],
+            "helpdesk-sla-exporter-check-source",
+            vec!["config.file", "source"],
+        ),
+    ] {
+        let (code, roff, err) = run(&args);
+        assert_eq!(code, 0, "{err}");
+        assert!(roff.contains(&format!(".TH {title} 1")), "{roff}");
+        let mut child = std::process::Command::new(&groff)
+            .args(["-Tutf8", "-man", "-ww", "-P-cbou"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(roff.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let warnings = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && warnings.is_empty(),
+            "groff: {warnings}"
+        );
+        for flag in flags {
+            assert!(
+                text.contains(&format!("--{flag}")),
+                "{args:?} lacks --{flag}:\n{text}"
+            );
+        }
+    }
+    let (code, _, err) = run(&["man", "nope"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no subcommand \"nope\""), "{err}");
+}

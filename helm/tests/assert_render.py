@@ -279,6 +279,29 @@ def case_dashboards():
     assert ("ConfigMap", f"{FULLNAME}-dashboards") not in render(), "dashboards rendered while disabled"
 
 
+def case_web_config_probes():
+    """basic_auth_users makes every path answer 401, so HTTP probes would fail: with basicAuth the
+    probes check the TCP port (timings kept); with TLS alone they use HTTPS; the config is mounted."""
+    objs = render("-f", os.path.join(CHART, "ci/web-config-values.yaml"))
+    c = container(objs)
+    assert "--web.config.file=/etc/helpdesk-sla-exporter/web/web.yml" in c["args"], c["args"]
+    assert {"name": "web-config", "mountPath": "/etc/helpdesk-sla-exporter/web", "readOnly": True} in c["volumeMounts"]
+    web = volumes(objs)["web-config"]
+    eq(web["secret"]["secretName"], "helpdesk-sla-web", "web config Secret")
+    values = chart_values()
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert "httpGet" not in c[probe], c[probe]
+        eq(c[probe]["tcpSocket"], {"port": "http"}, f"{probe} checks the port")
+        eq(c[probe]["periodSeconds"], values[probe]["periodSeconds"], f"{probe} timing kept")
+    c = container(render("--set", "web.configSecret=w", "--set", "web.tls=true"))
+    for probe in ("livenessProbe", "readinessProbe"):
+        eq(c[probe]["httpGet"]["scheme"], "HTTPS", f"{probe} over TLS")
+        eq(c[probe]["httpGet"]["path"], values[probe]["httpGet"]["path"], f"{probe} path kept")
+    c = container(render())
+    assert not any(a.startswith("--web.config.file") for a in c["args"]), c["args"]
+    eq(c["livenessProbe"]["httpGet"], values["livenessProbe"]["httpGet"], "plain HTTP probe unchanged")
+
+
 def case_persistence():
     objs = render("-f", os.path.join(CHART, "ci/persistence-values.yaml"))
     eq(kinds(objs), ["ConfigMap", "Pod", "Secret", "Service", "ServiceAccount", "StatefulSet"], "kinds")

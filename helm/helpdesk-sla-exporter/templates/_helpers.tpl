@@ -128,3 +128,23 @@ exporter_url): prometheusRule.itemsBaseUrl, or the Service's in-cluster address.
 {{- define "helpdesk-sla-exporter.itemsBaseUrl" -}}
 {{- .Values.prometheusRule.itemsBaseUrl | default (printf "http://%s.%s.svc:%v" (include "helpdesk-sla-exporter.fullname" .) (include "helpdesk-sla-exporter.namespace" .) .Values.service.port) | trimSuffix "/" }}
 {{- end }}
+
+{{/*
+A liveness or readiness probe as configured, adapted to the web config: with basic auth an HTTP
+probe becomes a TCP check of the same port (the kubelet cannot send a secret header), with TLS it
+uses HTTPS. Call with (dict "probe" .Values.livenessProbe "web" .Values.web).
+*/}}
+{{- define "helpdesk-sla-exporter.probe" -}}
+{{- $p := deepCopy .probe }}
+{{- if hasKey $p "httpGet" }}
+{{- if .web.basicAuth }}
+{{- $_ := set $p "tcpSocket" (dict "port" $p.httpGet.port) }}
+{{- $_ := unset $p "httpGet" }}
+{{- else if .web.tls }}
+{{- $_ := set $p.httpGet "scheme" "HTTPS" }}
+{{- end }}
+{{- end }}
+{{- toYaml $p }}
+{{- end }}
+
+{{- define "helpdesk-sla-exporter.webDir" -}}/etc/helpdesk-sla-exporter/web{{- end }}

@@ -58,6 +58,9 @@ spec:
         {{- if .Values.web.enableLifecycle }}
         - --web.enable-lifecycle
         {{- end }}
+        {{- with .Values.web.configSecret }}
+        - --web.config.file={{ include "helpdesk-sla-exporter.webDir" $ }}/{{ $.Values.web.configSecretKey }}
+        {{- end }}
         {{- range .Values.extraArgs }}
         - {{ . | quote }}
         {{- end }}
@@ -71,11 +74,11 @@ spec:
           protocol: TCP
       {{- with .Values.livenessProbe }}
       livenessProbe:
-        {{- toYaml . | nindent 8 }}
+        {{- include "helpdesk-sla-exporter.probe" (dict "probe" . "web" $.Values.web) | nindent 8 }}
       {{- end }}
       {{- with .Values.readinessProbe }}
       readinessProbe:
-        {{- toYaml . | nindent 8 }}
+        {{- include "helpdesk-sla-exporter.probe" (dict "probe" . "web" $.Values.web) | nindent 8 }}
       {{- end }}
       {{- with .Values.resources }}
       resources:
@@ -94,6 +97,11 @@ spec:
         {{- if include "helpdesk-sla-exporter.mountsSecret" . }}
         - name: credentials
           mountPath: {{ include "helpdesk-sla-exporter.secretDir" . }}
+          readOnly: true
+        {{- end }}
+        {{- if .Values.web.configSecret }}
+        - name: web-config
+          mountPath: {{ include "helpdesk-sla-exporter.webDir" . }}
           readOnly: true
         {{- end }}
         - name: storage
@@ -115,6 +123,12 @@ spec:
       secret:
         secretName: {{ include "helpdesk-sla-exporter.secretName" . }}
         {{- /* Group-readable only: fsGroup 65534 owns the files, so the exporter reads them and nobody else does. */}}
+        defaultMode: 0440
+    {{- end }}
+    {{- with .Values.web.configSecret }}
+    - name: web-config
+      secret:
+        secretName: {{ . }}
         defaultMode: 0440
     {{- end }}
     {{- if not .Values.persistence.enabled }}
