@@ -495,6 +495,50 @@ async fn a_sync_reads_tickets_then_calls() {
     server.verify().await;
 }
 
+/// A ticket export answering 500 fails its stream only: its cursor stays
+/// where it was, the Talk export is still read in the same sync, and the
+/// reports say which stream failed and why. The next sync retries the
+/// tickets from the same place.
+#[tokio::test]
+async fn a_failing_ticket_export_does_not_stop_the_talk_export() {
+    let server = MockServer::start().await;
+    mount_groups(&server, 1).await;
+    tickets_request()
+        .and(query_param("start_time", START))
+        .respond_with(ResponseTemplate::new(500).set_body_string("{}"))
+        .expect(2)
+        .mount(&server)
+        .await;
+    Mock::given(path("/api/v2/channels/voice/stats/incremental/calls.json"))
+        .respond_with(body("calls.json"))
+        .expect(2..)
+        .mount(&server)
+        .await;
+    let p = provider(&server, &Channel::ALL);
+    let (pages, cursor) = sync(&p, Cursor::default()).await.unwrap();
+    assert!(pages.iter().any(|p| !p.items.is_empty()), "calls were read");
+    assert!(
+        pages
+            .iter()
+            .flat_map(|p| &p.items)
+            .all(|i| i.channel == Channel::Call)
+    );
+    let reports = p.take_stream_reports();
+    let tickets = reports.iter().find(|r| r.stream == "tickets").unwrap();
+    assert_eq!(tickets.error.as_ref().map(|e| e.reason), Some("status"));
+    let calls = reports.iter().find(|r| r.stream == "calls").unwrap();
+    assert_eq!(calls.error, None);
+    let end = serde_json::from_value::<ZendeskCursor>(cursor.0.clone()).unwrap();
+    assert_eq!(
+        end.tickets.after_cursor, None,
+        "the ticket cursor did not move"
+    );
+    assert_eq!(end.active, None);
+    // The next sync asks for the tickets from the same start again.
+    let _ = sync(&p, cursor).await.unwrap();
+    server.verify().await;
+}
+
 #[tokio::test]
 async fn group_names_fall_back_to_ids_when_groups_fail() {
     let server = MockServer::start().await;
@@ -612,15 +656,18 @@ async fn errors_are_typed_and_never_show_the_token() {
         .await
         .unwrap_err();
     assert_eq!(err.reason(), "auth");
-    let calls = provider(&server, &[Channel::Call])
-        .fetch_page(&Cursor::default())
-        .await
-        .unwrap_err();
-    assert_eq!(calls.reason(), "decode");
+    // A broken Talk page fails its stream, not the page: it is reported.
+    let p = provider(&server, &[Channel::Call]);
+    let page = p.fetch_page(&Cursor::default()).await.unwrap();
+    assert!(page.done && page.items.is_empty());
+    let reports = p.take_stream_reports();
+    assert_eq!(reports.len(), 1);
+    let calls = reports[0].error.clone().expect("the calls stream failed");
+    assert_eq!((reports[0].stream, calls.reason), ("calls", "decode"));
     for text in [
         err.to_string(),
         format!("{err:?}"),
-        calls.to_string(),
+        calls.message.clone(),
         format!("{:?}", settings(&server, &[])),
     ] {
         assert!(!text.contains(TOKEN), "{text}");

@@ -13,6 +13,16 @@ pub enum Stream {
     Calls,
 }
 
+impl Stream {
+    /// The `stream` label of the per-stream health metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            Stream::Tickets => "tickets",
+            Stream::Calls => "calls",
+        }
+    }
+}
+
 /// The sync position. Public so tests and `docs/providers.md` can show it;
 /// callers treat [`crate::providers::Cursor`] as opaque.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -25,7 +25,8 @@ pub use cursor::{CallCursor, Stream, TicketCursor, ZendeskCursor};
 
 use super::client::{ClientMetrics, ClientSettings, HttpClient, decode_values};
 use super::{
-    BoxFuture, BuildError, Cursor, Page, Probe, Progress, Provider, ProviderError, StreamPage,
+    BoxFuture, BuildError, Cursor, Page, Probe, Progress, Provider, ProviderError, StreamFailure,
+    StreamPage, StreamReport,
 };
 use crate::clock::{self, Clock};
 use crate::config::SourceConfig;
@@ -61,6 +62,8 @@ pub struct ZendeskProvider {
     api: HttpClient,
     clock: Clock,
     groups: Mutex<(Groups, Option<Timestamp>)>,
+    /// How each stream of the running sync ended, for the sync loop.
+    reports: Mutex<Vec<StreamReport>>,
 }
 
 impl ZendeskProvider {
@@ -87,6 +90,7 @@ impl ZendeskProvider {
             source,
             clock: clock::wall(),
             groups: Mutex::new((Groups::new(), None)),
+            reports: Mutex::new(Vec::new()),
         })
     }
 
@@ -120,13 +124,53 @@ impl ZendeskProvider {
         let now = (self.clock)();
         // The export refuses a start inside its last minute.
         let start = (now - self.source.initial_lookback).min(now - RECENCY_GAP);
-        let out = match stream {
+        // Each stream pages on a copy of its cursor, kept only when the page
+        // worked: a stream that fails for its own reasons (a status, a decode
+        // error, a timeout, a paging loop) stays where it was, is reported,
+        // and the sync goes on with the other one. Account-wide errors end it.
+        let result = match stream {
             Stream::Tickets => {
                 let groups = self.groups().await;
-                self.tickets_page(&mut cur.tickets, start, &groups).await?
+                let mut c = cur.tickets.clone();
+                let page = self.tickets_page(&mut c, start, &groups).await;
+                page.map(|p| {
+                    cur.tickets = c;
+                    p
+                })
             }
-            Stream::Calls => self.calls_page(&mut cur.calls, start, now).await?,
+            Stream::Calls => {
+                let mut c = cur.calls.clone();
+                let page = self.calls_page(&mut c, start, now).await;
+                page.map(|p| {
+                    cur.calls = c;
+                    p
+                })
+            }
         };
+        let (out, failure) = match result {
+            Ok(out) => (out, None),
+            Err(e) if e.is_source_wide() => return Err(e),
+            Err(e) => {
+                let failure = StreamFailure {
+                    reason: e.reason(),
+                    message: e.to_string(),
+                };
+                let out = StreamPage {
+                    done: true,
+                    ..StreamPage::default()
+                };
+                (out, Some(failure))
+            }
+        };
+        if out.done {
+            self.reports
+                .lock()
+                .expect("stream reports lock")
+                .push(StreamReport {
+                    stream: stream.label(),
+                    error: failure,
+                });
+        }
         let index = streams.iter().position(|s| *s == stream).unwrap_or(0);
         let from = match stream {
             Stream::Tickets => cur.tickets.start_time,
@@ -322,5 +366,9 @@ impl Provider for ZendeskProvider {
 
     fn probes(&self) -> BoxFuture<'_, Vec<Probe>> {
         Box::pin(self.check())
+    }
+
+    fn take_stream_reports(&self) -> Vec<StreamReport> {
+        std::mem::take(&mut *self.reports.lock().expect("stream reports lock"))
     }
 }
