@@ -133,18 +133,18 @@ impl ZendeskProvider {
                 let groups = self.groups().await;
                 let mut c = cur.tickets.clone();
                 let page = self.tickets_page(&mut c, start, &groups).await;
-                page.map(|p| {
+                if page.is_ok() {
                     cur.tickets = c;
-                    p
-                })
+                }
+                page
             }
             Stream::Calls => {
                 let mut c = cur.calls.clone();
                 let page = self.calls_page(&mut c, start, now).await;
-                page.map(|p| {
+                if page.is_ok() {
                     cur.calls = c;
-                    p
-                })
+                }
+                page
             }
         };
         let (out, failure) = match result {
