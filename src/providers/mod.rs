@@ -16,6 +16,7 @@
 pub mod client;
 pub mod freshdesk;
 pub mod jira_sm;
+pub mod json;
 pub mod liveagent;
 pub mod rails_zones;
 pub mod zendesk;

@@ -8,6 +8,8 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Deserializer};
 
+use crate::providers::json::{id, null_vec, opt_id};
+
 /// A row of `GET /api/v2/tickets` (a bare JSON array) with `include=stats`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct RawTicket {
@@ -140,30 +142,6 @@ impl RawStatusChoice {
         let num = |v: &Option<String>| v.as_deref().and_then(|v| v.trim().parse::<i64>().ok());
         num(&self.value).or_else(|| num(&self.id))
     }
-}
-
-/// An id sent as a number or a string.
-fn id<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    opt_id(d)?.ok_or_else(|| serde::de::Error::custom("id is null"))
-}
-
-fn opt_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Id {
-        N(u64),
-        S(String),
-    }
-    Ok(match Option::<Id>::deserialize(d)? {
-        Some(Id::N(n)) => Some(n.to_string()),
-        Some(Id::S(s)) if !s.is_empty() => Some(s),
-        _ => None,
-    })
-}
-
-/// A list that may be null.
-fn null_vec<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
-    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
 }
 
 /// A row of `GET /api/v2/sla_policies` (a bare JSON array).

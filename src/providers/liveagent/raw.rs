@@ -16,6 +16,8 @@ use jiff::Timestamp;
 use jiff::civil::DateTime;
 use serde::{Deserialize, Deserializer};
 
+use crate::providers::json::{id, opt_id};
+
 /// A `/tickets` row: only the fields the SLA engine needs.
 #[derive(Debug, Clone, Deserialize)]
 pub struct RawTicket {
@@ -174,29 +176,8 @@ fn is_unset(s: &str) -> bool {
     s.is_empty() || s.starts_with("0000-00-00")
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum IdValue {
-    S(String),
-    N(serde_json::Number),
-}
-
-/// Ids are strings, but some endpoints have been seen to send numbers.
-fn id<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    opt_id(d)?.ok_or_else(|| serde::de::Error::custom("missing id"))
-}
-
 fn id_or_empty<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     Ok(opt_id(d)?.unwrap_or_default())
-}
-
-fn opt_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(match Option::<IdValue>::deserialize(d)? {
-        None => None,
-        Some(IdValue::S(s)) if s.is_empty() => None,
-        Some(IdValue::S(s)) => Some(s),
-        Some(IdValue::N(n)) => Some(n.to_string()),
-    })
 }
 
 fn tags<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {

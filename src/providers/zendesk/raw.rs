@@ -5,7 +5,9 @@
 //! Times are ISO 8601 in UTC (`2025-01-02T09:15:00Z`), read by jiff.
 
 use jiff::Timestamp;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
+
+use crate::providers::json::{id, null_vec, opt_id};
 
 /// A page of `GET /api/v2/incremental/tickets/cursor.json` with
 /// `include=metric_sets`: `tickets[]`, the sideloaded `metric_sets[]` (one per
@@ -171,28 +173,4 @@ pub struct RawMeta {
     pub has_more: bool,
     #[serde(default)]
     pub after_cursor: Option<String>,
-}
-
-/// An id sent as a number or a string.
-fn id<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    opt_id(d)?.ok_or_else(|| serde::de::Error::custom("id is null"))
-}
-
-fn opt_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Id {
-        N(u64),
-        S(String),
-    }
-    Ok(match Option::<Id>::deserialize(d)? {
-        Some(Id::N(n)) => Some(n.to_string()),
-        Some(Id::S(s)) if !s.is_empty() => Some(s),
-        _ => None,
-    })
-}
-
-/// A list that may be null.
-fn null_vec<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
-    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
 }
