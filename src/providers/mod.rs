@@ -303,6 +303,27 @@ pub struct SourceDefaults {
     pub requests_per_minute: u32,
 }
 
+/// Checks an account name that becomes the first label of the vendor's host
+/// (`https://NAME.zendesk.com`): lowercase letters, digits and inner dashes,
+/// at most 63 bytes. The error says what was expected, with `example_host`.
+pub fn check_account_name(name: &str, example_host: &str) -> Result<(), String> {
+    let valid = !name.is_empty()
+        && name.len() <= 63
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name:?} must be the account name only, as in https://{example_host} \
+             (lowercase letters, digits and inner dashes)"
+        ))
+    }
+}
+
 /// A vendor's validated config block. It knows how to build its provider from
 /// the whole source config, which the provider keeps as its settings.
 pub trait VendorConfig: std::fmt::Debug + Send + Sync {

@@ -104,24 +104,11 @@ pub struct FreshdeskConfig {
 fn validate(block: &mut VendorBlock<'_>) -> Option<Arc<dyn VendorConfig>> {
     let raw: RawFreshdeskBlock = block.parse()?;
     let mut ok = true;
-    if let Some(domain) = &raw.domain {
-        let valid = !domain.is_empty()
-            && domain.len() <= 63
-            && !domain.starts_with('-')
-            && !domain.ends_with('-')
-            && domain
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if !valid {
-            block.problem(
-                "domain",
-                format!(
-                    "{domain:?} must be the account name only, as in https://NAME.freshdesk.com \
-                     (lowercase letters, digits and inner dashes)"
-                ),
-            );
-            ok = false;
-        }
+    if let Some(domain) = &raw.domain
+        && let Err(why) = crate::providers::check_account_name(domain, "NAME.freshdesk.com")
+    {
+        block.problem("domain", why);
+        ok = false;
     }
     let plan = match raw.plan.as_deref() {
         None => Some(Plan::Growth),

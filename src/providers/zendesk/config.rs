@@ -72,24 +72,11 @@ pub struct ZendeskConfig {
 fn validate(block: &mut VendorBlock<'_>) -> Option<Arc<dyn VendorConfig>> {
     let raw: RawZendeskBlock = block.parse()?;
     let mut ok = true;
-    if let Some(sub) = &raw.subdomain {
-        let valid = !sub.is_empty()
-            && sub.len() <= 63
-            && !sub.starts_with('-')
-            && !sub.ends_with('-')
-            && sub
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if !valid {
-            block.problem(
-                "subdomain",
-                format!(
-                    "{sub:?} must be the account name only, as in https://NAME.zendesk.com \
-                     (lowercase letters, digits and inner dashes)"
-                ),
-            );
-            ok = false;
-        }
+    if let Some(sub) = &raw.subdomain
+        && let Err(why) = crate::providers::check_account_name(sub, "NAME.zendesk.com")
+    {
+        block.problem("subdomain", why);
+        ok = false;
     }
     let email = raw.email.as_deref().map(str::trim);
     let auth = match (raw.auth.as_deref().unwrap_or("token"), email) {
