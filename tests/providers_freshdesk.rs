@@ -428,20 +428,10 @@ fn provider(server: &MockServer) -> FreshdeskProvider {
 
 async fn sync(
     p: &dyn Provider,
-    mut cursor: Cursor,
+    cursor: Cursor,
     max: usize,
 ) -> Result<(Vec<Page>, Cursor), ProviderError> {
-    let mut pages = Vec::new();
-    for _ in 0..max {
-        let page = p.fetch_page(&cursor).await?;
-        cursor = page.next.clone();
-        let done = page.done;
-        pages.push(page);
-        if done {
-            return Ok((pages, cursor));
-        }
-    }
-    panic!("sync did not finish");
+    common::sync_pages(p, cursor, max).await
 }
 
 fn body(file: &str) -> ResponseTemplate {

@@ -412,18 +412,8 @@ async fn count(server: &MockServer, p: &str) -> usize {
         .count()
 }
 
-async fn sync(p: &dyn Provider, mut cursor: Cursor) -> Result<(Vec<Page>, Cursor), ProviderError> {
-    let mut pages = Vec::new();
-    for _ in 0..20 {
-        let page = p.fetch_page(&cursor).await?;
-        cursor = page.next.clone();
-        let done = page.done;
-        pages.push(page);
-        if done {
-            return Ok((pages, cursor));
-        }
-    }
-    panic!("sync did not finish");
+async fn sync(p: &dyn Provider, cursor: Cursor) -> Result<(Vec<Page>, Cursor), ProviderError> {
+    common::sync_pages(p, cursor, 20).await
 }
 
 fn ids(page: &Page) -> Vec<&str> {

@@ -1,6 +1,8 @@
 //! LiveAgent: the pure mapping on fixtures (no HTTP), then the provider against
 //! a wiremock server shaped like the real API (paging, cursors, filters, headers).
 
+mod common;
+
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -269,18 +271,8 @@ fn provider(server: &MockServer, channels: &[Channel], page_size: u32) -> LiveAg
         .with_clock(|| "2025-01-03T00:00:00Z".parse().unwrap())
 }
 
-async fn sync(p: &dyn Provider, mut cursor: Cursor) -> Result<(Vec<Page>, Cursor), ProviderError> {
-    let mut pages = Vec::new();
-    for _ in 0..50 {
-        let page = p.fetch_page(&cursor).await?;
-        cursor = page.next.clone();
-        let done = page.done;
-        pages.push(page);
-        if done {
-            return Ok((pages, cursor));
-        }
-    }
-    panic!("sync did not finish");
+async fn sync(p: &dyn Provider, cursor: Cursor) -> Result<(Vec<Page>, Cursor), ProviderError> {
+    common::sync_pages(p, cursor, 50).await
 }
 
 fn json(value: serde_json::Value) -> ResponseTemplate {

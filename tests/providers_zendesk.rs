@@ -2,6 +2,8 @@
 //! (no HTTP), then the provider against a wiremock server (cursor paging,
 //! resume, deletions, labels, the Talk export, 429 with `Retry-After`).
 
+mod common;
+
 use std::time::Duration;
 
 use helpdesk_sla_exporter::config::SourceConfig;
@@ -276,18 +278,8 @@ fn provider_with(
         .with_clock(|| "2025-01-03T00:00:00Z".parse().unwrap())
 }
 
-async fn sync(p: &dyn Provider, mut cursor: Cursor) -> Result<(Vec<Page>, Cursor), ProviderError> {
-    let mut pages = Vec::new();
-    for _ in 0..50 {
-        let page = p.fetch_page(&cursor).await?;
-        cursor = page.next.clone();
-        let done = page.done;
-        pages.push(page);
-        if done {
-            return Ok((pages, cursor));
-        }
-    }
-    panic!("sync did not finish");
+async fn sync(p: &dyn Provider, cursor: Cursor) -> Result<(Vec<Page>, Cursor), ProviderError> {
+    common::sync_pages(p, cursor, 50).await
 }
 
 fn body(file: &str) -> ResponseTemplate {

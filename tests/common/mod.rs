@@ -189,3 +189,30 @@ pub fn promtool_check_metrics(text: &str) -> (i32, String) {
     msg.push_str(&String::from_utf8_lossy(&out.stderr));
     (out.status.code().unwrap_or(-1), msg)
 }
+
+/// Pages one sync of `p` from `cursor` to its last page (at most `max`
+/// pages, else the test fails), as the sync loop would; returns the pages and
+/// the cursor after the last.
+pub async fn sync_pages(
+    p: &dyn helpdesk_sla_exporter::providers::Provider,
+    mut cursor: helpdesk_sla_exporter::providers::Cursor,
+    max: usize,
+) -> Result<
+    (
+        Vec<helpdesk_sla_exporter::providers::Page>,
+        helpdesk_sla_exporter::providers::Cursor,
+    ),
+    helpdesk_sla_exporter::providers::ProviderError,
+> {
+    let mut pages = Vec::new();
+    for _ in 0..max {
+        let page = p.fetch_page(&cursor).await?;
+        cursor = page.next.clone();
+        let done = page.done;
+        pages.push(page);
+        if done {
+            return Ok((pages, cursor));
+        }
+    }
+    panic!("sync did not finish within {max} pages");
+}
