@@ -14,6 +14,9 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const KEY: &str = "secret-key-that-must-not-leak";
 
+// Every test starts its own (unpooled) mock server: with wiremock's pool a
+// server is handed to the next test while a client of the previous one may
+// still be retrying against its port, and the request counts here are exact.
 fn settings(base: &str, rpm: u32) -> ClientSettings {
     let auth = Auth::Header {
         name: "apikey",
@@ -53,7 +56,7 @@ fn ok() -> ResponseTemplate {
 
 #[tokio::test(start_paused = true)]
 async fn retry_after_seconds_is_obeyed_exactly() {
-    let server = MockServer::start().await;
+    let server = MockServer::builder().start().await;
     Mock::given(path("/tickets"))
         .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "7"))
         .up_to_n_times(1)
@@ -97,7 +100,7 @@ async fn retry_after_seconds_is_obeyed_exactly() {
 
 #[tokio::test(start_paused = true)]
 async fn an_absurd_retry_after_is_surfaced_not_slept() {
-    let server = MockServer::start().await;
+    let server = MockServer::builder().start().await;
     Mock::given(path("/tickets"))
         .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "3600"))
         .expect(1)
@@ -119,7 +122,7 @@ async fn an_absurd_retry_after_is_surfaced_not_slept() {
 
 #[tokio::test(start_paused = true)]
 async fn repeated_429_without_retry_after_backs_off_then_gives_up() {
-    let server = MockServer::start().await;
+    let server = MockServer::builder().start().await;
     Mock::given(path("/calls"))
         .respond_with(ResponseTemplate::new(429))
         .expect(4)
@@ -141,7 +144,7 @@ async fn repeated_429_without_retry_after_backs_off_then_gives_up() {
 
 #[tokio::test(start_paused = true)]
 async fn server_errors_are_retried_then_succeed() {
-    let server = MockServer::start().await;
+    let server = MockServer::builder().start().await;
     Mock::given(path("/chats"))
         .respond_with(ResponseTemplate::new(503))
         .up_to_n_times(2)
@@ -170,7 +173,7 @@ async fn server_errors_are_retried_then_succeed() {
 
 #[tokio::test(start_paused = true)]
 async fn persistent_server_errors_give_a_status_error_after_the_retry_budget() {
-    let server = MockServer::start().await;
+    let server = MockServer::builder().start().await;
     Mock::given(path("/chats"))
         .respond_with(ResponseTemplate::new(502))
         .expect(4)
@@ -184,7 +187,7 @@ async fn persistent_server_errors_give_a_status_error_after_the_retry_budget() {
 
 #[tokio::test(start_paused = true)]
 async fn client_errors_are_not_retried() {
-    let server = MockServer::start().await;
+    let server = MockServer::builder().start().await;
     Mock::given(path("/slas"))
         .respond_with(ResponseTemplate::new(404))
         .expect(1)
@@ -208,7 +211,7 @@ async fn client_errors_are_not_retried() {
 
 #[tokio::test(start_paused = true)]
 async fn a_slow_server_times_out() {
-    let server = MockServer::start().await;
+    let server = MockServer::builder().start().await;
     Mock::given(path("/tickets"))
         .respond_with(ok().set_delay(Duration::from_secs(3600)))
         .mount(&server)
@@ -247,7 +250,7 @@ async fn a_refused_connection_is_a_connect_error() {
 
 #[tokio::test(start_paused = true)]
 async fn an_oversized_body_is_refused() {
-    let server = MockServer::start().await;
+    let server = MockServer::builder().start().await;
     Mock::given(path("/tickets"))
         .respond_with(ResponseTemplate::new(200).set_body_raw(vec![b' '; 4096], "application/json"))
         .expect(1)
@@ -266,7 +269,7 @@ async fn an_oversized_body_is_refused() {
 
 #[tokio::test(start_paused = true)]
 async fn the_request_budget_spaces_requests_exactly() {
-    let server = MockServer::start().await;
+    let server = MockServer::builder().start().await;
     Mock::given(path("/tickets"))
         .respond_with(ok())
         .expect(61)
@@ -302,7 +305,7 @@ fn registering_the_metrics_twice_is_an_error_not_a_panic() {
 
 #[tokio::test]
 async fn query_and_user_agent_are_sent() {
-    let server = MockServer::start().await;
+    let server = MockServer::builder().start().await;
     Mock::given(path("/api/v3/tickets"))
         .and(wiremock::matchers::query_param(
             "_filters",
