@@ -174,6 +174,28 @@ def case_service_monitor():
     assert "PrometheusRule" not in kinds(objs), "PrometheusRule rendered while disabled"
 
 
+def case_service_monitor_follows_web_config():
+    """TLS makes the scrape https; basic auth needs Secret references, or the chart refuses."""
+    base = (*MONITORING_API, "--set", "serviceMonitor.enabled=true")
+    (ep,) = render(*base)[("ServiceMonitor", FULLNAME)]["spec"]["endpoints"]
+    eq(ep["scheme"], "http", "plain scheme")
+    assert "tlsConfig" not in ep and "basicAuth" not in ep, ep
+    objs = render(*base, "--set", "web.configSecret=w", "--set", "web.tls=true", "--set", "web.basicAuth=true",
+                  "--set", "serviceMonitor.tlsConfig.serverName=sla.example",
+                  "--set", "serviceMonitor.tlsConfig.ca.secret.name=w", "--set", "serviceMonitor.tlsConfig.ca.secret.key=ca.crt",
+                  "--set", "serviceMonitor.basicAuth.username.name=prom", "--set", "serviceMonitor.basicAuth.username.key=user",
+                  "--set", "serviceMonitor.basicAuth.password.name=prom", "--set", "serviceMonitor.basicAuth.password.key=pass")
+    (ep,) = objs[("ServiceMonitor", FULLNAME)]["spec"]["endpoints"]
+    eq(ep["scheme"], "https", "scheme follows web.tls")
+    eq(ep["tlsConfig"], {"serverName": "sla.example", "ca": {"secret": {"name": "w", "key": "ca.crt"}}}, "tlsConfig")
+    eq(ep["basicAuth"], {"username": {"name": "prom", "key": "user"}, "password": {"name": "prom", "key": "pass"}},
+       "basicAuth")
+    err = render_fails(*base, "--set", "web.configSecret=w", "--set", "web.basicAuth=true")
+    assert "serviceMonitor.basicAuth" in err, f"missing credentials not refused: {err.strip()}"
+    eq(render(*base, "--set", "serviceMonitor.scheme=http", "--set", "web.tls=true", "--set", "web.configSecret=w")
+       [("ServiceMonitor", FULLNAME)]["spec"]["endpoints"][0]["scheme"], "http", "explicit scheme wins")
+
+
 def case_prometheus_rule():
     objs = render(*MONITORING_API, "--set", "prometheusRule.enabled=true",
                   "--set", "prometheusRule.additionalLabels.release=kps")
@@ -432,8 +454,9 @@ def case_schema_rejects():
         assert needle in err or dotted in err, f"{args}: error does not mention {needle!r}: {err.strip()}"
 
 
-# Values whose defaults are Kubernetes objects or the exporter config: documented as one row.
-OPAQUE = {"config", "resources", "podSecurityContext", "securityContext", "livenessProbe", "readinessProbe"}
+# Values whose defaults are Kubernetes or Prometheus Operator objects, or the exporter config: documented
+# as one row.
+OPAQUE = {"config", "basicAuth", "resources", "podSecurityContext", "securityContext", "livenessProbe", "readinessProbe"}
 
 
 def value_keys(values, prefix=""):
