@@ -13,6 +13,8 @@ use jiff::{SignedDuration, Timestamp};
 
 mod config;
 mod cursor;
+pub mod levels;
+mod lists;
 pub mod map;
 mod probes;
 pub mod raw;
@@ -39,8 +41,7 @@ pub const TICKETS: &str = "/incremental/tickets/cursor.json";
 pub const CALLS: &str = "/channels/voice/stats/incremental/calls.json";
 /// The group list, for team names.
 pub const GROUPS: &str = "/groups.json";
-/// SLA policies (Professional plans and above); only probed.
-pub const SLA_POLICIES: &str = "/slas/policies.json";
+pub use lists::{HOLIDAYS, SCHEDULES, SLA_POLICIES};
 
 /// Group names change rarely; a stale name only affects a label for an hour.
 const GROUPS_TTL: SignedDuration = SignedDuration::from_hours(1);
@@ -370,5 +371,9 @@ impl Provider for ZendeskProvider {
 
     fn take_stream_reports(&self) -> Vec<StreamReport> {
         std::mem::take(&mut *self.reports.lock().expect("stream reports lock"))
+    }
+
+    fn levels_config(&self) -> BoxFuture<'_, Result<Option<String>, ProviderError>> {
+        Box::pin(async { self.levels_yaml().await.map(Some) })
     }
 }

@@ -174,3 +174,115 @@ pub struct RawMeta {
     #[serde(default)]
     pub after_cursor: Option<String>,
 }
+
+/// A page of `GET /api/v2/slas/policies.json` (SLA Policies API):
+/// `sla_policies[]`, `count`, and `next_page` (null on the last page).
+#[derive(Debug, Clone, Deserialize)]
+pub struct RawSlaPolicyPage {
+    #[serde(default, deserialize_with = "null_vec")]
+    pub sla_policies: Vec<RawSlaPolicy>,
+    #[serde(default)]
+    pub next_page: Option<String>,
+}
+
+/// One SLA policy: `filter` (conditions), `policy_metrics` (targets per
+/// priority), `position` (match order, first match wins).
+#[derive(Debug, Clone, Deserialize)]
+pub struct RawSlaPolicy {
+    #[serde(deserialize_with = "id")]
+    pub id: String,
+    pub title: String,
+    #[serde(default)]
+    pub position: Option<i64>,
+    #[serde(default)]
+    pub filter: RawFilter,
+    #[serde(default, deserialize_with = "null_vec")]
+    pub policy_metrics: Vec<RawPolicyTarget>,
+}
+
+/// Conditions as in the Conditions reference: every `all` condition and at
+/// least one `any` condition (when there are any) must hold.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct RawFilter {
+    #[serde(default, deserialize_with = "null_vec")]
+    pub all: Vec<RawCondition>,
+    #[serde(default, deserialize_with = "null_vec")]
+    pub any: Vec<RawCondition>,
+}
+
+/// `{field, operator, value}`; the value is a string, a number or a list
+/// depending on the field.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RawCondition {
+    pub field: String,
+    pub operator: String,
+    #[serde(default)]
+    pub value: serde_json::Value,
+}
+
+/// One target of a policy (Policy Metric object): `priority`, `metric`,
+/// `target` in minutes, and whether it counts business hours.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RawPolicyTarget {
+    /// `low`, `normal`, `high`, `urgent`.
+    pub priority: String,
+    /// `first_reply_time`, `next_reply_time`, `periodic_update_time`,
+    /// `requester_wait_time`, `agent_work_time`, `pausable_update_time`.
+    pub metric: String,
+    /// Minutes.
+    #[serde(default)]
+    pub target: Option<i64>,
+    /// Seconds, where Zendesk sends it (finer than `target`).
+    #[serde(default)]
+    pub target_in_seconds: Option<i64>,
+    #[serde(default)]
+    pub business_hours: bool,
+}
+
+/// `GET /api/v2/business_hours/schedules.json` (Schedules API).
+#[derive(Debug, Clone, Deserialize)]
+pub struct RawSchedulePage {
+    #[serde(default, deserialize_with = "null_vec")]
+    pub schedules: Vec<RawSchedule>,
+    #[serde(default)]
+    pub next_page: Option<String>,
+}
+
+/// A schedule: a Rails time-zone name and weekly intervals.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RawSchedule {
+    #[serde(deserialize_with = "id")]
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    pub time_zone: String,
+    #[serde(default, deserialize_with = "null_vec")]
+    pub intervals: Vec<RawInterval>,
+}
+
+/// Minutes since Sunday 00:00 in the schedule's zone; an interval does not
+/// span calendar days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct RawInterval {
+    pub start_time: i64,
+    pub end_time: i64,
+}
+
+/// `GET /api/v2/business_hours/schedules/{id}/holidays.json`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RawHolidayPage {
+    #[serde(default, deserialize_with = "null_vec")]
+    pub holidays: Vec<RawHoliday>,
+    #[serde(default)]
+    pub next_page: Option<String>,
+}
+
+/// A holiday: closed from `start_date` through `end_date` (both
+/// `YYYY-MM-DD`, inclusive).
+#[derive(Debug, Clone, Deserialize)]
+pub struct RawHoliday {
+    #[serde(default)]
+    pub name: Option<String>,
+    pub start_date: String,
+    pub end_date: String,
+}
