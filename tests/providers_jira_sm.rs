@@ -53,6 +53,8 @@ fn config() -> JsmConfig {
             ("Time to nothing".into(), Target::Assignment),
         ],
         statuses: vec![],
+        deployment: jsm::Deployment::Cloud,
+        reconcile_interval: jsm::DEFAULT_RECONCILE_INTERVAL,
     }
 }
 
@@ -445,9 +447,13 @@ async fn pages_to_the_end_with_next_page_token_and_full_changelogs() {
         c,
         JsmCursor {
             since: Some(ts("2026-03-05T10:05:00Z")),
+            // The first sync starts the reconciliation clock without a listing.
+            reconciled_at: Some(ts("2026-03-06T00:00:00Z")),
             ..JsmCursor::default()
         }
     );
+    assert!(pages.iter().all(|p| p.retain_only.is_none()));
+    assert_eq!(count_listings(&server).await, 0);
     let progress = pages[1].progress.as_ref().unwrap();
     assert_eq!(progress.from, ts("2026-02-04T00:00Z"));
     assert_eq!(progress.position, ts("2026-03-05T10:05:00Z"));
@@ -508,6 +514,8 @@ async fn next_sync_overlaps_the_newest_change_by_a_minute() {
         .await;
     let cursor = JsmCursor {
         since: Some(ts("2026-03-05T10:05:00Z")),
+        // The last listing was an hour ago: none is due.
+        reconciled_at: Some(ts("2026-03-05T23:00:00Z")),
         ..JsmCursor::default()
     };
     let page = provider(&server)
@@ -834,4 +842,296 @@ async fn check_source_from_the_binary_with_a_jsm_config() {
     );
     assert!(!stdout.contains(TOKEN) && !stderr.contains(TOKEN));
     let _ = std::fs::remove_dir_all(dir);
+}
+
+// --- Reconciliation: deleted and moved issues leave ---------------------------
+
+/// The id listing's JQL: every issue of the projects, no date.
+const LIST_JQL: &str = "project in (\"ITS\", \"HR\")";
+
+/// Search requests that list ids (`fields=id`).
+async fn count_listings(server: &MockServer) -> usize {
+    server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            r.url.path() == "/rest/api/3/search/jql"
+                && r.url.query_pairs().any(|(k, v)| k == "fields" && v == "id")
+        })
+        .count()
+}
+
+async fn mount_listing(server: &MockServer, token: Option<&str>, body: ResponseTemplate) {
+    let m = Mock::given(method("GET"))
+        .and(path("/rest/api/3/search/jql"))
+        .and(query_param("jql", LIST_JQL))
+        .and(query_param("fields", "id"))
+        .and(query_param("maxResults", "5000"));
+    let m = match token {
+        Some(t) => m.and(query_param("nextPageToken", t)),
+        None => m.and(query_param_is_missing("nextPageToken")),
+    };
+    m.respond_with(body).mount(server).await;
+}
+
+/// The incremental search after the first sync (newest change 10:05Z, read
+/// from 11:04 Berlin): nothing changed.
+async fn mount_quiet_search(server: &MockServer) {
+    let jql =
+        "project in (\"ITS\", \"HR\") AND updated >= \"2026-03-05 11:04\" ORDER BY updated ASC";
+    Mock::given(path("/rest/api/3/search/jql"))
+        .and(query_param("jql", jql))
+        .respond_with(json_file("search-empty.json"))
+        .mount(server)
+        .await;
+}
+
+fn ids_body(ids: &[&str], token: Option<&str>) -> ResponseTemplate {
+    let issues: Vec<serde_json::Value> = ids
+        .iter()
+        .map(|id| serde_json::json!({"id": id, "self": format!("https://acme.atlassian.net/rest/api/3/issue/{id}")}))
+        .collect();
+    let body = match token {
+        Some(t) => serde_json::json!({"issues": issues, "nextPageToken": t, "isLast": false}),
+        None => serde_json::json!({"issues": issues, "isLast": true}),
+    };
+    ResponseTemplate::new(200).set_body_raw(body.to_string(), "application/json")
+}
+
+/// Holds each `fetch_page` until the test allows one more page, so the test
+/// can change the mock vendor between syncs of the real sync loop.
+struct Gated {
+    inner: JsmProvider,
+    pages: Arc<tokio::sync::Semaphore>,
+}
+
+impl Provider for Gated {
+    fn fetch_page<'a>(
+        &'a self,
+        cursor: &'a Cursor,
+    ) -> helpdesk_sla_exporter::providers::BoxFuture<'a, Result<Page, ProviderError>> {
+        Box::pin(async move {
+            self.pages.acquire().await.unwrap().forget();
+            self.inner.fetch_page(cursor).await
+        })
+    }
+
+    fn take_stream_reports(&self) -> Vec<helpdesk_sla_exporter::providers::StreamReport> {
+        self.inner.take_stream_reports()
+    }
+}
+
+struct Loop {
+    engine: Arc<helpdesk_sla_exporter::engine::Engine>,
+    registry: prometheus::Registry,
+    pages: Arc<tokio::sync::Semaphore>,
+    finished: tokio::sync::mpsc::UnboundedReceiver<Result<(), String>>,
+    clock: Arc<std::sync::atomic::AtomicI64>,
+    cancel: tokio_util::sync::CancellationToken,
+}
+
+impl Loop {
+    /// The real sync loop over the JSM provider, on an in-memory store.
+    fn start(server: &MockServer) -> Loop {
+        use helpdesk_sla_exporter::sync::{SyncEvent, run_source};
+        use std::sync::atomic::{AtomicI64, Ordering};
+        let registry = prometheus::Registry::new();
+        let clock = Arc::new(AtomicI64::new(ts("2026-03-06T00:00:00Z").as_second()));
+        let now = {
+            let c = clock.clone();
+            move || Timestamp::from_second(c.load(Ordering::Relaxed)).unwrap()
+        };
+        let engine = Arc::new(helpdesk_sla_exporter::engine::Engine::new(
+            helpdesk_sla_exporter::store::Store::in_memory().unwrap(),
+            helpdesk_sla_exporter::metrics::source::SourceMetrics::new(&registry).unwrap(),
+            Arc::new(now.clone()),
+        ));
+        let mut s = source(server, 2);
+        s.poll_interval = Duration::from_millis(1);
+        let mut client = jsm::client_settings(&s, &config());
+        client.retry.max_retries = 1;
+        let inner = JsmProvider::with_client_settings(
+            s.clone(),
+            config(),
+            client.without_io_timers(),
+            ClientMetrics::new(&prometheus::Registry::new()).unwrap(),
+        )
+        .unwrap()
+        .with_clock(now);
+        let pages = Arc::new(tokio::sync::Semaphore::new(0));
+        let provider = Arc::new(Gated {
+            inner,
+            pages: pages.clone(),
+        });
+        let (tx, finished) = tokio::sync::mpsc::unbounded_channel();
+        let on_sync: helpdesk_sla_exporter::sync::OnSync = Arc::new(move |_, event| {
+            if let SyncEvent::Finished(r) = event {
+                let _ = tx.send(r);
+            }
+        });
+        let cancel = tokio_util::sync::CancellationToken::new();
+        tokio::spawn(run_source(
+            engine.clone(),
+            provider,
+            s,
+            cancel.clone(),
+            on_sync,
+        ));
+        Loop {
+            engine,
+            registry,
+            pages,
+            finished,
+            clock,
+            cancel,
+        }
+    }
+
+    /// Lets one sync of `pages` pages run at `hours` after the first; returns its result.
+    async fn sync(&mut self, hours: i64, pages: usize) -> Result<(), String> {
+        self.clock.store(
+            ts("2026-03-06T00:00:00Z").as_second() + hours * 3600,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        self.pages.add_permits(pages);
+        self.finished.recv().await.unwrap()
+    }
+
+    fn stored(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .engine
+            .store
+            .items("jsm")
+            .unwrap()
+            .into_iter()
+            .map(|i| i.id)
+            .collect();
+        ids.sort();
+        assert_eq!(
+            self.engine.tracked().get("jsm").copied().unwrap_or(0),
+            ids.len(),
+            "the evaluated item set and the store agree"
+        );
+        ids
+    }
+
+    fn metric(&self, line_start: &str) -> String {
+        let text = prometheus::TextEncoder::new()
+            .encode_to_string(&self.registry.gather())
+            .unwrap();
+        text.lines()
+            .find(|l| l.starts_with(line_start))
+            .unwrap_or("(absent)")
+            .to_owned()
+    }
+}
+
+impl Drop for Loop {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn reconciliation_forgets_deleted_and_moved_issues_and_only_after_a_complete_listing() {
+    let server = MockServer::start().await;
+    mount_meta(&server).await;
+    mount_search(&server).await;
+    let mut l = Loop::start(&server);
+
+    // Sync 1 (two search pages): four issues; the reconciliation clock starts.
+    assert_eq!(l.sync(0, 2).await, Ok(()));
+    assert_eq!(l.stored(), ["10001", "10002", "10003", "10004"]);
+    assert_eq!(count_listings(&server).await, 0);
+
+    // One hour later: nothing changed and the listing is not due yet.
+    server.reset().await;
+    mount_meta(&server).await;
+    mount_quiet_search(&server).await;
+    assert_eq!(l.sync(1, 1).await, Ok(()));
+    assert_eq!(count_listings(&server).await, 0);
+
+    // Seven hours later: ITS-3 (10003) was deleted and HR-2 (10002) moved to a
+    // project that is not configured. The listing has two pages.
+    server.reset().await;
+    mount_meta(&server).await;
+    mount_quiet_search(&server).await;
+    mount_listing(&server, None, json_file("ids-page1.json")).await;
+    mount_listing(&server, Some("CAEaAggE"), json_file("ids-page2.json")).await;
+    assert_eq!(l.sync(7, 1).await, Ok(()));
+    assert_eq!(l.stored(), ["10001", "10004"]);
+    // One search for changes and two listing pages of up to 5,000 ids.
+    assert_eq!(count_listings(&server).await, 2);
+    assert_eq!(count(&server, "/rest/api/3/search/jql").await, 3);
+    assert_eq!(
+        l.metric("helpdesk_sla_source_stream_up{source=\"jsm\",stream=\"reconcile\"}"),
+        "helpdesk_sla_source_stream_up{source=\"jsm\",stream=\"reconcile\"} 1"
+    );
+
+    // Fourteen hours: the listing's second page fails (500, retried once).
+    // Its first page lacks 10004, which must not be forgotten.
+    server.reset().await;
+    mount_meta(&server).await;
+    mount_quiet_search(&server).await;
+    mount_listing(&server, None, ids_body(&["10001"], Some("p2"))).await;
+    mount_listing(&server, Some("p2"), ResponseTemplate::new(500)).await;
+    let result = l.sync(14, 1).await;
+    assert!(
+        result
+            .as_ref()
+            .is_err_and(|e| e.contains("reconcile") && e.contains("500")),
+        "{result:?}"
+    );
+    assert_eq!(l.stored(), ["10001", "10004"]);
+    assert_eq!(count_listings(&server).await, 3);
+    assert_eq!(
+        l.metric("helpdesk_sla_source_stream_up{source=\"jsm\",stream=\"reconcile\"}"),
+        "helpdesk_sla_source_stream_up{source=\"jsm\",stream=\"reconcile\"} 0"
+    );
+    assert_eq!(
+        l.metric("helpdesk_sla_source_up{source=\"jsm\"}"),
+        "helpdesk_sla_source_up{source=\"jsm\"} 0"
+    );
+
+    // The next sync retries at once (the failed listing moved no clock), and
+    // the listing comes back empty while two items are stored: suspicious,
+    // so it is skipped and nothing is forgotten.
+    server.reset().await;
+    mount_meta(&server).await;
+    mount_quiet_search(&server).await;
+    mount_listing(&server, None, json_file("search-empty.json")).await;
+    assert_eq!(l.sync(15, 1).await, Ok(()));
+    assert_eq!(count_listings(&server).await, 1);
+    assert_eq!(l.stored(), ["10001", "10004"]);
+}
+
+#[tokio::test]
+async fn a_listing_that_repeats_its_token_is_a_paging_loop_and_forgets_nothing() {
+    let server = MockServer::start().await;
+    mount_meta(&server).await;
+    mount_quiet_search(&server).await;
+    mount_listing(&server, None, ids_body(&["10001"], Some("same"))).await;
+    mount_listing(&server, Some("same"), ids_body(&["10004"], Some("same"))).await;
+    let cursor = JsmCursor {
+        since: Some(ts("2026-03-05T10:05:00Z")),
+        reconciled_at: Some(ts("2026-03-05T00:00:00Z")),
+        ..JsmCursor::default()
+    };
+    let p = provider(&server);
+    let page = p
+        .fetch_page(&Cursor(serde_json::to_value(&cursor).unwrap()))
+        .await
+        .unwrap();
+    assert!(page.done);
+    assert_eq!(page.retain_only, None);
+    let reports = p.take_stream_reports();
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0].stream, "reconcile");
+    assert_eq!(reports[0].error.as_ref().unwrap().reason, "paging_loop");
+    assert_eq!(count_listings(&server).await, 2);
+    // The clock of the last good listing stays, so the next sync retries.
+    let next: JsmCursor = serde_json::from_value(page.next.0).unwrap();
+    assert_eq!(next.reconciled_at, Some(ts("2026-03-05T00:00:00Z")));
 }

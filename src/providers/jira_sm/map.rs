@@ -13,8 +13,8 @@ use serde_json::Value;
 
 use super::config::{JsmConfig, TeamField};
 pub use super::raw::{
-    RawChangeItem, RawChangelog, RawChangelogPage, RawCycle, RawField, RawHistory, RawIssue,
-    RawMyself, RawSearchPage, RawSla, RawStatus, RawTime, parse_time,
+    RawChangeItem, RawChangelog, RawChangelogPage, RawCycle, RawField, RawHistory, RawIdPage,
+    RawIssue, RawMyself, RawSearchPage, RawSla, RawStatus, RawTime, parse_time,
 };
 use crate::model::{Channel, Item, Status, StatusInterval, Target, VendorDue};
 

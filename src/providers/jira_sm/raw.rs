@@ -28,6 +28,26 @@ pub struct RawSearchPage {
     pub is_last: Option<bool>,
 }
 
+/// A search page asked for `fields=id` only (the reconciliation listing).
+/// Decoded strictly: an issue without an id fails the whole listing, because
+/// a listing that dropped an issue would forget it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RawIdPage {
+    #[serde(default, deserialize_with = "nullable_vec")]
+    pub issues: Vec<RawIssueId>,
+    #[serde(default)]
+    pub next_page_token: Option<String>,
+    #[serde(default)]
+    pub is_last: Option<bool>,
+}
+
+/// An issue of [`RawIdPage`].
+#[derive(Debug, Clone, Deserialize)]
+pub struct RawIssueId {
+    pub id: String,
+}
+
 /// An issue (`IssueBean`) with the fields asked for.
 #[derive(Debug, Clone, Deserialize)]
 pub struct RawIssue {

@@ -197,6 +197,7 @@ impl ZendeskProvider {
         Ok(Page {
             items: out.items,
             removed: out.removed,
+            retain_only: None,
             next,
             done: out.done && cur.active.is_none(),
             progress,
