@@ -64,8 +64,13 @@ fn fields() -> Fields {
 }
 
 /// Every issue of a search page fixture, by key, mapped with the given histories
-/// (the embedded changelog when `None`).
-fn issues(name: &str, full: Option<&HashMap<&str, Vec<map::RawHistory>>>) -> HashMap<String, Item> {
+/// (the embedded changelog when `None`) and, `with_comments`, its comments (the
+/// embedded ones, or the `/comment` page fixtures where the search cut them).
+fn issues(
+    name: &str,
+    full: Option<&HashMap<&str, Vec<map::RawHistory>>>,
+    with_comments: bool,
+) -> HashMap<String, Item> {
     let page: RawSearchPage = map::decode("/rest/api/3/search/jql", &fixture(name)).unwrap();
     let f = fields();
     page.issues
@@ -75,8 +80,24 @@ fn issues(name: &str, full: Option<&HashMap<&str, Vec<map::RawHistory>>>) -> Has
             let histories = full
                 .and_then(|m| m.get(issue.id.as_str()).cloned())
                 .unwrap_or_else(|| issue.changelog.clone().unwrap().histories);
-            let item = map::issue_item("jsm", &issue, &histories, &f, &[]);
+            let comments = match issue.fields.comment.clone() {
+                _ if !with_comments => Vec::new(),
+                Some(c) if !c.is_truncated() => c.comments,
+                _ => full_comments(&issue.id),
+            };
+            let item = map::issue_item("jsm", &issue, &histories, &comments, &f, &[]);
             (issue.key.clone(), item)
+        })
+        .collect()
+}
+
+/// The `/comment` page fixtures of one issue, concatenated.
+fn full_comments(id: &str) -> Vec<map::RawComment> {
+    (1..=2)
+        .flat_map(|n| {
+            let page: map::RawCommentPage =
+                map::decode("/comment", &fixture(&format!("comments-{id}-page{n}.json"))).unwrap();
+            page.comments
         })
         .collect()
 }
@@ -131,7 +152,7 @@ fn myself_gives_the_zone_jql_dates_are_read_in() {
 
 #[test]
 fn search_page_maps_timeline_team_priority_and_jsm_verdicts() {
-    let all = issues("search-page1.json", None);
+    let all = issues("search-page1.json", None, true);
     let t = &all["ITS-1"];
     assert_eq!(t.id, "10001");
     assert_eq!(t.channel, Channel::Ticket);
@@ -211,19 +232,26 @@ fn changelog_endpoint_completes_a_truncated_changelog() {
     assert!(its3.changelog.as_ref().unwrap().is_truncated());
 
     // With only the two newest entries, the first reply is lost...
-    let cut = issues("search-page2.json", None);
+    let cut = issues("search-page2.json", None, false);
     assert!(cut["ITS-3"].agent_replies.is_empty());
     // ...with the whole changelog it is there, with the resolution and reopening.
     let full: HashMap<&str, Vec<map::RawHistory>> =
         HashMap::from([("10003", [p1.values, p2.values].concat())]);
-    let all = issues("search-page2.json", Some(&full));
+    let all = issues("search-page2.json", Some(&full), true);
     let t = &all["ITS-3"];
     assert_eq!(t.agent_replies, [ts("2026-03-04T08:30Z")]);
     assert_eq!(t.resolutions, [ts("2026-03-04T09:00Z")]);
     assert_eq!(t.reopenings, [ts("2026-03-04T11:00Z")]);
+    // The reporter's public comment at 10:30Z (resolved then) is a customer
+    // message; the agent's public comment at 08:30Z is the reply the changelog
+    // also shows, and their internal note at 08:40Z is neither.
     assert_eq!(
         t.customer_messages,
-        [ts("2026-03-04T08:00Z"), ts("2026-03-04T11:00Z")]
+        [
+            ts("2026-03-04T08:00Z"),
+            ts("2026-03-04T10:30Z"),
+            ts("2026-03-04T11:00Z")
+        ]
     );
     assert_eq!(
         t.statuses.last(),
@@ -248,6 +276,57 @@ fn changelog_endpoint_completes_a_truncated_changelog() {
     assert!(t.vendor_due.is_empty());
     assert_eq!(t.team, None);
     assert_eq!(t.statuses, [iv(Status::New, "2026-03-05T10:00Z", None)]);
+    // A public agent comment without a status change is the first reply.
+    assert_eq!(t.agent_replies, [ts("2026-03-05T10:05Z")]);
+    assert_eq!(t.customer_messages, [ts("2026-03-05T10:00Z")]);
+}
+
+#[test]
+fn public_comments_are_replies_or_customer_messages_internal_notes_are_neither() {
+    let user = |acc: &str| map::RawUser {
+        account_id: Some(acc.into()),
+        ..map::RawUser::default()
+    };
+    let c = |at: &str, author: Option<map::RawUser>, public: Option<bool>| map::RawComment {
+        id: None,
+        author,
+        created: ts(at),
+        jsd_public: public,
+    };
+    let created = ts("2026-03-02T08:00Z");
+    let reporter = user("cust");
+    let comments = [
+        c("2026-03-02T09:00Z", Some(user("agent")), Some(true)),
+        c("2026-03-02T08:30Z", Some(user("agent")), Some(false)),
+        c("2026-03-02T10:00Z", Some(reporter.clone()), Some(true)),
+        c("2026-03-02T10:10Z", Some(user("agent")), None),
+        c("2026-03-02T10:20Z", None, Some(true)),
+        c("2026-03-02T07:00Z", Some(user("other-agent")), Some(true)),
+    ];
+    let (replies, messages) = map::comment_events(created, Some(&reporter), &comments);
+    // The comment before creation (clock skew) counts at creation.
+    assert_eq!(replies, [created, ts("2026-03-02T09:00Z")]);
+    assert_eq!(messages, [ts("2026-03-02T10:00Z")]);
+    // Without a reporter no author can be told apart: nothing is invented.
+    assert_eq!(
+        map::comment_events(created, None, &comments),
+        (vec![], vec![])
+    );
+    // Data Center names users by key, not accountId.
+    let dc = |key: &str| map::RawUser {
+        key: Some(key.into()),
+        name: Some(key.into()),
+        ..map::RawUser::default()
+    };
+    let dc_comments = [c(
+        "2026-03-02T09:00Z",
+        Some(dc("JIRAUSER10100")),
+        Some(true),
+    )];
+    assert_eq!(
+        map::comment_events(created, Some(&dc("JIRAUSER10100")), &dc_comments).1,
+        [ts("2026-03-02T09:00Z")]
+    );
 }
 
 #[test]
@@ -273,10 +352,10 @@ fn statuses_endpoint_gives_categories_to_statuses_in_the_changelog() {
     let mut f = fields();
     // Without categories a custom done status is `other`: the resolution
     // would come an hour late, at Closed.
-    let item = map::issue_item("jsm", &issue, &histories, &f, &[]);
+    let item = map::issue_item("jsm", &issue, &histories, &[], &f, &[]);
     assert_eq!(item.resolutions, [ts("2026-03-02T11:00Z")]);
     f.status_categories = categories;
-    let item = map::issue_item("jsm", &issue, &histories, &f, &[]);
+    let item = map::issue_item("jsm", &issue, &histories, &[], &f, &[]);
     assert_eq!(item.resolutions, [ts("2026-03-02T10:00Z")]);
     assert_eq!(
         item.statuses,
@@ -378,7 +457,7 @@ async fn mount_search(server: &MockServer) {
         .and(query_param("maxResults", "2"))
         .and(query_param(
             "fields",
-            "created,updated,status,priority,assignee,resolutiondate,customfield_10030,customfield_10031,customfield_10010",
+            "created,updated,status,priority,assignee,resolutiondate,reporter,comment,customfield_10030,customfield_10031,customfield_10010",
         ))
         .and(query_param_is_missing("nextPageToken"))
         .respond_with(json_file("search-page1.json"))
@@ -391,6 +470,19 @@ async fn mount_search(server: &MockServer) {
         .respond_with(json_file("search-page2.json"))
         .mount(server)
         .await;
+    for (start, file) in [
+        ("0", "comments-10003-page1.json"),
+        ("2", "comments-10003-page2.json"),
+    ] {
+        Mock::given(method("GET"))
+            .and(path("/rest/api/3/issue/10003/comment"))
+            .and(query_param("startAt", start))
+            .and(query_param("maxResults", "100"))
+            .and(query_param("orderBy", "created"))
+            .respond_with(json_file(file))
+            .mount(server)
+            .await;
+    }
     for (start, file) in [
         ("0", "changelog-10003-page1.json"),
         ("2", "changelog-10003-page2.json"),
@@ -437,6 +529,20 @@ async fn pages_to_the_end_with_next_page_token_and_full_changelogs() {
     // The truncated changelog of ITS-3 was read in full (two pages).
     assert_eq!(pages[1].items[0].agent_replies, [ts("2026-03-04T08:30Z")]);
     assert_eq!(count(&server, "/rest/api/3/issue/10003/changelog").await, 2);
+    // Its comments were cut too (1 of 3): two `/comment` pages; the others
+    // came whole with the search.
+    assert_eq!(count(&server, "/rest/api/3/issue/10003/comment").await, 2);
+    assert_eq!(
+        pages[1].items[0].customer_messages,
+        [
+            ts("2026-03-04T08:00Z"),
+            ts("2026-03-04T10:30Z"),
+            ts("2026-03-04T11:00Z")
+        ]
+    );
+    // 3 look-ups, 2 searches, 2 changelog and 2 comment pages: nothing per
+    // issue for the issues whose comments came whole.
+    assert_eq!(server.received_requests().await.unwrap().len(), 9);
     // Field list and zone once per process, one search per page.
     assert_eq!(count(&server, "/rest/api/3/field").await, 1);
     assert_eq!(count(&server, "/rest/api/3/myself").await, 1);
@@ -495,8 +601,9 @@ async fn resumes_from_a_stored_cursor_after_a_restart() {
             .unwrap()
             .contains("nextPageToken=CAEaAggD")
     );
-    // 3 look-ups (fields, statuses, myself) + 1 search + 2 changelog pages.
-    assert_eq!(server.received_requests().await.unwrap().len(), 6);
+    // 3 look-ups (fields, statuses, myself) + 1 search + 2 changelog pages
+    // + 2 comment pages.
+    assert_eq!(server.received_requests().await.unwrap().len(), 8);
 }
 
 #[tokio::test]
@@ -630,8 +737,10 @@ fn all_fixture_items() -> Vec<Item> {
         map::decode("/changelog", &fixture("changelog-10003-page2.json")).unwrap();
     let full: HashMap<&str, Vec<map::RawHistory>> =
         HashMap::from([("10003", [p1.values, p2.values].concat())]);
-    let mut items: Vec<Item> = issues("search-page1.json", None).into_values().collect();
-    items.extend(issues("search-page2.json", Some(&full)).into_values());
+    let mut items: Vec<Item> = issues("search-page1.json", None, true)
+        .into_values()
+        .collect();
+    items.extend(issues("search-page2.json", Some(&full), true).into_values());
     items.sort_by(|a, b| a.id.cmp(&b.id));
     items
 }
