@@ -249,8 +249,26 @@ impl Store {
         removed: &[String],
         cursor: &str,
     ) -> Result<(), StoreError> {
+        self.apply_page_retaining(source, endpoint, items, removed, None, cursor)
+            .map(drop)
+    }
+
+    /// [`Store::apply_page`], and with `retain_only` (the vendor's complete id
+    /// list) also forgets, in the same transaction, every stored item of
+    /// `source` that is neither in that list nor in the page. Returns the ids
+    /// forgotten that way (not the `removed` ones).
+    pub fn apply_page_retaining(
+        &self,
+        source: &str,
+        endpoint: &str,
+        items: &[Item],
+        removed: &[String],
+        retain_only: Option<&[String]>,
+        cursor: &str,
+    ) -> Result<Vec<String>, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
+        let mut forgotten = Vec::new();
         {
             let mut put = tx.prepare_cached(
                 "INSERT INTO items (source, id, updated_at, data) VALUES (?1, ?2, ?3, ?4)
@@ -264,6 +282,21 @@ impl Store {
             for id in removed {
                 del.execute(params![source, id])?;
             }
+            if let Some(keep) = retain_only {
+                let keep: std::collections::HashSet<&str> = keep
+                    .iter()
+                    .map(String::as_str)
+                    .chain(items.iter().map(|i| i.id.as_str()))
+                    .collect();
+                let mut ids = tx.prepare_cached("SELECT id FROM items WHERE source = ?1")?;
+                let stored = ids
+                    .query_map(params![source], |r| r.get::<_, String>(0))?
+                    .collect::<Result<Vec<_>, _>>()?;
+                for id in stored.into_iter().filter(|id| !keep.contains(id.as_str())) {
+                    del.execute(params![source, id])?;
+                    forgotten.push(id);
+                }
+            }
             tx.execute(
                 "INSERT INTO cursors (source, endpoint, cursor) VALUES (?1, ?2, ?3)
                  ON CONFLICT (source, endpoint) DO UPDATE SET cursor = excluded.cursor",
@@ -271,7 +304,17 @@ impl Store {
             )?;
         }
         tx.commit()?;
-        Ok(())
+        Ok(forgotten)
+    }
+
+    /// How many items of `source` are stored.
+    pub fn count_items(&self, source: &str) -> Result<u64, StoreError> {
+        let n: i64 = self.conn().query_row(
+            "SELECT COUNT(*) FROM items WHERE source = ?1",
+            params![source],
+            |r| r.get(0),
+        )?;
+        Ok(n.max(0) as u64)
     }
 
     /// Every stored item of `source`.

@@ -187,7 +187,8 @@ impl Run<'_> {
             let per_channel = per_channel(&page);
             let Page {
                 items,
-                removed,
+                mut removed,
+                retain_only,
                 progress,
                 done,
                 next: next_cursor,
@@ -196,9 +197,21 @@ impl Run<'_> {
             let name = source.name.clone();
             self.items += items.len() as u64;
             blocking(engine, move |e| {
-                let written = e.store.apply_page(&name, CURSOR, &items, &removed, &next);
+                let retain_only = checked_retain_only(e, &name, retain_only)?;
+                let written = e.store.apply_page_retaining(
+                    &name,
+                    CURSOR,
+                    &items,
+                    &removed,
+                    retain_only.as_deref(),
+                    &next,
+                );
                 e.note_store_write(&format!("source {name}"), &written);
-                written?;
+                let forgotten = written?;
+                if let Some(listed) = &retain_only {
+                    tracing::info!(source = %name, listed = listed.len(), removed = forgotten.len(), "reconciled with the source's complete id list; items it no longer has were forgotten");
+                }
+                removed.extend(forgotten);
                 e.apply(&name, items, &removed);
                 Ok(())
             })
@@ -333,6 +346,28 @@ fn check_paging(
     }
     *previous_ids = ids;
     Ok(())
+}
+
+/// A provider's complete id list, unless it is empty while the store holds
+/// items of the source: a listing that suddenly sees nothing (a permission
+/// change, a project renamed in the config, a vendor hiccup) must not wipe
+/// the source, so it is logged and skipped.
+fn checked_retain_only(
+    e: &Engine,
+    source: &str,
+    retain_only: Option<Vec<String>>,
+) -> Result<Option<Vec<String>>, StoreError> {
+    match retain_only {
+        Some(ids) if ids.is_empty() => {
+            let stored = e.store.count_items(source)?;
+            if stored > 0 {
+                tracing::warn!(source = %source, stored, "reconciliation skipped: the source listed no items while {stored} are stored; nothing was forgotten (check the account's permissions and the configured projects)");
+                return Ok(None);
+            }
+            Ok(Some(ids))
+        }
+        other => Ok(other),
+    }
 }
 
 fn per_channel(page: &Page) -> [u64; 3] {

@@ -108,7 +108,13 @@ fn decode_everything(vendor: &str, file: &str, body: &[u8]) -> (usize, usize) {
                     .as_ref()
                     .map(|c| c.histories.clone())
                     .unwrap_or_default();
-                let _ = jsm::issue_item("s", issue, &histories, &fields, &[]);
+                let comments = issue
+                    .fields
+                    .comment
+                    .as_ref()
+                    .map(|c| c.comments.clone())
+                    .unwrap_or_default();
+                let _ = jsm::issue_item("s", issue, &histories, &comments, &fields, &[]);
             }
             (issues.len(), rejected.len())
         }

@@ -53,6 +53,8 @@ fn config() -> JsmConfig {
             ("Time to nothing".into(), Target::Assignment),
         ],
         statuses: vec![],
+        deployment: jsm::Deployment::Cloud,
+        reconcile_interval: jsm::DEFAULT_RECONCILE_INTERVAL,
     }
 }
 
@@ -62,8 +64,13 @@ fn fields() -> Fields {
 }
 
 /// Every issue of a search page fixture, by key, mapped with the given histories
-/// (the embedded changelog when `None`).
-fn issues(name: &str, full: Option<&HashMap<&str, Vec<map::RawHistory>>>) -> HashMap<String, Item> {
+/// (the embedded changelog when `None`) and, `with_comments`, its comments (the
+/// embedded ones, or the `/comment` page fixtures where the search cut them).
+fn issues(
+    name: &str,
+    full: Option<&HashMap<&str, Vec<map::RawHistory>>>,
+    with_comments: bool,
+) -> HashMap<String, Item> {
     let page: RawSearchPage = map::decode("/rest/api/3/search/jql", &fixture(name)).unwrap();
     let f = fields();
     page.issues
@@ -73,8 +80,24 @@ fn issues(name: &str, full: Option<&HashMap<&str, Vec<map::RawHistory>>>) -> Has
             let histories = full
                 .and_then(|m| m.get(issue.id.as_str()).cloned())
                 .unwrap_or_else(|| issue.changelog.clone().unwrap().histories);
-            let item = map::issue_item("jsm", &issue, &histories, &f, &[]);
+            let comments = match issue.fields.comment.clone() {
+                _ if !with_comments => Vec::new(),
+                Some(c) if !c.is_truncated() => c.comments,
+                _ => full_comments(&issue.id),
+            };
+            let item = map::issue_item("jsm", &issue, &histories, &comments, &f, &[]);
             (issue.key.clone(), item)
+        })
+        .collect()
+}
+
+/// The `/comment` page fixtures of one issue, concatenated.
+fn full_comments(id: &str) -> Vec<map::RawComment> {
+    (1..=2)
+        .flat_map(|n| {
+            let page: map::RawCommentPage =
+                map::decode("/comment", &fixture(&format!("comments-{id}-page{n}.json"))).unwrap();
+            page.comments
         })
         .collect()
 }
@@ -129,7 +152,7 @@ fn myself_gives_the_zone_jql_dates_are_read_in() {
 
 #[test]
 fn search_page_maps_timeline_team_priority_and_jsm_verdicts() {
-    let all = issues("search-page1.json", None);
+    let all = issues("search-page1.json", None, true);
     let t = &all["ITS-1"];
     assert_eq!(t.id, "10001");
     assert_eq!(t.channel, Channel::Ticket);
@@ -209,19 +232,26 @@ fn changelog_endpoint_completes_a_truncated_changelog() {
     assert!(its3.changelog.as_ref().unwrap().is_truncated());
 
     // With only the two newest entries, the first reply is lost...
-    let cut = issues("search-page2.json", None);
+    let cut = issues("search-page2.json", None, false);
     assert!(cut["ITS-3"].agent_replies.is_empty());
     // ...with the whole changelog it is there, with the resolution and reopening.
     let full: HashMap<&str, Vec<map::RawHistory>> =
         HashMap::from([("10003", [p1.values, p2.values].concat())]);
-    let all = issues("search-page2.json", Some(&full));
+    let all = issues("search-page2.json", Some(&full), true);
     let t = &all["ITS-3"];
     assert_eq!(t.agent_replies, [ts("2026-03-04T08:30Z")]);
     assert_eq!(t.resolutions, [ts("2026-03-04T09:00Z")]);
     assert_eq!(t.reopenings, [ts("2026-03-04T11:00Z")]);
+    // The reporter's public comment at 10:30Z (resolved then) is a customer
+    // message; the agent's public comment at 08:30Z is the reply the changelog
+    // also shows, and their internal note at 08:40Z is neither.
     assert_eq!(
         t.customer_messages,
-        [ts("2026-03-04T08:00Z"), ts("2026-03-04T11:00Z")]
+        [
+            ts("2026-03-04T08:00Z"),
+            ts("2026-03-04T10:30Z"),
+            ts("2026-03-04T11:00Z")
+        ]
     );
     assert_eq!(
         t.statuses.last(),
@@ -246,6 +276,57 @@ fn changelog_endpoint_completes_a_truncated_changelog() {
     assert!(t.vendor_due.is_empty());
     assert_eq!(t.team, None);
     assert_eq!(t.statuses, [iv(Status::New, "2026-03-05T10:00Z", None)]);
+    // A public agent comment without a status change is the first reply.
+    assert_eq!(t.agent_replies, [ts("2026-03-05T10:05Z")]);
+    assert_eq!(t.customer_messages, [ts("2026-03-05T10:00Z")]);
+}
+
+#[test]
+fn public_comments_are_replies_or_customer_messages_internal_notes_are_neither() {
+    let user = |acc: &str| map::RawUser {
+        account_id: Some(acc.into()),
+        ..map::RawUser::default()
+    };
+    let c = |at: &str, author: Option<map::RawUser>, public: Option<bool>| map::RawComment {
+        id: None,
+        author,
+        created: ts(at),
+        jsd_public: public,
+    };
+    let created = ts("2026-03-02T08:00Z");
+    let reporter = user("cust");
+    let comments = [
+        c("2026-03-02T09:00Z", Some(user("agent")), Some(true)),
+        c("2026-03-02T08:30Z", Some(user("agent")), Some(false)),
+        c("2026-03-02T10:00Z", Some(reporter.clone()), Some(true)),
+        c("2026-03-02T10:10Z", Some(user("agent")), None),
+        c("2026-03-02T10:20Z", None, Some(true)),
+        c("2026-03-02T07:00Z", Some(user("other-agent")), Some(true)),
+    ];
+    let (replies, messages) = map::comment_events(created, Some(&reporter), &comments);
+    // The comment before creation (clock skew) counts at creation.
+    assert_eq!(replies, [created, ts("2026-03-02T09:00Z")]);
+    assert_eq!(messages, [ts("2026-03-02T10:00Z")]);
+    // Without a reporter no author can be told apart: nothing is invented.
+    assert_eq!(
+        map::comment_events(created, None, &comments),
+        (vec![], vec![])
+    );
+    // Data Center names users by key, not accountId.
+    let dc = |key: &str| map::RawUser {
+        key: Some(key.into()),
+        name: Some(key.into()),
+        ..map::RawUser::default()
+    };
+    let dc_comments = [c(
+        "2026-03-02T09:00Z",
+        Some(dc("JIRAUSER10100")),
+        Some(true),
+    )];
+    assert_eq!(
+        map::comment_events(created, Some(&dc("JIRAUSER10100")), &dc_comments).1,
+        [ts("2026-03-02T09:00Z")]
+    );
 }
 
 #[test]
@@ -271,10 +352,10 @@ fn statuses_endpoint_gives_categories_to_statuses_in_the_changelog() {
     let mut f = fields();
     // Without categories a custom done status is `other`: the resolution
     // would come an hour late, at Closed.
-    let item = map::issue_item("jsm", &issue, &histories, &f, &[]);
+    let item = map::issue_item("jsm", &issue, &histories, &[], &f, &[]);
     assert_eq!(item.resolutions, [ts("2026-03-02T11:00Z")]);
     f.status_categories = categories;
-    let item = map::issue_item("jsm", &issue, &histories, &f, &[]);
+    let item = map::issue_item("jsm", &issue, &histories, &[], &f, &[]);
     assert_eq!(item.resolutions, [ts("2026-03-02T10:00Z")]);
     assert_eq!(
         item.statuses,
@@ -376,7 +457,7 @@ async fn mount_search(server: &MockServer) {
         .and(query_param("maxResults", "2"))
         .and(query_param(
             "fields",
-            "created,updated,status,priority,assignee,resolutiondate,customfield_10030,customfield_10031,customfield_10010",
+            "created,updated,status,priority,assignee,resolutiondate,reporter,comment,customfield_10030,customfield_10031,customfield_10010",
         ))
         .and(query_param_is_missing("nextPageToken"))
         .respond_with(json_file("search-page1.json"))
@@ -389,6 +470,19 @@ async fn mount_search(server: &MockServer) {
         .respond_with(json_file("search-page2.json"))
         .mount(server)
         .await;
+    for (start, file) in [
+        ("0", "comments-10003-page1.json"),
+        ("2", "comments-10003-page2.json"),
+    ] {
+        Mock::given(method("GET"))
+            .and(path("/rest/api/3/issue/10003/comment"))
+            .and(query_param("startAt", start))
+            .and(query_param("maxResults", "100"))
+            .and(query_param("orderBy", "created"))
+            .respond_with(json_file(file))
+            .mount(server)
+            .await;
+    }
     for (start, file) in [
         ("0", "changelog-10003-page1.json"),
         ("2", "changelog-10003-page2.json"),
@@ -435,6 +529,20 @@ async fn pages_to_the_end_with_next_page_token_and_full_changelogs() {
     // The truncated changelog of ITS-3 was read in full (two pages).
     assert_eq!(pages[1].items[0].agent_replies, [ts("2026-03-04T08:30Z")]);
     assert_eq!(count(&server, "/rest/api/3/issue/10003/changelog").await, 2);
+    // Its comments were cut too (1 of 3): two `/comment` pages; the others
+    // came whole with the search.
+    assert_eq!(count(&server, "/rest/api/3/issue/10003/comment").await, 2);
+    assert_eq!(
+        pages[1].items[0].customer_messages,
+        [
+            ts("2026-03-04T08:00Z"),
+            ts("2026-03-04T10:30Z"),
+            ts("2026-03-04T11:00Z")
+        ]
+    );
+    // 3 look-ups, 2 searches, 2 changelog and 2 comment pages: nothing per
+    // issue for the issues whose comments came whole.
+    assert_eq!(server.received_requests().await.unwrap().len(), 9);
     // Field list and zone once per process, one search per page.
     assert_eq!(count(&server, "/rest/api/3/field").await, 1);
     assert_eq!(count(&server, "/rest/api/3/myself").await, 1);
@@ -445,9 +553,13 @@ async fn pages_to_the_end_with_next_page_token_and_full_changelogs() {
         c,
         JsmCursor {
             since: Some(ts("2026-03-05T10:05:00Z")),
+            // The first sync starts the reconciliation clock without a listing.
+            reconciled_at: Some(ts("2026-03-06T00:00:00Z")),
             ..JsmCursor::default()
         }
     );
+    assert!(pages.iter().all(|p| p.retain_only.is_none()));
+    assert_eq!(count_listings(&server).await, 0);
     let progress = pages[1].progress.as_ref().unwrap();
     assert_eq!(progress.from, ts("2026-02-04T00:00Z"));
     assert_eq!(progress.position, ts("2026-03-05T10:05:00Z"));
@@ -489,8 +601,9 @@ async fn resumes_from_a_stored_cursor_after_a_restart() {
             .unwrap()
             .contains("nextPageToken=CAEaAggD")
     );
-    // 3 look-ups (fields, statuses, myself) + 1 search + 2 changelog pages.
-    assert_eq!(server.received_requests().await.unwrap().len(), 6);
+    // 3 look-ups (fields, statuses, myself) + 1 search + 2 changelog pages
+    // + 2 comment pages.
+    assert_eq!(server.received_requests().await.unwrap().len(), 8);
 }
 
 #[tokio::test]
@@ -508,6 +621,8 @@ async fn next_sync_overlaps_the_newest_change_by_a_minute() {
         .await;
     let cursor = JsmCursor {
         since: Some(ts("2026-03-05T10:05:00Z")),
+        // The last listing was an hour ago: none is due.
+        reconciled_at: Some(ts("2026-03-05T23:00:00Z")),
         ..JsmCursor::default()
     };
     let page = provider(&server)
@@ -622,8 +737,10 @@ fn all_fixture_items() -> Vec<Item> {
         map::decode("/changelog", &fixture("changelog-10003-page2.json")).unwrap();
     let full: HashMap<&str, Vec<map::RawHistory>> =
         HashMap::from([("10003", [p1.values, p2.values].concat())]);
-    let mut items: Vec<Item> = issues("search-page1.json", None).into_values().collect();
-    items.extend(issues("search-page2.json", Some(&full)).into_values());
+    let mut items: Vec<Item> = issues("search-page1.json", None, true)
+        .into_values()
+        .collect();
+    items.extend(issues("search-page2.json", Some(&full), true).into_values());
     items.sort_by(|a, b| a.id.cmp(&b.id));
     items
 }
@@ -834,4 +951,296 @@ async fn check_source_from_the_binary_with_a_jsm_config() {
     );
     assert!(!stdout.contains(TOKEN) && !stderr.contains(TOKEN));
     let _ = std::fs::remove_dir_all(dir);
+}
+
+// --- Reconciliation: deleted and moved issues leave ---------------------------
+
+/// The id listing's JQL: every issue of the projects, no date.
+const LIST_JQL: &str = "project in (\"ITS\", \"HR\")";
+
+/// Search requests that list ids (`fields=id`).
+async fn count_listings(server: &MockServer) -> usize {
+    server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            r.url.path() == "/rest/api/3/search/jql"
+                && r.url.query_pairs().any(|(k, v)| k == "fields" && v == "id")
+        })
+        .count()
+}
+
+async fn mount_listing(server: &MockServer, token: Option<&str>, body: ResponseTemplate) {
+    let m = Mock::given(method("GET"))
+        .and(path("/rest/api/3/search/jql"))
+        .and(query_param("jql", LIST_JQL))
+        .and(query_param("fields", "id"))
+        .and(query_param("maxResults", "5000"));
+    let m = match token {
+        Some(t) => m.and(query_param("nextPageToken", t)),
+        None => m.and(query_param_is_missing("nextPageToken")),
+    };
+    m.respond_with(body).mount(server).await;
+}
+
+/// The incremental search after the first sync (newest change 10:05Z, read
+/// from 11:04 Berlin): nothing changed.
+async fn mount_quiet_search(server: &MockServer) {
+    let jql =
+        "project in (\"ITS\", \"HR\") AND updated >= \"2026-03-05 11:04\" ORDER BY updated ASC";
+    Mock::given(path("/rest/api/3/search/jql"))
+        .and(query_param("jql", jql))
+        .respond_with(json_file("search-empty.json"))
+        .mount(server)
+        .await;
+}
+
+fn ids_body(ids: &[&str], token: Option<&str>) -> ResponseTemplate {
+    let issues: Vec<serde_json::Value> = ids
+        .iter()
+        .map(|id| serde_json::json!({"id": id, "self": format!("https://acme.atlassian.net/rest/api/3/issue/{id}")}))
+        .collect();
+    let body = match token {
+        Some(t) => serde_json::json!({"issues": issues, "nextPageToken": t, "isLast": false}),
+        None => serde_json::json!({"issues": issues, "isLast": true}),
+    };
+    ResponseTemplate::new(200).set_body_raw(body.to_string(), "application/json")
+}
+
+/// Holds each `fetch_page` until the test allows one more page, so the test
+/// can change the mock vendor between syncs of the real sync loop.
+struct Gated {
+    inner: JsmProvider,
+    pages: Arc<tokio::sync::Semaphore>,
+}
+
+impl Provider for Gated {
+    fn fetch_page<'a>(
+        &'a self,
+        cursor: &'a Cursor,
+    ) -> helpdesk_sla_exporter::providers::BoxFuture<'a, Result<Page, ProviderError>> {
+        Box::pin(async move {
+            self.pages.acquire().await.unwrap().forget();
+            self.inner.fetch_page(cursor).await
+        })
+    }
+
+    fn take_stream_reports(&self) -> Vec<helpdesk_sla_exporter::providers::StreamReport> {
+        self.inner.take_stream_reports()
+    }
+}
+
+struct Loop {
+    engine: Arc<helpdesk_sla_exporter::engine::Engine>,
+    registry: prometheus::Registry,
+    pages: Arc<tokio::sync::Semaphore>,
+    finished: tokio::sync::mpsc::UnboundedReceiver<Result<(), String>>,
+    clock: Arc<std::sync::atomic::AtomicI64>,
+    cancel: tokio_util::sync::CancellationToken,
+}
+
+impl Loop {
+    /// The real sync loop over the JSM provider, on an in-memory store.
+    fn start(server: &MockServer) -> Loop {
+        use helpdesk_sla_exporter::sync::{SyncEvent, run_source};
+        use std::sync::atomic::{AtomicI64, Ordering};
+        let registry = prometheus::Registry::new();
+        let clock = Arc::new(AtomicI64::new(ts("2026-03-06T00:00:00Z").as_second()));
+        let now = {
+            let c = clock.clone();
+            move || Timestamp::from_second(c.load(Ordering::Relaxed)).unwrap()
+        };
+        let engine = Arc::new(helpdesk_sla_exporter::engine::Engine::new(
+            helpdesk_sla_exporter::store::Store::in_memory().unwrap(),
+            helpdesk_sla_exporter::metrics::source::SourceMetrics::new(&registry).unwrap(),
+            Arc::new(now.clone()),
+        ));
+        let mut s = source(server, 2);
+        s.poll_interval = Duration::from_millis(1);
+        let mut client = jsm::client_settings(&s, &config());
+        client.retry.max_retries = 1;
+        let inner = JsmProvider::with_client_settings(
+            s.clone(),
+            config(),
+            client.without_io_timers(),
+            ClientMetrics::new(&prometheus::Registry::new()).unwrap(),
+        )
+        .unwrap()
+        .with_clock(now);
+        let pages = Arc::new(tokio::sync::Semaphore::new(0));
+        let provider = Arc::new(Gated {
+            inner,
+            pages: pages.clone(),
+        });
+        let (tx, finished) = tokio::sync::mpsc::unbounded_channel();
+        let on_sync: helpdesk_sla_exporter::sync::OnSync = Arc::new(move |_, event| {
+            if let SyncEvent::Finished(r) = event {
+                let _ = tx.send(r);
+            }
+        });
+        let cancel = tokio_util::sync::CancellationToken::new();
+        tokio::spawn(run_source(
+            engine.clone(),
+            provider,
+            s,
+            cancel.clone(),
+            on_sync,
+        ));
+        Loop {
+            engine,
+            registry,
+            pages,
+            finished,
+            clock,
+            cancel,
+        }
+    }
+
+    /// Lets one sync of `pages` pages run at `hours` after the first; returns its result.
+    async fn sync(&mut self, hours: i64, pages: usize) -> Result<(), String> {
+        self.clock.store(
+            ts("2026-03-06T00:00:00Z").as_second() + hours * 3600,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        self.pages.add_permits(pages);
+        self.finished.recv().await.unwrap()
+    }
+
+    fn stored(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .engine
+            .store
+            .items("jsm")
+            .unwrap()
+            .into_iter()
+            .map(|i| i.id)
+            .collect();
+        ids.sort();
+        assert_eq!(
+            self.engine.tracked().get("jsm").copied().unwrap_or(0),
+            ids.len(),
+            "the evaluated item set and the store agree"
+        );
+        ids
+    }
+
+    fn metric(&self, line_start: &str) -> String {
+        let text = prometheus::TextEncoder::new()
+            .encode_to_string(&self.registry.gather())
+            .unwrap();
+        text.lines()
+            .find(|l| l.starts_with(line_start))
+            .unwrap_or("(absent)")
+            .to_owned()
+    }
+}
+
+impl Drop for Loop {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn reconciliation_forgets_deleted_and_moved_issues_and_only_after_a_complete_listing() {
+    let server = MockServer::start().await;
+    mount_meta(&server).await;
+    mount_search(&server).await;
+    let mut l = Loop::start(&server);
+
+    // Sync 1 (two search pages): four issues; the reconciliation clock starts.
+    assert_eq!(l.sync(0, 2).await, Ok(()));
+    assert_eq!(l.stored(), ["10001", "10002", "10003", "10004"]);
+    assert_eq!(count_listings(&server).await, 0);
+
+    // One hour later: nothing changed and the listing is not due yet.
+    server.reset().await;
+    mount_meta(&server).await;
+    mount_quiet_search(&server).await;
+    assert_eq!(l.sync(1, 1).await, Ok(()));
+    assert_eq!(count_listings(&server).await, 0);
+
+    // Seven hours later: ITS-3 (10003) was deleted and HR-2 (10002) moved to a
+    // project that is not configured. The listing has two pages.
+    server.reset().await;
+    mount_meta(&server).await;
+    mount_quiet_search(&server).await;
+    mount_listing(&server, None, json_file("ids-page1.json")).await;
+    mount_listing(&server, Some("CAEaAggE"), json_file("ids-page2.json")).await;
+    assert_eq!(l.sync(7, 1).await, Ok(()));
+    assert_eq!(l.stored(), ["10001", "10004"]);
+    // One search for changes and two listing pages of up to 5,000 ids.
+    assert_eq!(count_listings(&server).await, 2);
+    assert_eq!(count(&server, "/rest/api/3/search/jql").await, 3);
+    assert_eq!(
+        l.metric("helpdesk_sla_source_stream_up{source=\"jsm\",stream=\"reconcile\"}"),
+        "helpdesk_sla_source_stream_up{source=\"jsm\",stream=\"reconcile\"} 1"
+    );
+
+    // Fourteen hours: the listing's second page fails (500, retried once).
+    // Its first page lacks 10004, which must not be forgotten.
+    server.reset().await;
+    mount_meta(&server).await;
+    mount_quiet_search(&server).await;
+    mount_listing(&server, None, ids_body(&["10001"], Some("p2"))).await;
+    mount_listing(&server, Some("p2"), ResponseTemplate::new(500)).await;
+    let result = l.sync(14, 1).await;
+    assert!(
+        result
+            .as_ref()
+            .is_err_and(|e| e.contains("reconcile") && e.contains("500")),
+        "{result:?}"
+    );
+    assert_eq!(l.stored(), ["10001", "10004"]);
+    assert_eq!(count_listings(&server).await, 3);
+    assert_eq!(
+        l.metric("helpdesk_sla_source_stream_up{source=\"jsm\",stream=\"reconcile\"}"),
+        "helpdesk_sla_source_stream_up{source=\"jsm\",stream=\"reconcile\"} 0"
+    );
+    assert_eq!(
+        l.metric("helpdesk_sla_source_up{source=\"jsm\"}"),
+        "helpdesk_sla_source_up{source=\"jsm\"} 0"
+    );
+
+    // The next sync retries at once (the failed listing moved no clock), and
+    // the listing comes back empty while two items are stored: suspicious,
+    // so it is skipped and nothing is forgotten.
+    server.reset().await;
+    mount_meta(&server).await;
+    mount_quiet_search(&server).await;
+    mount_listing(&server, None, json_file("search-empty.json")).await;
+    assert_eq!(l.sync(15, 1).await, Ok(()));
+    assert_eq!(count_listings(&server).await, 1);
+    assert_eq!(l.stored(), ["10001", "10004"]);
+}
+
+#[tokio::test]
+async fn a_listing_that_repeats_its_token_is_a_paging_loop_and_forgets_nothing() {
+    let server = MockServer::start().await;
+    mount_meta(&server).await;
+    mount_quiet_search(&server).await;
+    mount_listing(&server, None, ids_body(&["10001"], Some("same"))).await;
+    mount_listing(&server, Some("same"), ids_body(&["10004"], Some("same"))).await;
+    let cursor = JsmCursor {
+        since: Some(ts("2026-03-05T10:05:00Z")),
+        reconciled_at: Some(ts("2026-03-05T00:00:00Z")),
+        ..JsmCursor::default()
+    };
+    let p = provider(&server);
+    let page = p
+        .fetch_page(&Cursor(serde_json::to_value(&cursor).unwrap()))
+        .await
+        .unwrap();
+    assert!(page.done);
+    assert_eq!(page.retain_only, None);
+    let reports = p.take_stream_reports();
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0].stream, "reconcile");
+    assert_eq!(reports[0].error.as_ref().unwrap().reason, "paging_loop");
+    assert_eq!(count_listings(&server).await, 2);
+    // The clock of the last good listing stays, so the next sync retries.
+    let next: JsmCursor = serde_json::from_value(page.next.0).unwrap();
+    assert_eq!(next.reconciled_at, Some(ts("2026-03-05T00:00:00Z")));
 }

@@ -210,6 +210,12 @@ pub struct Page {
     /// Ids the vendor deleted or marked as spam since the last sync: the store
     /// forgets them.
     pub removed: Vec<String>,
+    /// The complete set of ids the source has now, from a listing that
+    /// finished: the sync loop forgets every stored item of this source that
+    /// is neither in it nor in this page, in the page's transaction. `None`
+    /// (nearly always) forgets nothing; an empty list while items are stored
+    /// is refused as suspicious.
+    pub retain_only: Option<Vec<String>>,
     /// Persist this after applying the page; pass it to the next call.
     pub next: Cursor,
     /// True when the source is caught up: wait for the poll interval, then call

@@ -240,6 +240,7 @@ impl FreshdeskProvider {
         Ok(Page {
             items,
             removed,
+            retain_only: None,
             next: Cursor(serde_json::to_value(&cur).expect("cursor serializes")),
             done,
             progress,

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use jiff::SignedDuration;
 use serde::Deserialize;
 
 use super::JsmProvider;
@@ -43,6 +44,27 @@ pub enum AuthKind {
     Bearer,
 }
 
+/// Which Jira serves the projects: the REST paths and paging differ.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Deployment {
+    /// Jira Cloud: `/rest/api/3`, the enhanced search with `nextPageToken`.
+    #[default]
+    Cloud,
+    /// Jira Data Center (and Server): `/rest/api/2`, `startAt` paging.
+    DataCenter,
+}
+
+/// How often, by default, the ids of every issue in the projects are listed
+/// to forget deleted and moved issues. A listing costs one request per 5,000
+/// issues (Cloud), so a few times a day is cheap and bounds how long a
+/// deleted issue lingers in the metrics.
+pub const DEFAULT_RECONCILE_INTERVAL: SignedDuration = SignedDuration::from_hours(6);
+
+/// Listing every issue more often than this would spend the request budget
+/// on issues that rarely disappear.
+pub const MIN_RECONCILE_INTERVAL: SignedDuration = SignedDuration::from_hours(1);
+
 /// The `jira_service_management:` block as written.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(
@@ -61,6 +83,9 @@ struct RawJsmConfig {
     sla_fields: BTreeMap<String, String>,
     #[serde(default)]
     statuses: BTreeMap<String, String>,
+    #[serde(default)]
+    deployment: Deployment,
+    reconcile_interval: Option<String>,
 }
 
 /// Where the `team` label comes from.
@@ -103,6 +128,10 @@ pub struct JsmConfig {
     pub sla_fields: Vec<(String, Target)>,
     /// Status name (lower case) → neutral status, over the built-in names.
     pub statuses: Vec<(String, Status)>,
+    pub deployment: Deployment,
+    /// At most this often, every issue id in the projects is listed and the
+    /// stored issues missing from it (deleted, moved away) are forgotten.
+    pub reconcile_interval: SignedDuration,
 }
 
 fn validate(block: &mut VendorBlock<'_>) -> Option<Arc<dyn VendorConfig>> {
@@ -200,6 +229,43 @@ fn validate(block: &mut VendorBlock<'_>) -> Option<Arc<dyn VendorConfig>> {
             }
         }
     }
+    let reconcile_interval = match raw
+        .reconcile_interval
+        .as_deref()
+        .map(crate::config::duration::parse)
+    {
+        None => DEFAULT_RECONCILE_INTERVAL,
+        Some(Ok(d)) if d >= MIN_RECONCILE_INTERVAL => d,
+        Some(Ok(_)) => {
+            block.problem(
+                "reconcile_interval",
+                "must be at least 1h (each reconciliation lists every issue of the projects)",
+            );
+            ok = false;
+            DEFAULT_RECONCILE_INTERVAL
+        }
+        Some(Err(why)) => {
+            block.problem("reconcile_interval", why);
+            ok = false;
+            DEFAULT_RECONCILE_INTERVAL
+        }
+    };
+    if raw.deployment == Deployment::DataCenter {
+        if site.is_some() {
+            block.problem(
+                "site",
+                "names a Cloud site; with `deployment: data_center` set the source's base_url to the server's root instead",
+            );
+            ok = false;
+        }
+        if raw.auth != AuthKind::Bearer {
+            block.problem(
+                "auth",
+                "`deployment: data_center` needs `auth: bearer` with a personal access token",
+            );
+            ok = false;
+        }
+    }
     if !ok {
         return None;
     }
@@ -211,6 +277,8 @@ fn validate(block: &mut VendorBlock<'_>) -> Option<Arc<dyn VendorConfig>> {
         team_field,
         sla_fields,
         statuses,
+        deployment: raw.deployment,
+        reconcile_interval,
     }))
 }
 

@@ -27,6 +27,10 @@ pub struct JsmCursor {
     pub page_token: Option<String>,
     /// The newest `updated` read so far in the sync in progress.
     pub newest: Option<Timestamp>,
+    /// When the last complete id listing was applied (see `reconcile`);
+    /// `None` before the first sync ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconciled_at: Option<Timestamp>,
 }
 
 impl JsmCursor {
@@ -67,8 +71,16 @@ impl JsmCursor {
 pub fn jql(projects: &[String], from: Timestamp, zone: &TimeZone) -> String {
     let local = zone.to_datetime(from - OVERLAP);
     let literal = local.strftime("%Y-%m-%d %H:%M").to_string();
-    // Keys are quoted so one spelled like a JQL keyword stays a value; numeric
-    // ids are not, so JQL reads them as ids rather than as names.
+    format!(
+        "{} AND updated >= \"{literal}\" ORDER BY updated ASC",
+        projects_jql(projects)
+    )
+}
+
+/// `project in ("ITS", 10002)`: every issue of the configured projects. Keys
+/// are quoted so one spelled like a JQL keyword stays a value; numeric ids are
+/// not, so JQL reads them as ids rather than as names.
+pub fn projects_jql(projects: &[String]) -> String {
     let list: Vec<String> = projects
         .iter()
         .map(|p| {
@@ -79,10 +91,7 @@ pub fn jql(projects: &[String], from: Timestamp, zone: &TimeZone) -> String {
             }
         })
         .collect();
-    format!(
-        "project in ({}) AND updated >= \"{literal}\" ORDER BY updated ASC",
-        list.join(", ")
-    )
+    format!("project in ({})", list.join(", "))
 }
 
 #[cfg(test)]

@@ -13,8 +13,9 @@ use serde_json::Value;
 
 use super::config::{JsmConfig, TeamField};
 pub use super::raw::{
-    RawChangeItem, RawChangelog, RawChangelogPage, RawCycle, RawField, RawHistory, RawIssue,
-    RawMyself, RawSearchPage, RawSla, RawStatus, RawTime, parse_time,
+    RawChangeItem, RawChangelog, RawChangelogPage, RawComment, RawCommentPage, RawCycle, RawField,
+    RawHistory, RawIdPage, RawIssue, RawMyself, RawSearchPage, RawSla, RawStatus, RawTime, RawUser,
+    parse_time,
 };
 use crate::model::{Channel, Item, Status, StatusInterval, Target, VendorDue};
 
@@ -117,18 +118,21 @@ pub fn status(name: &str, category: Option<&str>, overrides: &[(String, Status)]
     }
 }
 
-/// Maps one issue with its complete changelog (`histories`, any order).
+/// Maps one issue with its complete changelog (`histories`) and comments,
+/// both in any order.
 ///
 /// Events are status changes: `→ answered` ("Waiting for customer") is an agent
 /// reply; `answered → open/new` a customer message (creation is the first);
 /// `→ resolved/closed` a resolution; leaving resolved/closed a reopening (and a
-/// customer message). The first `assignee` change to someone is the first
+/// customer message). Public comments are events too (see [`comment_events`]).
+/// The first `assignee` change to someone is the first
 /// assignment; an issue assigned now with no such change was assigned at
 /// creation. Without status changes the item has only its current status.
 pub fn issue_item(
     source: &str,
     issue: &RawIssue,
     histories: &[RawHistory],
+    comments: &[RawComment],
     fields: &Fields,
     overrides: &[(String, Status)],
 ) -> Item {
@@ -208,6 +212,13 @@ pub fn issue_item(
     if item.resolutions.is_empty() && cur.is_done() {
         item.resolutions.push(f.resolutiondate.unwrap_or(start));
     }
+    let (replies, messages) = comment_events(f.created, f.reporter.as_ref(), comments);
+    item.agent_replies.extend(replies);
+    item.customer_messages.extend(messages);
+    for events in [&mut item.agent_replies, &mut item.customer_messages] {
+        events.sort();
+        events.dedup();
+    }
 
     item.first_assigned_at = changes
         .iter()
@@ -232,6 +243,36 @@ pub fn issue_item(
         }
     }
     item
+}
+
+/// Agent replies and customer messages from comments, oldest first: a public
+/// comment (`jsdPublic: true`) by the reporter is a customer message, by anyone
+/// else an agent reply. Internal notes (`jsdPublic: false`) and comments whose
+/// visibility is not stated are neither, and so is a comment whose author
+/// cannot be compared with the reporter (no shared identifier, or no
+/// reporter): counting it either way could invent a reply. Times before the
+/// issue's creation are moved to it.
+pub fn comment_events(
+    created: Timestamp,
+    reporter: Option<&RawUser>,
+    comments: &[RawComment],
+) -> (Vec<Timestamp>, Vec<Timestamp>) {
+    let mut replies = Vec::new();
+    let mut messages = Vec::new();
+    for c in comments.iter().filter(|c| c.jsd_public == Some(true)) {
+        let by_reporter = match (&c.author, reporter) {
+            (Some(author), Some(reporter)) => author.same_as(reporter),
+            _ => None,
+        };
+        match by_reporter {
+            Some(true) => messages.push(c.created.max(created)),
+            Some(false) => replies.push(c.created.max(created)),
+            None => {}
+        }
+    }
+    replies.sort();
+    messages.sort();
+    (replies, messages)
 }
 
 /// JSM's verdict for one SLA: its latest cycle (the ongoing one, else the last

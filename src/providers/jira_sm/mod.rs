@@ -18,15 +18,22 @@ pub mod map;
 mod probe;
 pub mod raw;
 
-pub use config::{AuthKind, JsmConfig, SOURCE_TYPE, TeamField, client_settings};
-pub use cursor::{JsmCursor, OVERLAP, jql};
+pub use config::{
+    AuthKind, DEFAULT_RECONCILE_INTERVAL, Deployment, JsmConfig, SOURCE_TYPE, TeamField,
+    client_settings,
+};
+pub use cursor::{JsmCursor, OVERLAP, jql, projects_jql};
 
 use super::client::{ClientMetrics, ClientSettings, HttpClient, decode_values};
-use super::{BoxFuture, BuildError, Cursor, Page, Probe, Progress, Provider, ProviderError};
+use super::{
+    BoxFuture, BuildError, Cursor, Page, Probe, Progress, Provider, ProviderError, StreamFailure,
+    StreamReport,
+};
 use crate::clock::{self, Clock};
 use crate::config::SourceConfig;
 use map::{
-    Fields, RawChangelogPage, RawField, RawHistory, RawIssue, RawMyself, RawSearchPage, RawStatus,
+    Fields, RawChangelogPage, RawComment, RawCommentPage, RawField, RawHistory, RawIdPage,
+    RawIssue, RawMyself, RawSearchPage, RawStatus,
 };
 
 /// The field list, the statuses and the account's zone change rarely; a stale copy only
@@ -47,13 +54,34 @@ const SYSTEM_FIELDS: &[&str] = &[
     "priority",
     "assignee",
     "resolutiondate",
+    "reporter",
+    "comment",
 ];
+
+/// Comments per `/comment` request. The endpoint's limit is not stated in
+/// the API description; 100 is below every limit Atlassian has published for it.
+const COMMENT_PAGE: u64 = 100;
+
+/// A guard against a server that never ends the comment list: 100 pages.
+const MAX_COMMENT_PAGES: u64 = 100;
 
 /// The one stream: the `stream` label of rejected rows.
 const STREAM: &str = "issues";
 
+/// The `stream` label of the id listing: reported after each attempt, so a
+/// failing listing marks the source down while the issues keep syncing.
+pub const RECONCILE_STREAM: &str = "reconcile";
+
+/// Issues per page of the id listing: the documented maximum of the enhanced
+/// search when only `id` is requested.
+pub const LIST_PAGE: u32 = 5000;
+
+/// A guard against a listing that never ends: 2,000 pages of 5,000 issues.
+const MAX_LIST_PAGES: usize = 2000;
+
 pub const SEARCH: &str = "/rest/api/3/search/jql";
 pub const CHANGELOG: &str = "/rest/api/3/issue/{id}/changelog";
+pub const COMMENTS: &str = "/rest/api/3/issue/{id}/comment";
 pub const FIELDS: &str = "/rest/api/3/field";
 pub const MYSELF: &str = "/rest/api/3/myself";
 pub const STATUSES: &str = "/rest/api/3/status";
@@ -72,6 +100,8 @@ pub struct JsmProvider {
     client: HttpClient,
     clock: Clock,
     meta: Mutex<Option<Meta>>,
+    /// How the last id listing ended, for [`Provider::take_stream_reports`].
+    reports: Mutex<Vec<StreamReport>>,
 }
 
 impl JsmProvider {
@@ -98,6 +128,7 @@ impl JsmProvider {
             config,
             clock: clock::wall(),
             meta: Mutex::new(None),
+            reports: Mutex::new(Vec::new()),
         })
     }
 
@@ -125,6 +156,7 @@ impl JsmProvider {
         let (issues, rejected) =
             decode_values::<RawIssue>(STREAM, std::mem::take(&mut page.issues));
         let mut histories: HashMap<String, Vec<RawHistory>> = HashMap::new();
+        let mut comments: HashMap<String, Vec<RawComment>> = HashMap::new();
         for issue in &issues {
             let embedded = issue.changelog.as_ref();
             let rows = match embedded {
@@ -132,6 +164,11 @@ impl JsmProvider {
                 _ => self.changelog(&issue.id).await?,
             };
             histories.insert(issue.id.clone(), rows);
+            let rows = match issue.fields.comment.as_ref() {
+                Some(c) if !c.is_truncated() => c.comments.clone(),
+                _ => self.comments(&issue.id).await?,
+            };
+            comments.insert(issue.id.clone(), rows);
         }
         let items: Vec<_> = issues
             .iter()
@@ -140,6 +177,7 @@ impl JsmProvider {
                     &self.source.name,
                     issue,
                     &histories[&issue.id],
+                    &comments[&issue.id],
                     &meta.fields,
                     &self.config.statuses,
                 )
@@ -153,9 +191,15 @@ impl JsmProvider {
             .filter(|t| !t.is_empty() && page.is_last != Some(true) && !empty);
         let position = cur.newest.max(newest).unwrap_or(from);
         let done = cur.advance(newest, token);
+        let retain_only = if done {
+            self.reconcile(&mut cur, &meta, now).await
+        } else {
+            None
+        };
         Ok(Page {
             items,
             removed: Vec::new(),
+            retain_only,
             next: Cursor(serde_json::to_value(&cur).expect("cursor serializes")),
             done,
             progress: Some(Progress {
@@ -205,6 +249,82 @@ impl JsmProvider {
         map::decode(SEARCH, &response.body)
     }
 
+    /// At the end of a sync, when the last listing is `reconcile_interval`
+    /// old: the id of every issue in the projects, for [`Page::retain_only`].
+    ///
+    /// The first sync only starts the clock: everything stored was just read.
+    /// A listing is used only when it read to its last page in this call; one
+    /// that fails part-way is reported as the `reconcile` stream's failure
+    /// and forgets nothing, and the next sync tries again.
+    async fn reconcile(
+        &self,
+        cur: &mut JsmCursor,
+        meta: &Meta,
+        now: Timestamp,
+    ) -> Option<Vec<String>> {
+        let Some(last) = cur.reconciled_at else {
+            cur.reconciled_at = Some(now);
+            return None;
+        };
+        if now.duration_since(last) < self.config.reconcile_interval {
+            return None;
+        }
+        let result = self.list_ids(meta).await;
+        let error = result.as_ref().err().map(|e| StreamFailure {
+            reason: e.reason(),
+            message: e.to_string(),
+        });
+        self.reports
+            .lock()
+            .expect("reports lock")
+            .push(StreamReport {
+                stream: RECONCILE_STREAM,
+                error,
+            });
+        let ids = result.ok()?;
+        cur.reconciled_at = Some(now);
+        Some(ids)
+    }
+
+    /// Every issue id of the configured projects: the enhanced search with
+    /// `fields=id` and the largest page, to its last page.
+    async fn list_ids(&self, _meta: &Meta) -> Result<Vec<String>, ProviderError> {
+        let jql = cursor::projects_jql(&self.config.projects);
+        let mut ids = Vec::new();
+        let mut token: Option<String> = None;
+        for _ in 0..MAX_LIST_PAGES {
+            let mut query = vec![
+                ("jql", jql.clone()),
+                ("fields", "id".to_owned()),
+                ("maxResults", LIST_PAGE.to_string()),
+            ];
+            if let Some(t) = &token {
+                query.push(("nextPageToken", t.clone()));
+            }
+            let response = self.client.get(SEARCH, &query).await?;
+            let page: RawIdPage = map::decode(SEARCH, &response.body)?;
+            let empty = page.issues.is_empty();
+            ids.extend(page.issues.into_iter().map(|i| i.id));
+            let next = page
+                .next_page_token
+                .filter(|t| !t.is_empty() && page.is_last != Some(true) && !empty);
+            match next {
+                None => return Ok(ids),
+                Some(t) if token.as_deref() == Some(t.as_str()) => {
+                    return Err(ProviderError::PagingLoop {
+                        endpoint: SEARCH.to_owned(),
+                        detail: "the id listing returned the same nextPageToken again".to_owned(),
+                    });
+                }
+                Some(t) => token = Some(t),
+            }
+        }
+        Err(ProviderError::PagingLoop {
+            endpoint: SEARCH.to_owned(),
+            detail: format!("the id listing did not end within {MAX_LIST_PAGES} pages"),
+        })
+    }
+
     /// The whole changelog of one issue, oldest first.
     async fn changelog(&self, id: &str) -> Result<Vec<RawHistory>, ProviderError> {
         let path = format!("/rest/api/3/issue/{id}/changelog");
@@ -223,6 +343,30 @@ impl JsmProvider {
             let last =
                 page.is_last.unwrap_or(false) || n == 0 || page.total.is_some_and(|t| start >= t);
             if last {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every comment of one issue, oldest first, where the search cut them
+    /// (or did not return the field at all).
+    async fn comments(&self, id: &str) -> Result<Vec<RawComment>, ProviderError> {
+        let path = format!("/rest/api/3/issue/{id}/comment");
+        let mut out = Vec::new();
+        let mut start = 0;
+        for _ in 0..MAX_COMMENT_PAGES {
+            let query = [
+                ("startAt", start.to_string()),
+                ("maxResults", COMMENT_PAGE.to_string()),
+                ("orderBy", "created".to_owned()),
+            ];
+            let response = self.client.get_path(COMMENTS, &path, &query).await?;
+            let page: RawCommentPage = map::decode(COMMENTS, &response.body)?;
+            let n = page.comments.len() as u64;
+            out.extend(page.comments);
+            start += n;
+            if n == 0 || page.total.is_none_or(|t| start >= t) {
                 break;
             }
         }
@@ -279,5 +423,9 @@ impl Provider for JsmProvider {
 
     fn probes(&self) -> BoxFuture<'_, Vec<Probe>> {
         Box::pin(probe::all(self))
+    }
+
+    fn take_stream_reports(&self) -> Vec<StreamReport> {
+        std::mem::take(&mut *self.reports.lock().expect("reports lock"))
     }
 }

@@ -28,6 +28,26 @@ pub struct RawSearchPage {
     pub is_last: Option<bool>,
 }
 
+/// A search page asked for `fields=id` only (the reconciliation listing).
+/// Decoded strictly: an issue without an id fails the whole listing, because
+/// a listing that dropped an issue would forget it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RawIdPage {
+    #[serde(default, deserialize_with = "nullable_vec")]
+    pub issues: Vec<RawIssueId>,
+    #[serde(default)]
+    pub next_page_token: Option<String>,
+    #[serde(default)]
+    pub is_last: Option<bool>,
+}
+
+/// An issue of [`RawIdPage`].
+#[derive(Debug, Clone, Deserialize)]
+pub struct RawIssueId {
+    pub id: String,
+}
+
 /// An issue (`IssueBean`) with the fields asked for.
 #[derive(Debug, Clone, Deserialize)]
 pub struct RawIssue {
@@ -59,8 +79,81 @@ pub struct RawFields {
     pub components: Vec<RawNamed>,
     #[serde(default, deserialize_with = "opt_time")]
     pub resolutiondate: Option<Timestamp>,
+    /// Who raised the request: their comments are customer messages.
+    #[serde(default)]
+    pub reporter: Option<RawUser>,
+    /// The comments embedded by `fields=comment` (`PageOfComments`); Jira may
+    /// cut them, like the changelog.
+    #[serde(default)]
+    pub comment: Option<RawCommentPage>,
     #[serde(flatten)]
     pub other: HashMap<String, Value>,
+}
+
+/// A user as Jira names it: Cloud by `accountId` (user names and keys were
+/// removed for privacy), Data Center by `key` and `name`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RawUser {
+    #[serde(default)]
+    pub account_id: Option<String>,
+    #[serde(default)]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+impl RawUser {
+    /// Whether both name the same person, by the first identifier both carry
+    /// (`accountId`, else `key`, else `name`); `None` when they share none.
+    pub fn same_as(&self, other: &RawUser) -> Option<bool> {
+        [
+            (&self.account_id, &other.account_id),
+            (&self.key, &other.key),
+            (&self.name, &other.name),
+        ]
+        .into_iter()
+        .find_map(|(a, b)| Some(a.as_ref()? == b.as_ref()?))
+    }
+}
+
+/// `PageOfComments`: embedded in the issue's `comment` field, or one page of
+/// `GET /rest/api/3/issue/{id}/comment`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RawCommentPage {
+    #[serde(default)]
+    pub start_at: Option<u64>,
+    #[serde(default)]
+    pub max_results: Option<u64>,
+    #[serde(default)]
+    pub total: Option<u64>,
+    #[serde(default, deserialize_with = "nullable_vec")]
+    pub comments: Vec<RawComment>,
+}
+
+impl RawCommentPage {
+    /// True when Jira left comments out.
+    pub fn is_truncated(&self) -> bool {
+        self.total
+            .is_some_and(|total| total > self.comments.len() as u64)
+    }
+}
+
+/// One comment (`Comment`): who wrote it, when, and whether the customer sees it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RawComment {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub author: Option<RawUser>,
+    #[serde(deserialize_with = "time")]
+    pub created: Timestamp,
+    /// "Whether the comment is visible in Jira Service Desk": `false` is an
+    /// internal note. Absent (Data Center, or not said) counts as not public.
+    #[serde(default)]
+    pub jsd_public: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

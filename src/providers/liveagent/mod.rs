@@ -279,6 +279,7 @@ impl LiveAgentProvider {
         Ok(Page {
             items,
             removed,
+            retain_only: None,
             next,
             done,
             progress: Some(progress),

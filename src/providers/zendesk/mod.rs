@@ -198,6 +198,7 @@ impl ZendeskProvider {
         Ok(Page {
             items: out.items,
             removed: out.removed,
+            retain_only: None,
             next,
             done: out.done && cur.active.is_none(),
             progress,
