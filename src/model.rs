@@ -192,6 +192,12 @@ pub struct Item {
     pub vendor_due: Vec<VendorDue>,
     /// The vendor's `date_changed`/`updated_at`; drives incremental sync only.
     pub updated_at: Timestamp,
+    /// The vendor logs no first or next response record for an item resolved
+    /// while new or open (LiveAgent): such a resolution makes the response
+    /// cycle it ends not applicable, even past its due instant. Otherwise
+    /// that cycle is breached when its due instant had passed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub resolve_voids_answers: bool,
 }
 
 impl Item {
@@ -215,6 +221,7 @@ impl Item {
             ended_at: None,
             vendor_due: Vec::new(),
             updated_at: created_at,
+            resolve_voids_answers: false,
         }
     }
 

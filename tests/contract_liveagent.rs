@@ -151,6 +151,8 @@ fn every_body_the_demo_serves_matches_the_vendor_description() {
             "/tickets/{ticketId}/history",
             format!("/tickets/{id}/history"),
         ),
+        ("/tickets/{ticketId}", format!("/tickets/{id}")),
+        ("/tickets/{ticketId}/sla", format!("/tickets/{id}/sla")),
         ("/chats", "/chats".to_owned()),
         ("/calls", "/calls".to_owned()),
         ("/departments", "/departments".to_owned()),
@@ -168,6 +170,23 @@ fn every_body_the_demo_serves_matches_the_vendor_description() {
         all.len(),
         all.join("\n")
     );
+
+    // Each ticket's level is one `/slas` lists, and its `date_due` is the
+    // level's due instant of the answer still open.
+    let slas: Vec<Value> = serde_json::from_str(&get("/slas")).unwrap();
+    let names: Vec<&str> = slas.iter().filter_map(|l| l["name"].as_str()).collect();
+    for ticket in tickets.iter().take(50) {
+        let id = ticket["id"].as_str().unwrap();
+        let sla: Value = serde_json::from_str(&get(&format!("/tickets/{id}/sla"))).unwrap();
+        assert_eq!(sla["conversationid"], ticket["id"]);
+        assert!(names.contains(&sla["sla_level_name"].as_str().unwrap()));
+        let open_due = [&sla["first_answer"], &sla["next_answer"]]
+            .into_iter()
+            .find(|d| !d.is_null())
+            .cloned()
+            .unwrap_or(Value::Null);
+        assert_eq!(ticket["date_due"], open_due, "{id}");
+    }
 }
 
 #[test]
@@ -187,6 +206,18 @@ fn every_wiremock_fixture_matches_the_vendor_description() {
     ] {
         let body = std::fs::read_to_string(format!("{dir}/{file}")).unwrap();
         all.extend(problems(&facts, endpoint, &body));
+    }
+    // `ticket_sla.json` holds one `/tickets/{ticketId}/sla` answer per ticket.
+    let levels: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(format!("{dir}/ticket_sla.json")).unwrap())
+            .unwrap();
+    assert!(!levels.is_empty());
+    for level in &levels {
+        all.extend(problems(
+            &facts,
+            "/tickets/{ticketId}/sla",
+            &level.to_string(),
+        ));
     }
     assert!(
         all.is_empty(),

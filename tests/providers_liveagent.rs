@@ -1364,3 +1364,252 @@ async fn tags_are_matched_by_name_through_the_tag_list() {
     let (pages, _) = sync(&p, Cursor::default()).await.unwrap();
     assert_eq!(pages[0].items[0].tags, ["fqr2", "zz00"]);
 }
+
+// --- SLA levels per ticket (`/tickets/{id}/sla`) --------------------------
+
+fn open_ticket(id: &str, changed: &str) -> serde_json::Value {
+    serde_json::json!({"id": id, "status": "C", "channel_type": "E", "tags": [],
+        "date_created": "2025-01-02 08:00:00", "date_changed": changed, "date_due": "2025-01-02 20:00:00"})
+}
+
+async fn mount_level(server: &MockServer, id: &str, name: &str, first_answer: &str, times: u64) {
+    Mock::given(method("GET"))
+        .and(path(format!("/api/v3/tickets/{id}/sla")))
+        .and(header("apikey", KEY))
+        .respond_with(json(serde_json::json!({
+            "conversationid": id, "sla_level_id": format!("id-{name}"), "sla_level_name": name,
+            "first_answer": first_answer, "first_assign": null, "first_resolve": null, "next_answer": null
+        })))
+        .expect(times)
+        .mount(server)
+        .await;
+}
+
+/// A share of 1/4096 of 6000 requests a minute: 2 requests per sync.
+fn two_level_requests() -> liveagent::LiveAgentConfig {
+    liveagent::LiveAgentConfig {
+        sla_level_requests_share: 1.0 / 4096.0,
+        ..liveagent::LiveAgentConfig::default()
+    }
+}
+
+#[tokio::test]
+async fn levels_are_read_once_per_change_within_the_share_and_survive_a_restart() {
+    let server = MockServer::start().await;
+    mount_departments(&server).await;
+    Mock::given(path("/api/v3/tickets/history"))
+        .respond_with(json(serde_json::json!([])))
+        .mount(&server)
+        .await;
+    tickets_since_page_of_ten("2025-01-02 00:00:00")
+        .respond_with(json(serde_json::json!([
+            open_ticket("t1", "2025-01-02 10:00:00"),
+            open_ticket("t2", "2025-01-02 10:30:00"),
+            open_ticket("t3", "2025-01-02 11:00:00")
+        ])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // The second sync re-reads the overlap: t3 again (unchanged, at the
+    // boundary second) and t1, changed since.
+    tickets_since_page_of_ten("2025-01-02 10:55:00")
+        .respond_with(json(serde_json::json!([
+            open_ticket("t3", "2025-01-02 11:00:00"),
+            open_ticket("t1", "2025-01-02 12:00:00")
+        ])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // t1 is read twice (it changed), t2 once; t3, deferred by the first
+    // sync's share, once in the second with its row.
+    mount_level(&server, "t1", "Gold", "2025-01-02 12:30:00", 2).await;
+    mount_level(&server, "t2", "Basic", "2025-01-02 13:00:00", 1).await;
+    mount_level(&server, "t3", "Gold", "2025-01-02 14:00:00", 1).await;
+    Mock::given(method("GET"))
+        .and(path("/api/v3/tickets/t3"))
+        .respond_with(json(open_ticket("t3", "2025-01-02 11:00:00")))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let build = || provider(&server, &[Channel::Ticket], 10).with_options(two_level_requests());
+    let (pages, cursor) = sync(&build(), Cursor::default()).await.unwrap();
+    let items: HashMap<&str, &Item> = pages
+        .iter()
+        .flat_map(|p| &p.items)
+        .map(|i| (i.id.as_str(), i))
+        .collect();
+    assert_eq!(items["t1"].priority.as_deref(), Some("Gold"));
+    assert_eq!(items["t2"].priority.as_deref(), Some("Basic"));
+    assert_eq!(items["t3"].priority, None, "deferred: the share was spent");
+    // The level's first answer due replaces the `date_due` guess.
+    assert_eq!(
+        items["t2"].vendor_due,
+        [VendorDue {
+            target: Target::FirstResponse,
+            due_at: ts("2025-01-02 13:00:00"),
+            completed_at: None,
+            breached: None
+        }]
+    );
+    let state: LiveAgentCursor = serde_json::from_value(cursor.0.clone()).unwrap();
+    assert_eq!(state.tickets.levels_pending, ["t3"]);
+    assert_eq!(state.tickets.levels.len(), 2);
+
+    // A restart: a new provider continues from the stored cursor JSON.
+    let stored: Cursor = serde_json::from_str(&serde_json::to_string(&cursor).unwrap()).unwrap();
+    let (pages, cursor) = sync(&build(), stored).await.unwrap();
+    let items: HashMap<&str, &Item> = pages
+        .iter()
+        .flat_map(|p| &p.items)
+        .map(|i| (i.id.as_str(), i))
+        .collect();
+    assert_eq!(items["t3"].priority.as_deref(), Some("Gold"));
+    // t1 changed, but t3's level and row spent this sync's two requests:
+    // t1 keeps its cached level and waits for the next sync.
+    assert_eq!(items["t1"].priority.as_deref(), Some("Gold"));
+    let state: LiveAgentCursor = serde_json::from_value(cursor.0.clone()).unwrap();
+    assert_eq!(state.tickets.levels_pending, ["t1"]);
+    // The third sync reads t1's level again (its second read).
+    Mock::given(method("GET"))
+        .and(path("/api/v3/tickets/t1"))
+        .respond_with(json(open_ticket("t1", "2025-01-02 12:00:00")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    tickets_since_page_of_ten("2025-01-02 11:55:00")
+        .respond_with(json(serde_json::json!([open_ticket(
+            "t1",
+            "2025-01-02 12:00:00"
+        )])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let (pages, cursor) = sync(&build(), cursor).await.unwrap();
+    let t1 = pages.iter().flat_map(|p| &p.items).find(|i| i.id == "t1");
+    assert_eq!(
+        t1.unwrap().vendor_due[0].due_at,
+        ts("2025-01-02 12:30:00"),
+        "the level read at t1's change gives its due"
+    );
+    let state: LiveAgentCursor = serde_json::from_value(cursor.0).unwrap();
+    assert!(state.tickets.levels_pending.is_empty());
+    // Request counts are checked by each mock's `expect` when the server drops.
+}
+
+#[tokio::test]
+async fn a_share_of_zero_reads_no_levels() {
+    let server = MockServer::start().await;
+    mount_departments(&server).await;
+    Mock::given(path("/api/v3/tickets/history"))
+        .respond_with(json(serde_json::json!([])))
+        .mount(&server)
+        .await;
+    tickets_since_page_of_ten("2025-01-02 00:00:00")
+        .respond_with(json(serde_json::json!([open_ticket(
+            "t1",
+            "2025-01-02 10:00:00"
+        )])))
+        .mount(&server)
+        .await;
+    mount_level(&server, "t1", "Gold", "2025-01-02 12:30:00", 0).await;
+    let options = liveagent::LiveAgentConfig {
+        sla_level_requests_share: 0.0,
+        ..liveagent::LiveAgentConfig::default()
+    };
+    let p = provider(&server, &[Channel::Ticket], 10).with_options(options);
+    let (pages, _) = sync(&p, Cursor::default()).await.unwrap();
+    assert_eq!(pages[0].items[0].priority, None);
+    // Without a level the ticket's `date_due` is the first answer's due.
+    assert_eq!(
+        pages[0].items[0].vendor_due[0].due_at,
+        ts("2025-01-02 20:00:00")
+    );
+}
+
+// --- LiveAgent's clock rules (`liveagent:` block) -------------------------
+
+/// A ticket answered, postponed, back to open, and resolved while open.
+async fn mount_postponed_ticket(server: &MockServer) {
+    mount_departments(server).await;
+    tickets_since_page_of_ten("2025-01-02 00:00:00")
+        .respond_with(json(serde_json::json!([{
+            "id": "p1", "status": "R", "channel_type": "E", "tags": [],
+            "date_created": "2025-01-02 08:00:00", "date_changed": "2025-01-02 13:00:00"
+        }])))
+        .mount(server)
+        .await;
+    let row = |status: &str, from: &str, to: Option<&str>| {
+        serde_json::json!({"id": format!("p1{status}"), "conversation_id": "p1", "status": status,
+            "date_from": from, "date_to": to})
+    };
+    Mock::given(path("/api/v3/tickets/history"))
+        .respond_with(json(serde_json::json!([
+            row("N", "2025-01-02 08:00:00", Some("2025-01-02 08:30:00")),
+            row("A", "2025-01-02 08:30:00", Some("2025-01-02 09:00:00")),
+            row("W", "2025-01-02 09:00:00", Some("2025-01-02 10:00:00")),
+            row("C", "2025-01-02 10:00:00", Some("2025-01-02 13:00:00")),
+            row("R", "2025-01-02 13:00:00", None)
+        ])))
+        .mount(server)
+        .await;
+}
+
+fn next_answer_policy() -> helpdesk_sla_exporter::sla::Policy {
+    use helpdesk_sla_exporter::sla::calendar::Calendar;
+    use helpdesk_sla_exporter::sla::policy::TargetSpec;
+    let spec = TargetSpec::new(
+        Target::NextResponse,
+        SignedDuration::from_hours(1),
+        0.9,
+        std::sync::Arc::new(Calendar::always()),
+    );
+    helpdesk_sla_exporter::sla::Policy {
+        name: "p".into(),
+        matcher: None,
+        targets: vec![spec],
+    }
+}
+
+#[tokio::test]
+async fn postponed_to_open_starts_a_next_answer_cycle_by_default_and_resolving_voids_it() {
+    use helpdesk_sla_exporter::sla::{State, evaluate};
+    let server = MockServer::start().await;
+    mount_postponed_ticket(&server).await;
+    let now: Timestamp = "2025-01-03T00:00:00Z".parse().unwrap();
+
+    // LiveAgent's rules (the default): a Next answer cycle from 10:00; the
+    // resolution at 13:00, while open, leaves no record: not applicable.
+    let p = provider(&server, &[Channel::Ticket], 10);
+    let (pages, _) = sync(&p, Cursor::default()).await.unwrap();
+    let item = &pages[0].items[0];
+    assert_eq!(item.reopenings, [ts("2025-01-02 10:00:00")]);
+    assert!(item.resolve_voids_answers);
+    let out = evaluate(item, &next_answer_policy(), now);
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        (out[0].started_at, out[0].state),
+        (ts("2025-01-02 10:00:00"), State::NotApplicable)
+    );
+
+    // Only the void rule off: the same cycle, breached (due 11:00, resolved 13:00).
+    let options = liveagent::LiveAgentConfig {
+        resolve_voids_answers: false,
+        ..liveagent::LiveAgentConfig::default()
+    };
+    let p = provider(&server, &[Channel::Ticket], 10).with_options(options.clone());
+    let (pages, _) = sync(&p, Cursor::default()).await.unwrap();
+    let out = evaluate(&pages[0].items[0], &next_answer_policy(), now);
+    assert_eq!(out[0].state, State::Breached);
+
+    // Both off: Postponed -> Open is no reopening, so no cycle at all.
+    let options = liveagent::LiveAgentConfig {
+        next_answer_on_any_reopen: false,
+        ..options
+    };
+    let p = provider(&server, &[Channel::Ticket], 10).with_options(options);
+    let (pages, _) = sync(&p, Cursor::default()).await.unwrap();
+    let item = &pages[0].items[0];
+    assert!(item.reopenings.is_empty() && !item.resolve_voids_answers);
+    assert!(evaluate(item, &next_answer_policy(), now).is_empty());
+}

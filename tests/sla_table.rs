@@ -13,6 +13,7 @@
 //! reply|message|resolved|reopened|assigned|answered|ended <instant>
 //! status <status> <start> [<end>]
 //! vendor <target> <due> [<completed>]
+//! voids_answers                    # the item's resolve_voids_answers (LiveAgent's rule)
 //! target <target> <within> [cal=NAME] [pause=a,b] [risk=25%|risk=30m] [reopen=restart] [unanswered=ignore] [vendor]
 //! -- expect
 //! <target>#<cycle> <state> start=.. due=.. done=.. elapsed=.. remaining=.. [at_risk]
@@ -188,6 +189,7 @@ impl Case {
                 "assigned" => it.first_assigned_at = Some(instant(a(0))),
                 "answered" => it.answered_at = Some(instant(a(0))),
                 "ended" => it.ended_at = Some(instant(a(0))),
+                "voids_answers" => it.resolve_voids_answers = true,
                 "status" => it.statuses.push(StatusInterval {
                     status: status(a(0)),
                     start: instant(a(1)),

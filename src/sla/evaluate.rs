@@ -122,6 +122,8 @@ pub(crate) struct Timeline<'a> {
     pub first_assigned: Option<i64>,
     pub answered: Option<i64>,
     pub ended: Option<i64>,
+    /// [`Item::resolve_voids_answers`].
+    pub voids_answers: bool,
 }
 
 impl<'a> Timeline<'a> {
@@ -144,6 +146,7 @@ impl<'a> Timeline<'a> {
             first_assigned: upto(item.first_assigned_at),
             answered: upto(item.answered_at),
             ended: upto(item.ended_at),
+            voids_answers: item.resolve_voids_answers,
         }
     }
 }
@@ -174,6 +177,10 @@ pub(crate) enum End {
     Cancelled(i64),
     /// The chat or call ended at this instant without being answered.
     Unanswered(i64),
+    /// The item was resolved first and the vendor keeps no record of the
+    /// cycle (a response cycle under `resolve_voids_answers`): not
+    /// applicable, whatever its due instant.
+    Voided(i64),
 }
 
 /// One target's clock settings, bound to an item.
@@ -216,7 +223,7 @@ impl TargetClock<'_> {
         let stop = match end {
             End::Open => self.now,
             End::Unanswered(_) if waiting => self.now,
-            End::Done(t) | End::Cancelled(t) | End::Unanswered(t) => t.max(start),
+            End::Done(t) | End::Cancelled(t) | End::Unanswered(t) | End::Voided(t) => t.max(start),
         };
 
         // Elapsed is business time minus business time paused. The due instant
@@ -277,7 +284,7 @@ impl TargetClock<'_> {
             End::Done(c) if late(c) => (State::Breached, Some(c), due),
             End::Done(c) => (State::Met, Some(c), None),
             End::Cancelled(c) if late(c) => (State::Breached, Some(c), due),
-            End::Cancelled(c) => (State::NotApplicable, Some(c), None),
+            End::Cancelled(c) | End::Voided(c) => (State::NotApplicable, Some(c), None),
             End::Unanswered(c) if self.spec.unanswered == UnansweredMode::Ignore => {
                 (State::NotApplicable, Some(c), None)
             }

@@ -50,6 +50,24 @@ pub async fn serve(server: &MockServer) {
         )
         .mount(server)
         .await;
+    // `GET /tickets/{ticketId}/sla`: each ticket's own row of the fixture,
+    // 404 for a ticket it does not list.
+    let levels: Vec<serde_json::Value> =
+        serde_json::from_slice(&fixture("ticket_sla.json")).unwrap();
+    Mock::given(method("GET"))
+        .and(path_regex(r"^/api/v3/tickets/[^/]+/sla$"))
+        .and(header_exists("apikey"))
+        .respond_with(move |req: &wiremock::Request| {
+            let id = req.url.path().split('/').nth(4).unwrap_or_default();
+            match levels.iter().find(|l| l["conversationid"] == id) {
+                Some(row) => ResponseTemplate::new(200)
+                    .insert_header("content-type", "application/json")
+                    .set_body_string(row.to_string()),
+                None => ResponseTemplate::new(404).set_body_string("{\"message\":\"Not found\"}"),
+            }
+        })
+        .mount(server)
+        .await;
     Mock::given(method("GET"))
         .respond_with(
             ResponseTemplate::new(401).set_body_string("{\"message\":\"Invalid API key\"}"),

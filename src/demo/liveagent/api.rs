@@ -173,6 +173,38 @@ pub fn respond_as(
             body: body.to_string(),
         };
     }
+    // `GET /tickets/{ticketId}` and `GET /tickets/{ticketId}/sla`: one
+    // object each, 404 for a ticket the world does not (yet) have.
+    if let Some(rest) = path.strip_prefix("/tickets/")
+        && rest != "history"
+        && !rest.ends_with("/history")
+    {
+        let (id, sla) = match rest.strip_suffix("/sla") {
+            Some(id) => (id, true),
+            None => (rest, false),
+        };
+        let w = world(seed, now, retention);
+        let Some(tk) = w
+            .tickets
+            .iter()
+            .find(|tk| tk.created <= now && tk.id == id && !id.contains('/'))
+        else {
+            return Reply::error(404, "not found");
+        };
+        let mut body = if sla {
+            ticket_sla(tk, now)
+        } else {
+            ticket_row(tk, now)
+        };
+        if offset != 0 {
+            shift_times(&mut body, offset);
+        }
+        return Reply {
+            status: 200,
+            headers: vec![],
+            body: body.to_string(),
+        };
+    }
     // The documented per-ticket history: the whole list, no paging.
     if let Some(id) = path
         .strip_prefix("/tickets/")
@@ -368,28 +400,58 @@ fn tickets(w: &World, now: Timestamp) -> Vec<Value> {
     w.tickets
         .iter()
         .filter(|tk| tk.created <= now)
-        .map(|tk| {
-            let events = visible(&tk.events, now);
-            let last = events.last().expect("creation is always visible");
-            let resolved = events.iter().rev().find(|e| e.status == 'R').map(|e| e.at);
-            let due = match last.status {
-                'N' => Some(sim::HOURS[tk.dept].next_open(tk.created) + SignedDuration::from_hours(4)),
-                'C' => Some(last.at + SignedDuration::from_hours(8)),
-                _ => None,
-            };
-            json!({
-                "id": tk.id, "code": format!("DEM-{}", tk.id), "owner_contactid": format!("c-{}", tk.id),
-                "owner_email": format!("customer-{}@example.com", tk.id), "owner_name": "Demo Customer",
-                "departmentid": DEPARTMENTS[tk.dept].0, "agentid": last.agent, "status": last.status.to_string(),
-                "tags": if tk.vip { vec![VIP_TAG_ID] } else { vec![] }, "channel_type": "E",
-                "date_created": t(tk.created), "date_changed": t(last.at),
-                "date_resolved": if matches!(last.status, 'R' | 'L') { resolved.map_or(Value::Null, t) } else { Value::Null },
-                "date_due": due.map_or(Value::Null, t), "date_deleted": null,
-                "last_activity": t(last.at), "last_activity_public": t(last.at), "public_access_urlcode": "demo",
-                "subject": "Demo ticket", "custom_fields": [],
-            })
-        })
+        .map(|tk| ticket_row(tk, now))
         .collect()
+}
+
+/// The SLA level the demo's rules give a ticket: `Gold` for VIP tickets,
+/// `Standard` for the rest (both listed by `/slas`), with their first and
+/// next answer targets in hours.
+fn level(tk: &sim::SimTicket) -> (&'static str, &'static str, i64, i64) {
+    if tk.vip {
+        ("sla-gold", "Gold", 1, 4)
+    } else {
+        ("sla-standard", "Standard", 4, 8)
+    }
+}
+
+/// `TicketSla` as of `now`: the level and the due instant of each answer
+/// type still open (the one `date_due` shows), null for the rest.
+fn ticket_sla(tk: &sim::SimTicket, now: Timestamp) -> Value {
+    let events = visible(&tk.events, now);
+    let last = events.last().expect("creation is always visible");
+    let (id, name, first, next) = level(tk);
+    let first_answer = (last.status == 'N')
+        .then(|| sim::HOURS[tk.dept].next_open(tk.created) + SignedDuration::from_hours(first));
+    let next_answer = (last.status == 'C').then(|| last.at + SignedDuration::from_hours(next));
+    json!({
+        "conversationid": tk.id, "sla_level_id": id, "sla_level_name": name,
+        "first_answer": first_answer.map_or(Value::Null, t), "first_assign": null,
+        "first_resolve": null, "next_answer": next_answer.map_or(Value::Null, t),
+    })
+}
+
+/// One ticket as `/tickets` and `/tickets/{ticketId}` show it at `now`.
+fn ticket_row(tk: &sim::SimTicket, now: Timestamp) -> Value {
+    let events = visible(&tk.events, now);
+    let last = events.last().expect("creation is always visible");
+    let resolved = events.iter().rev().find(|e| e.status == 'R').map(|e| e.at);
+    let sla = ticket_sla(tk, now);
+    let due = sla["first_answer"]
+        .as_str()
+        .or(sla["next_answer"].as_str())
+        .map_or(Value::Null, |d| Value::String(d.to_owned()));
+    json!({
+        "id": tk.id, "code": format!("DEM-{}", tk.id), "owner_contactid": format!("c-{}", tk.id),
+        "owner_email": format!("customer-{}@example.com", tk.id), "owner_name": "Demo Customer",
+        "departmentid": DEPARTMENTS[tk.dept].0, "agentid": last.agent, "status": last.status.to_string(),
+        "tags": if tk.vip { vec![VIP_TAG_ID] } else { vec![] }, "channel_type": "E",
+        "date_created": t(tk.created), "date_changed": t(last.at),
+        "date_resolved": if matches!(last.status, 'R' | 'L') { resolved.map_or(Value::Null, t) } else { Value::Null },
+        "date_due": due, "date_deleted": null,
+        "last_activity": t(last.at), "last_activity_public": t(last.at), "public_access_urlcode": "demo",
+        "subject": "Demo ticket", "custom_fields": [],
+    })
 }
 
 fn history(w: &World, now: Timestamp) -> Vec<Value> {

@@ -30,15 +30,21 @@ pub const SOURCE_TYPE: SourceType = SourceType {
 };
 
 /// The `liveagent:` block as written.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a map of liveagent settings")]
 struct RawLiveAgentConfig {
     #[serde(default)]
     ticket_overlap: Option<String>,
+    #[serde(default)]
+    sla_level_requests_share: Option<f64>,
+    #[serde(default)]
+    next_answer_on_any_reopen: Option<bool>,
+    #[serde(default)]
+    resolve_voids_answers: Option<bool>,
 }
 
 /// The validated `liveagent:` block (`base_url` names the account).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LiveAgentConfig {
     /// How far before the ticket cursor each sync reads again. LiveAgent's
     /// ticket list is served from a search index that can lag the database,
@@ -46,7 +52,24 @@ pub struct LiveAgentConfig {
     /// cursor already passed; re-reading a few minutes costs one page and the
     /// store's exactly-once counting makes it harmless.
     pub ticket_overlap: SignedDuration,
+    /// The share of the source's `requests_per_minute` one sync may spend
+    /// on `/tickets/{id}/sla` (and on re-reading tickets whose level was
+    /// deferred); 0 reads no levels. Levels cost one request per changed
+    /// open ticket, so an unbounded share could starve the ticket list.
+    pub sla_level_requests_share: f64,
+    /// LiveAgent's rule: every reopen (Postponed -> Open included, by a
+    /// customer, an agent or the system) starts a Next answer clock. `false`
+    /// counts only Answered/Resolved/Closed -> Open.
+    pub next_answer_on_any_reopen: bool,
+    /// LiveAgent's rule: a ticket resolved while New or Open logs no First or
+    /// Next answer record, so that cycle is not applicable even when its due
+    /// instant had passed. `false` counts it breached then.
+    pub resolve_voids_answers: bool,
 }
+
+/// The default `sla_level_requests_share`: a quarter of the budget leaves
+/// the rest to the ticket list, history, chats and calls.
+pub const DEFAULT_SLA_LEVEL_REQUESTS_SHARE: f64 = 0.25;
 
 /// The default `ticket_overlap`.
 pub const DEFAULT_TICKET_OVERLAP: SignedDuration = SignedDuration::from_mins(5);
@@ -57,6 +80,9 @@ impl Default for LiveAgentConfig {
     fn default() -> Self {
         LiveAgentConfig {
             ticket_overlap: DEFAULT_TICKET_OVERLAP,
+            sla_level_requests_share: DEFAULT_SLA_LEVEL_REQUESTS_SHARE,
+            next_answer_on_any_reopen: true,
+            resolve_voids_answers: true,
         }
     }
 }
@@ -73,6 +99,20 @@ fn validate(block: &mut VendorBlock<'_>) -> Option<Arc<dyn VendorConfig>> {
             }
         });
         config.ticket_overlap = block.check("ticket_overlap", parsed)?;
+    }
+    if let Some(share) = raw.sla_level_requests_share {
+        let checked = if (0.0..=1.0).contains(&share) {
+            Ok(share)
+        } else {
+            Err(format!("must be between 0 and 1, got {share}"))
+        };
+        config.sla_level_requests_share = block.check("sla_level_requests_share", checked)?;
+    }
+    if let Some(on) = raw.next_answer_on_any_reopen {
+        config.next_answer_on_any_reopen = on;
+    }
+    if let Some(on) = raw.resolve_voids_answers {
+        config.resolve_voids_answers = on;
     }
     Some(Arc::new(config))
 }

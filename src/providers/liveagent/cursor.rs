@@ -1,9 +1,11 @@
 //! The LiveAgent sync position, persisted by the store after every page.
 
+use std::collections::BTreeMap;
+
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
-use crate::model::Channel;
+use crate::model::{Channel, Target};
 
 /// Chats and calls that are still running keep the next sync's window open at
 /// their creation, but no longer than this: a stuck item must not pin it forever.
@@ -51,6 +53,34 @@ pub struct TicketCursor {
     /// Fallback: when the running scan began (our clock).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scan_started: Option<Timestamp>,
+    /// Each ticket's SLA level as last read from `/tickets/{id}/sla`, by
+    /// ticket id: read again only once the ticket changed. Bounded (the most
+    /// recently changed tickets are kept); kept here because the cursor is
+    /// the provider's only state that survives a restart.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub levels: BTreeMap<String, CachedLevel>,
+    /// Open tickets that changed while this sync's share of requests for
+    /// levels was spent: read first on the next syncs, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub levels_pending: Vec<String>,
+    /// Requests spent on levels in the running sync.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub level_requests: u32,
+}
+
+/// A ticket's `/tickets/{id}/sla` answer, as far as the exporter uses it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CachedLevel {
+    /// The ticket's `date_changed` when the level was read: a later change
+    /// reads it again (an open ticket) and makes `due` stale.
+    pub changed: Timestamp,
+    /// `sla_level_name`, the item's `priority`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The vendor's due instant per SLA type (`first_answer`, `next_answer`,
+    /// `first_resolve`, `first_assign`) as of `changed`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub due: Vec<(Target, Timestamp)>,
 }
 
 fn is_zero(n: &u32) -> bool {

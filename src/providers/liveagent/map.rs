@@ -13,9 +13,10 @@ use std::collections::HashMap;
 
 use jiff::civil::Weekday;
 
+pub use super::cursor::CachedLevel;
 pub use super::raw::{
     RawBusinessHours, RawCall, RawChat, RawDepartment, RawHistoryRow, RawSetting, RawSlaLevel,
-    RawTag, RawTicket, format_time, parse_time,
+    RawTag, RawTicket, RawTicketSla, format_time, parse_time,
 };
 use crate::model::{Channel, Item, Status, StatusInterval, Target, VendorDue};
 use crate::providers::{VendorBusinessHours, VendorSlaLevel};
@@ -173,6 +174,68 @@ pub fn ticket_item(
         }
     }
     TicketOutcome::Item(Box::new(item))
+}
+
+/// Puts a ticket's SLA level on its item: the level's name is the item's
+/// `priority`, and, when the level was read at the ticket's current change,
+/// the vendor's due instant per SLA type replaces the `date_due` guess for
+/// the targets still open (first answer before the first reply, next answer
+/// while open after one, first resolve before resolution, first assign
+/// before an agent is assigned). `date_due` is one instant for whichever
+/// answer is next; `/tickets/{id}/sla` names the type, so it is the better
+/// source where present.
+pub fn apply_level(item: &mut Item, level: &CachedLevel) {
+    if let Some(name) = &level.name {
+        item.priority = Some(name.clone());
+    }
+    if level.changed != item.updated_at {
+        return;
+    }
+    let current = item.statuses.last().map(|s| s.status);
+    let done = current.is_some_and(Status::is_done);
+    for (target, due_at) in &level.due {
+        let open = match target {
+            Target::FirstResponse => item.agent_replies.is_empty() && !done,
+            Target::NextResponse => !item.agent_replies.is_empty() && current == Some(Status::Open),
+            Target::Resolution => !done,
+            Target::Assignment => item.first_assigned_at.is_none() && !done,
+            _ => false,
+        };
+        if !open {
+            continue;
+        }
+        item.vendor_due.retain(|v| v.target != *target);
+        item.vendor_due.push(VendorDue {
+            target: *target,
+            due_at: *due_at,
+            completed_at: None,
+            breached: None,
+        });
+    }
+}
+
+/// The source's clock rules (`liveagent:` block) on a ticket item:
+/// `next_answer_on_any_reopen` makes Postponed -> Open (the system, or an
+/// agent, reopening a postponed ticket) a reopening, which starts a Next
+/// answer cycle as LiveAgent does; Answered/Resolved/Closed -> Open count
+/// either way. `resolve_voids_answers` marks the item so that a resolution
+/// while New or Open voids the answer cycle it ends.
+pub fn apply_rules(item: &mut Item, any_reopen: bool, voids: bool) {
+    item.resolve_voids_answers = voids;
+    if !any_reopen {
+        return;
+    }
+    let mut added = false;
+    for w in item.statuses.windows(2) {
+        let postponed = w[0].status == Status::Postponed;
+        if postponed && w[1].status == Status::Open && !item.reopenings.contains(&w[1].start) {
+            item.reopenings.push(w[1].start);
+            added = true;
+        }
+    }
+    if added {
+        item.reopenings.sort();
+    }
 }
 
 /// Contiguous intervals from sorted rows: deleted/spam rows are skipped, a

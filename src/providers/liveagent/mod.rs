@@ -18,12 +18,13 @@ use serde_json::json;
 
 mod config;
 mod cursor;
+mod levels;
 pub mod map;
 mod probes;
 pub mod raw;
 
 pub use config::{LiveAgentConfig, SOURCE_TYPE, client_settings, source_config};
-pub use cursor::{LiveAgentCursor, ScanCursor, TicketCursor};
+pub use cursor::{CachedLevel, LiveAgentCursor, ScanCursor, TicketCursor};
 
 use super::client::{ClientMetrics, ClientSettings, HttpClient, decode_rows};
 use super::{
@@ -295,6 +296,36 @@ impl LiveAgentProvider {
         starting: bool,
         departments: &Departments,
     ) -> Result<StreamPage, ProviderError> {
+        // A sync starts by spending its share on the tickets whose level was
+        // deferred before; their items come with this first page.
+        let mut deferred = (Vec::new(), Vec::new(), Vec::new());
+        if starting && c.page <= 1 && c.scan_page <= 1 {
+            c.level_requests = 0;
+            deferred = self.pending_levels(c, departments).await?;
+        }
+        let mut page = if self.fallbacks().tickets_by_created {
+            self.tickets_scan_page(c, start, now, departments).await?
+        } else {
+            self.tickets_changed_page(c, start, now, starting, departments)
+                .await?
+        };
+        let (items, removed, rejected) = deferred;
+        page.items.splice(0..0, items);
+        page.removed.splice(0..0, removed);
+        page.rejected.splice(0..0, rejected);
+        Ok(page)
+    }
+
+    /// One page of tickets by the `date_changed` filter (the fallback scan
+    /// when it does not hold).
+    async fn tickets_changed_page(
+        &self,
+        c: &mut TicketCursor,
+        start: Timestamp,
+        now: Timestamp,
+        starting: bool,
+        departments: &Departments,
+    ) -> Result<StreamPage, ProviderError> {
         if self.fallbacks().tickets_by_created {
             return self.tickets_scan_page(c, start, now, departments).await;
         }
@@ -344,7 +375,7 @@ impl LiveAgentProvider {
             c.page = 1;
             return self.tickets_scan_page(c, start, now, departments).await;
         }
-        let seen: HashSet<&str> = c.seen.iter().map(String::as_str).collect();
+        let seen: HashSet<String> = c.seen.iter().cloned().collect();
         let fresh: Vec<&RawTicket> = tickets
             .iter()
             .filter(|t| !(changed(t) == since && seen.contains(t.id.as_str())))
@@ -359,7 +390,9 @@ impl LiveAgentProvider {
             .collect();
         let (history, history_rejected) = self.history(&ids).await?;
         rejected.extend(history_rejected);
-        let (items, removed) = map_tickets(&self.source.name, &fresh, history, departments);
+        let (mut items, removed) = map_tickets(&self.source.name, &fresh, history, departments);
+        self.map_options(&mut items);
+        self.attach_levels(c, &fresh, &mut items, &removed).await?;
         let short = received < self.source.page_size.max(1) as usize;
         match tickets.iter().map(changed).max() {
             Some(max) if max > since => {
@@ -443,7 +476,9 @@ impl LiveAgentProvider {
             .collect();
         let (history, history_rejected) = self.history(&ids).await?;
         rejected.extend(history_rejected);
-        let (items, removed) = map_tickets(&self.source.name, &fresh, history, departments);
+        let (mut items, removed) = map_tickets(&self.source.name, &fresh, history, departments);
+        self.map_options(&mut items);
+        self.attach_levels(c, &fresh, &mut items, &removed).await?;
         let started = *c.scan_started.get_or_insert(now);
         let done = received < self.source.page_size.max(1) as usize;
         if done {
@@ -496,6 +531,17 @@ impl LiveAgentProvider {
             );
         }
         Some(zone)
+    }
+
+    /// The source's clock rules on freshly mapped ticket items.
+    fn map_options(&self, items: &mut [Item]) {
+        for item in items {
+            map::apply_rules(
+                item,
+                self.options.next_answer_on_any_reopen,
+                self.options.resolve_voids_answers,
+            );
+        }
     }
 
     /// The fallbacks in use (tests, `check-source`).

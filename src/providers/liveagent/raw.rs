@@ -65,6 +65,28 @@ pub struct RawHistoryRow {
     pub date_to: Option<Timestamp>,
 }
 
+/// `GET /tickets/{ticketId}/sla` (`TicketSla`): the SLA level LiveAgent's SLA
+/// rules gave the ticket and the vendor's due instant for each SLA type
+/// (typed `datetime`; read like the other times). A type the level does not
+/// measure, or one already fulfilled, may be null.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct RawTicketSla {
+    #[serde(default, deserialize_with = "opt_id")]
+    pub conversationid: Option<String>,
+    #[serde(default, deserialize_with = "opt_id")]
+    pub sla_level_id: Option<String>,
+    #[serde(default)]
+    pub sla_level_name: Option<String>,
+    #[serde(default, deserialize_with = "opt_time")]
+    pub first_answer: Option<Timestamp>,
+    #[serde(default, deserialize_with = "opt_time")]
+    pub first_assign: Option<Timestamp>,
+    #[serde(default, deserialize_with = "opt_time")]
+    pub first_resolve: Option<Timestamp>,
+    #[serde(default, deserialize_with = "opt_time")]
+    pub next_answer: Option<Timestamp>,
+}
+
 /// A `/chats` row (`ChatInformation`); note `departmentId`/`agentId`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct RawChat {

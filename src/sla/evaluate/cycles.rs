@@ -9,11 +9,14 @@
 //! - pickup/answer: creation to the answer, or the unanswered end.
 //!
 //! A resolution before a reply or assignment cancels that cycle (`End::Cancelled`).
+//! For items that say the vendor keeps no record then (`resolve_voids_answers`,
+//! LiveAgent), a resolution while new or open voids a response cycle
+//! (`End::Voided`: not applicable even past its due instant).
 
 use jiff::Timestamp;
 
 use super::{End, Outcome, TargetClock, Timeline};
-use crate::model::Target;
+use crate::model::{Status, Target};
 use crate::sla::policy::ReopenMode;
 
 pub(crate) fn emit(clock: &TargetClock<'_>, tl: &Timeline<'_>, out: &mut Vec<Outcome>) {
@@ -22,7 +25,8 @@ pub(crate) fn emit(clock: &TargetClock<'_>, tl: &Timeline<'_>, out: &mut Vec<Out
     match clock.spec.target {
         Target::FirstResponse => {
             let reply = first_from(&tl.replies, start);
-            out.push(clock.run(1, start, end_or_cancel(reply, tl), none(), true));
+            let end = void_if_unrecorded(end_or_cancel(reply, tl), tl);
+            out.push(clock.run(1, start, end, none(), true));
         }
         Target::Assignment => {
             let assigned = tl.first_assigned.map(|t| t.max(start));
@@ -83,6 +87,26 @@ fn end_or_cancel(done: Option<i64>, tl: &Timeline<'_>) -> End {
     }
 }
 
+/// A response cycle cancelled by a resolution while the item was new or open
+/// is void when the item says the vendor keeps no record of it.
+fn void_if_unrecorded(end: End, tl: &Timeline<'_>) -> End {
+    match end {
+        End::Cancelled(r) if tl.voids_answers => {
+            let before = tl
+                .statuses
+                .iter()
+                .find(|s| s.start.as_second() < r && s.end.is_none_or(|e| e.as_second() >= r))
+                .map(|s| s.status);
+            if matches!(before, Some(Status::New | Status::Open)) {
+                End::Voided(r)
+            } else {
+                end
+            }
+        }
+        _ => end,
+    }
+}
+
 /// Event kinds in the order they apply at the same instant: a reply closes a
 /// cycle before a simultaneous message could open one.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -134,7 +158,8 @@ fn next_response(clock: &TargetClock<'_>, tl: &Timeline<'_>, out: &mut Vec<Outco
             }
             Kind::Resolution => {
                 if let Some(s) = open.take() {
-                    flush(&mut held, Some((cycle, s, End::Cancelled(t))));
+                    let end = void_if_unrecorded(End::Cancelled(t), tl);
+                    flush(&mut held, Some((cycle, s, end)));
                 }
             }
             Kind::Message => {

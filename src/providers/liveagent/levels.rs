@@ -1,0 +1,232 @@
+//! SLA levels per ticket: `GET /tickets/{ticketId}/sla` (facts file,
+//! `TicketSla`) for new and changed open tickets, within a share of the
+//! request budget, cached in the ticket cursor.
+//!
+//! LiveAgent has no priority; the level its SLA rules gave a ticket is the
+//! only priority-like notion, and the list API does not carry it. A level is
+//! read once per ticket change: the cache remembers the ticket's
+//! `date_changed` at the read, so the overlap window and the boundary second
+//! re-read nothing. Tickets that changed after this sync's share was spent
+//! are remembered as pending and read first on the next syncs, together with
+//! the ticket itself (`GET /tickets/{ticketId}`, documented) and its history,
+//! so their item is emitted again whole, now with its level.
+
+use std::collections::HashSet;
+
+use super::cursor::{CachedLevel, TicketCursor};
+use super::map::{self, Departments, RawTicket, RawTicketSla};
+use super::{LiveAgentProvider, map_tickets, path_segment};
+use crate::model::{Channel, Item, Target};
+use crate::providers::client::decode;
+use crate::providers::{ProviderError, RejectedRow};
+
+/// The most tickets whose level the cursor remembers; past it the least
+/// recently changed are forgotten (and read again if they change while open).
+/// About 120 bytes each in the stored cursor.
+pub(super) const MAX_LEVELS: usize = 10_000;
+
+/// What a ticket row's level needs this sync.
+fn needs_read(c: &TicketCursor, t: &RawTicket) -> bool {
+    let open = map::status(&t.status).is_some_and(|s| !s.is_done()) && t.date_deleted.is_none();
+    let ticket = map::conversation_channel(t.channel_type.as_deref()) == Channel::Ticket;
+    let changed = t.date_changed.unwrap_or(t.date_created);
+    open && ticket && c.levels.get(&t.id).is_none_or(|l| l.changed != changed)
+}
+
+impl LiveAgentProvider {
+    /// The requests one sync may spend on levels.
+    pub(super) fn level_budget(&self) -> u32 {
+        let share = self.options.sla_level_requests_share;
+        (f64::from(self.source.requests_per_minute) * share).ceil() as u32
+    }
+
+    /// Reads the levels `tickets` need (within the budget; the rest become
+    /// pending), forgets removed tickets, and puts the cached level on each
+    /// item. Only account-wide errors fail the page; a refused or unreadable
+    /// answer leaves that ticket pending for a later sync.
+    pub(super) async fn attach_levels(
+        &self,
+        c: &mut TicketCursor,
+        tickets: &[&RawTicket],
+        items: &mut [Item],
+        removed: &[String],
+    ) -> Result<(), ProviderError> {
+        for t in tickets {
+            if !needs_read(c, t) {
+                continue;
+            }
+            if c.level_requests >= self.level_budget() {
+                if !c.levels_pending.contains(&t.id) && c.levels_pending.len() < MAX_LEVELS {
+                    c.levels_pending.push(t.id.clone());
+                }
+                continue;
+            }
+            let changed = t.date_changed.unwrap_or(t.date_created);
+            self.read_level(c, &t.id, changed).await?;
+        }
+        for id in removed {
+            c.levels.remove(id);
+            c.levels_pending.retain(|p| p != id);
+        }
+        bound(c);
+        for item in items {
+            if let Some(level) = c.levels.get(&item.id) {
+                map::apply_level(item, level);
+            }
+        }
+        Ok(())
+    }
+
+    /// Pending tickets, oldest first, within the budget: each costs its level
+    /// and its row (`GET /tickets/{ticketId}`); their history is read in one
+    /// batch. Returns their items, removed ids and rejected rows.
+    pub(super) async fn pending_levels(
+        &self,
+        c: &mut TicketCursor,
+        departments: &Departments,
+    ) -> Result<(Vec<Item>, Vec<String>, Vec<RejectedRow>), ProviderError> {
+        let mut rows: Vec<RawTicket> = Vec::new();
+        let mut removed = Vec::new();
+        let mut rejected = Vec::new();
+        let pending = std::mem::take(&mut c.levels_pending);
+        let mut left = pending.into_iter();
+        for id in left.by_ref() {
+            if c.level_requests + 2 > self.level_budget() {
+                c.levels_pending.push(id);
+                break;
+            }
+            let path = format!("/tickets/{}", path_segment(&id));
+            c.level_requests += 1;
+            let row = match self.client.get_path("/tickets/{id}", &path, &[]).await {
+                Ok(r) => decode::<RawTicket>("/tickets/{id}", &r.body),
+                Err(ProviderError::Status { code: 404, .. }) => {
+                    // Gone: nothing to read any more. Removing the item is
+                    // the tickets stream's call (a deleted row), not this one's.
+                    c.levels.remove(&id);
+                    continue;
+                }
+                Err(e) => Err(e),
+            };
+            let row = match row {
+                Ok(row) if row.id == id => row,
+                Err(e) if e.is_source_wide() => return Err(e),
+                other => {
+                    let detail = match other {
+                        Err(e) => e.to_string(),
+                        Ok(_) => "the answer is another ticket".to_owned(),
+                    };
+                    tracing::warn!(source = %self.source.name, error = %detail, "cannot re-read a ticket for its SLA level; trying again next sync");
+                    c.levels_pending.push(id);
+                    continue;
+                }
+            };
+            if needs_read(c, &row) {
+                let changed = row.date_changed.unwrap_or(row.date_created);
+                self.read_level(c, &row.id, changed).await?;
+            }
+            rows.push(row);
+        }
+        c.levels_pending.extend(left);
+        let ids: Vec<String> = rows
+            .iter()
+            .filter(|t| map::status(&t.status).is_some())
+            .filter(|t| map::conversation_channel(t.channel_type.as_deref()) == Channel::Ticket)
+            .map(|t| t.id.clone())
+            .collect();
+        let (history, bad) = self.history(&ids).await?;
+        rejected.extend(bad);
+        let refs: Vec<&RawTicket> = rows.iter().collect();
+        let (mut items, gone) = map_tickets(&self.source.name, &refs, history, departments);
+        self.map_options(&mut items);
+        removed.extend(gone);
+        for id in &removed {
+            c.levels.remove(id);
+        }
+        for item in &mut items {
+            if let Some(level) = c.levels.get(&item.id) {
+                map::apply_level(item, level);
+            }
+        }
+        Ok((items, removed, rejected))
+    }
+
+    /// One `/tickets/{id}/sla` read into the cache; a failure that is not
+    /// account-wide leaves the ticket pending.
+    async fn read_level(
+        &self,
+        c: &mut TicketCursor,
+        id: &str,
+        changed: jiff::Timestamp,
+    ) -> Result<(), ProviderError> {
+        let path = format!("/tickets/{}/sla", path_segment(id));
+        c.level_requests += 1;
+        let answer = match self.client.get_path("/tickets/{id}/sla", &path, &[]).await {
+            Ok(r) => decode::<RawTicketSla>("/tickets/{id}/sla", &r.body),
+            // No SLA for this ticket: cached as no level, not asked again
+            // until the ticket changes.
+            Err(ProviderError::Status { code: 404, .. }) => Ok(RawTicketSla::default()),
+            Err(e) => Err(e),
+        };
+        match answer {
+            Ok(sla) if sla.conversationid.as_deref().is_none_or(|c| c == id) => {
+                c.levels.insert(id.to_owned(), cached(&sla, changed));
+                c.levels_pending.retain(|p| p != id);
+            }
+            Err(e) if e.is_source_wide() => return Err(e),
+            other => {
+                let detail = match other {
+                    Err(e) => e.to_string(),
+                    Ok(_) => "conversationid names another ticket".to_owned(),
+                };
+                tracing::warn!(source = %self.source.name, error = %detail, "cannot read a ticket's SLA level; trying again next sync");
+                if !c.levels_pending.iter().any(|p| p == id) {
+                    c.levels_pending.push(id.to_owned());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The answer as cached: the level's name and the due instant per SLA type.
+fn cached(sla: &RawTicketSla, changed: jiff::Timestamp) -> CachedLevel {
+    let due = [
+        (Target::FirstResponse, sla.first_answer),
+        (Target::NextResponse, sla.next_answer),
+        (Target::Resolution, sla.first_resolve),
+        (Target::Assignment, sla.first_assign),
+    ]
+    .into_iter()
+    .filter_map(|(t, at)| at.map(|at| (t, at)))
+    .collect();
+    CachedLevel {
+        changed,
+        name: sla
+            .sla_level_name
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned),
+        due,
+    }
+}
+
+/// Keeps the cache and the pending list within [`MAX_LEVELS`]: the least
+/// recently changed tickets are forgotten first.
+fn bound(c: &mut TicketCursor) {
+    if c.levels.len() > MAX_LEVELS {
+        let mut by_age: Vec<(jiff::Timestamp, String)> = c
+            .levels
+            .iter()
+            .map(|(id, l)| (l.changed, id.clone()))
+            .collect();
+        by_age.sort();
+        let drop: HashSet<String> = by_age
+            .into_iter()
+            .take(c.levels.len() - MAX_LEVELS)
+            .map(|(_, id)| id)
+            .collect();
+        c.levels.retain(|id, _| !drop.contains(id));
+    }
+    c.levels_pending.truncate(MAX_LEVELS);
+}
