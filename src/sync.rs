@@ -191,14 +191,20 @@ impl Run<'_> {
                 progress,
                 done,
                 next: next_cursor,
+                events,
                 ..
             } = page;
             let name = source.name.clone();
             self.items += items.len() as u64;
             blocking(engine, move |e| {
-                let written = e.store.apply_page(&name, CURSOR, &items, &removed, &next);
+                // The store merges stored timeline events into each item it
+                // writes (and writes back stored items the page's events
+                // touch); the item set gets the items as written.
+                let written = e
+                    .store
+                    .apply_page_with_events(&name, CURSOR, items, &removed, &events, &next);
                 e.note_store_write(&format!("source {name}"), &written);
-                written?;
+                let items = written?;
                 e.apply(&name, items, &removed);
                 Ok(())
             })

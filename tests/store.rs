@@ -145,7 +145,7 @@ fn a_store_from_a_newer_exporter_is_refused() {
     drop(conn);
     let err = Store::open(&path).err().expect("refused").to_string();
     assert!(
-        err.contains("schema version 99 is newer than this exporter's 1 (downgrade?)"),
+        err.contains("schema version 99 is newer than this exporter's 2 (downgrade?)"),
         "{err}"
     );
     let _ = std::fs::remove_dir_all(&path);

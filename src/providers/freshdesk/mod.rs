@@ -244,6 +244,7 @@ impl FreshdeskProvider {
             done,
             progress,
             rejected,
+            events: Vec::new(),
         })
     }
 

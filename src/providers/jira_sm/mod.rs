@@ -165,6 +165,7 @@ impl JsmProvider {
                 position,
             }),
             rejected,
+            events: Vec::new(),
         })
     }
 

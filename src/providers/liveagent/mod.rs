@@ -283,6 +283,7 @@ impl LiveAgentProvider {
             done,
             progress: Some(progress),
             rejected,
+            events: Vec::new(),
         })
     }
 
