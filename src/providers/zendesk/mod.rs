@@ -1,10 +1,11 @@
 //! Zendesk Support and Talk: the IO half. Reads the cursor-based incremental
-//! ticket export (with metric sets and SLA metrics sideloaded) and the Talk
+//! ticket export (with metric sets and SLA metrics sideloaded), the ticket
+//! metric events export and the Talk
 //! incremental calls export on the export budget, keeps group names fresh on
 //! the API budget, and hands the JSON to the pure [`map`].
 //!
-//! A sync visits the streams in the order tickets, calls (enabled channels
-//! only); each `fetch_page` call fetches one page of one stream and returns a
+//! A sync visits the streams in the order tickets, metric events (the
+//! timeline, handed over as `Page::events`), calls (enabled channels only); each `fetch_page` call fetches one page of one stream and returns a
 //! cursor that says which stream and where, so a restart resumes mid-sync.
 
 use std::sync::{Arc, Mutex};
