@@ -143,6 +143,8 @@ pub struct RawCall {
     /// Seconds, the whole call.
     #[serde(default)]
     pub duration: Option<i64>,
+    /// Read, not used: a verdict without the instant a `VendorDue` needs
+    /// (see `docs/providers.md`, Zendesk, "Not done yet").
     #[serde(default, alias = "exceeded_queue_time")]
     pub exceeded_queue_wait_time: Option<bool>,
     #[serde(default, deserialize_with = "opt_id")]
