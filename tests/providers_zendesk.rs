@@ -1125,3 +1125,93 @@ async fn metric_events_complete_the_timeline_over_syncs_and_a_restart() {
     assert_eq!(hhmm(&t.reopenings), ["13:00"]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A metric events export answering 500 fails its own stream: the tickets
+/// of the same sync are applied, its cursor stays, and the next sync asks
+/// for the same events again.
+#[tokio::test]
+async fn a_failing_metric_events_export_keeps_its_cursor_and_the_tickets() {
+    let server = MockServer::start().await;
+    mount_groups(&server, 1).await;
+    tickets_request()
+        .and(query_param("start_time", START))
+        .respond_with(body("tickets_end.json"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    tickets_request()
+        .and(query_param("cursor", "MTczNTgyMTAwMC4wfHwzNTQ0Mnw="))
+        .respond_with(body("tickets_end.json"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    events_request(START)
+        .respond_with(ResponseTemplate::new(500).set_body_string("{}"))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let p = provider(&server, &[Channel::Ticket]);
+    let (pages, cursor) = sync(&p, Cursor::default()).await.unwrap();
+    assert_eq!(pages.len(), 2);
+    assert_eq!(pages[0].items[0].id, "35442", "the tickets were read");
+    assert!(pages[1].events.is_empty() && pages[1].done);
+    let reports = p.take_stream_reports();
+    let failed: Vec<(&str, Option<&str>)> = reports
+        .iter()
+        .map(|r| (r.stream, r.error.as_ref().map(|e| e.reason)))
+        .collect();
+    assert_eq!(
+        failed,
+        [("tickets", None), ("metric_events", Some("status"))]
+    );
+    let c: ZendeskCursor = serde_json::from_value(cursor.0.clone()).unwrap();
+    assert_eq!(
+        c.metric_events.start_time, None,
+        "the events cursor did not move"
+    );
+    let _ = sync(&p, cursor).await.unwrap();
+    server.verify().await;
+}
+
+/// A metric event that does not decode is skipped and counted; the rest of
+/// its page becomes timeline events.
+#[tokio::test]
+async fn a_malformed_metric_event_is_skipped_not_the_page() {
+    let server = MockServer::start().await;
+    let page = serde_json::json!({
+        "ticket_metric_events": [
+            {"id": 1, "ticket_id": 7, "metric": "reply_time", "instance_id": 2, "type": "activate", "time": "2025-01-02T10:00:00Z"},
+            {"id": 2, "ticket_id": 7, "metric": "reply_time", "instance_id": 2, "type": "fulfill", "time": "soon"},
+            {"id": 3, "ticket_id": 7, "metric": "reply_time", "instance_id": 2, "type": "fulfill", "time": "2025-01-02T10:20:00Z"}
+        ],
+        "count": 3,
+        "end_time": 1735812000,
+        "next_page": "https://acme.zendesk.com/api/v2/incremental/ticket_metric_events.json?start_time=1735812000",
+        "end_of_stream": true
+    });
+    events_request(START)
+        .respond_with(ResponseTemplate::new(200).set_body_json(page))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let p = provider(&server, &[Channel::Ticket]);
+    let cursor = ZendeskCursor {
+        active: Some(Stream::MetricEvents),
+        ..ZendeskCursor::default()
+    };
+    let page = p
+        .fetch_page(&Cursor(serde_json::to_value(cursor).unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(page.rejected.len(), 1);
+    assert_eq!(page.rejected[0].stream, "metric_events");
+    assert_eq!(page.rejected[0].id.as_deref(), Some("2"));
+    let keys: Vec<(&str, &str)> = page
+        .events
+        .iter()
+        .map(|(t, e)| (t.as_str(), e.key.as_str()))
+        .collect();
+    assert_eq!(keys, [("7", "metric:1"), ("7", "metric:3")]);
+    assert_eq!(cursor_of(&page).metric_events.start_time, Some(1735812000));
+    server.verify().await;
+}
