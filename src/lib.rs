@@ -25,4 +25,5 @@ pub mod sla;
 pub mod snapshot;
 pub mod store;
 pub mod sync;
+pub mod timeline;
 pub mod web;

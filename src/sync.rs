@@ -16,7 +16,7 @@ use crate::model::Channel;
 use crate::providers::{
     Cursor, Page, Progress, Provider, ProviderError, RejectedRow, StreamFailure, StreamReport,
 };
-use crate::store::StoreError;
+use crate::store::{PageWrite, StoreError, Written};
 
 /// The store's endpoint name for a provider's whole-source cursor.
 const CURSOR: &str = "sync";
@@ -192,22 +192,25 @@ impl Run<'_> {
                 progress,
                 done,
                 next: next_cursor,
+                events,
                 ..
             } = page;
             let name = source.name.clone();
             self.items += items.len() as u64;
             blocking(engine, move |e| {
                 let retain_only = checked_retain_only(e, &name, retain_only)?;
-                let written = e.store.apply_page_retaining(
-                    &name,
-                    CURSOR,
-                    &items,
-                    &removed,
-                    retain_only.as_deref(),
-                    &next,
-                );
+                // The store merges stored timeline events into each item it
+                // writes (and writes back stored items the page's events
+                // touch); the item set gets the items as written.
+                let page = PageWrite {
+                    items,
+                    removed: &removed,
+                    events: &events,
+                    retain_only: retain_only.as_deref(),
+                };
+                let written = e.store.apply_sync_page(&name, CURSOR, page, &next);
                 e.note_store_write(&format!("source {name}"), &written);
-                let forgotten = written?;
+                let Written { items, forgotten } = written?;
                 if let Some(listed) = &retain_only {
                     tracing::info!(source = %name, listed = listed.len(), removed = forgotten.len(), "reconciled with the source's complete id list; items it no longer has were forgotten");
                 }

@@ -317,6 +317,7 @@ fn cursor_of(page: &Page) -> ZendeskCursor {
 async fn ticket_export_pages_to_end_of_stream_then_resumes_from_the_cursor() {
     let server = MockServer::start().await;
     mount_groups(&server, 1).await;
+    mount_events_empty(&server).await;
     tickets_request()
         .and(query_param("start_time", START))
         .and(query_param_is_missing("cursor"))
@@ -334,13 +335,14 @@ async fn ticket_export_pages_to_end_of_stream_then_resumes_from_the_cursor() {
 
     let p = provider(&server, &[Channel::Ticket, Channel::Chat]);
     let (pages, cursor) = sync(&p, Cursor::default()).await.unwrap();
-    assert_eq!(pages.len(), 2);
-    assert!(!pages[0].done && pages[1].done);
+    // Two ticket pages, then the metric events (empty here).
+    assert_eq!(pages.len(), 3);
+    assert!(!pages[0].done && !pages[1].done && pages[2].done);
     let ids: Vec<&str> = pages[0].items.iter().map(|i| i.id.as_str()).collect();
     assert_eq!(ids, ["35436", "35437", "35440", "35441"]);
     assert_eq!(pages[0].removed, ["35439"]);
     assert_eq!(pages[1].items[0].id, "35442");
-    let c = cursor_of(&pages[1]);
+    let c = cursor_of(&pages[2]);
     assert_eq!(c.active, None, "between syncs");
     assert_eq!(
         c.tickets.after_cursor.as_deref(),
@@ -348,10 +350,11 @@ async fn ticket_export_pages_to_end_of_stream_then_resumes_from_the_cursor() {
     );
     assert_eq!(c.tickets.position, Some(ts("2025-01-02T12:30:00Z")));
     assert_eq!(cursor_of(&pages[0]).active, Some(Stream::Tickets));
-    // Progress: one stream (tickets and chats share it), from the lookback
-    // start to the newest updated_at read; at end_of_stream, now.
+    // Progress: two streams (tickets and chats share the first, the metric
+    // events follow), from the lookback start to the newest updated_at
+    // read; at end_of_stream, now.
     let progress = pages[0].progress.unwrap();
-    assert_eq!((progress.stream, progress.streams), (0, 1));
+    assert_eq!((progress.stream, progress.streams), (0, 2));
     assert_eq!(progress.from, ts("2025-01-02T00:00:00Z"));
     assert_eq!(progress.position, ts("2025-01-02T12:00:00Z"));
     assert_eq!(
@@ -364,6 +367,7 @@ async fn ticket_export_pages_to_end_of_stream_then_resumes_from_the_cursor() {
     // last after_cursor: one request, no start_time, groups still cached.
     server.reset().await;
     mount_groups(&server, 0).await;
+    mount_events_empty(&server).await;
     tickets_request()
         .and(query_param("cursor", "MTczNTgyMTAwMC4wfHwzNTQ0Mnw="))
         .respond_with(body("tickets_end.json"))
@@ -371,12 +375,13 @@ async fn ticket_export_pages_to_end_of_stream_then_resumes_from_the_cursor() {
         .mount(&server)
         .await;
     let (pages, _) = sync(&p, cursor.clone()).await.unwrap();
-    assert_eq!(pages.len(), 1);
+    assert_eq!(pages.len(), 2);
     server.verify().await;
 
     // A fresh provider (a restart) reads group names once, then the same cursor.
     server.reset().await;
     mount_groups(&server, 1).await;
+    mount_events_empty(&server).await;
     tickets_request()
         .and(query_param("cursor", "MTczNTgyMTAwMC4wfHwzNTQ0Mnw="))
         .respond_with(body("tickets_end.json"))
@@ -385,7 +390,7 @@ async fn ticket_export_pages_to_end_of_stream_then_resumes_from_the_cursor() {
         .await;
     let restarted = provider(&server, &[Channel::Ticket]);
     let (pages, _) = sync(&restarted, cursor).await.unwrap();
-    assert_eq!(pages.len(), 1);
+    assert_eq!(pages.len(), 2);
     server.verify().await;
 }
 
@@ -408,6 +413,7 @@ async fn a_restart_mid_sync_resumes_at_the_stored_page() {
     // second page only.
     server.reset().await;
     mount_groups(&server, 1).await;
+    mount_events_empty(&server).await;
     tickets_request()
         .and(query_param("cursor", "MTczNTgxOTIwMC4wfHwzNTQ0MXw="))
         .respond_with(body("tickets_end.json"))
@@ -423,7 +429,11 @@ async fn a_restart_mid_sync_resumes_at_the_stored_page() {
     let (pages, _) = sync(&provider(&server, &[Channel::Ticket]), first.next)
         .await
         .unwrap();
-    assert_eq!(pages.len(), 1);
+    assert_eq!(
+        pages.len(),
+        2,
+        "the rest of the tickets, then the metric events"
+    );
     assert_eq!(pages[0].items[0].id, "35442");
     server.verify().await;
 }
@@ -464,6 +474,7 @@ async fn talk_export_stops_on_count_and_keeps_end_time() {
 async fn a_sync_reads_tickets_then_calls() {
     let server = MockServer::start().await;
     mount_groups(&server, 1).await;
+    mount_events_empty(&server).await;
     tickets_request()
         .and(query_param("start_time", START))
         .respond_with(body("tickets_end.json"))
@@ -478,12 +489,15 @@ async fn a_sync_reads_tickets_then_calls() {
     let (pages, _) = sync(&provider(&server, &Channel::ALL), Cursor::default())
         .await
         .unwrap();
-    assert_eq!(pages.len(), 2);
-    assert_eq!(cursor_of(&pages[0]).active, Some(Stream::Calls));
-    let (tickets, calls) = (pages[0].progress.unwrap(), pages[1].progress.unwrap());
-    assert_eq!((tickets.stream, tickets.streams), (0, 2));
-    assert_eq!((calls.stream, calls.streams), (1, 2));
-    assert!(!pages[0].done && pages[1].done);
+    assert_eq!(pages.len(), 3);
+    assert_eq!(cursor_of(&pages[0]).active, Some(Stream::MetricEvents));
+    assert_eq!(cursor_of(&pages[1]).active, Some(Stream::Calls));
+    let progress: Vec<(usize, usize)> = pages
+        .iter()
+        .map(|p| p.progress.map(|p| (p.stream, p.streams)).unwrap())
+        .collect();
+    assert_eq!(progress, [(0, 3), (1, 3), (2, 3)]);
+    assert!(!pages[0].done && !pages[1].done && pages[2].done);
     server.verify().await;
 }
 
@@ -604,7 +618,7 @@ async fn export_429_waits_for_retry_after_on_the_export_budget() {
     let p = provider_with(&server, &[Channel::Ticket], 10, true);
     let start = tokio::time::Instant::now();
     let page = p.fetch_page(&Cursor::default()).await.unwrap();
-    assert!(page.done);
+    assert_eq!(page.items.len(), 1);
     // 42 s from Retry-After; the export budget (10/min, no burst) would have
     // let the retry through after 6 s, so the vendor's wait governs.
     assert_eq!(start.elapsed(), Duration::from_secs(42));
@@ -781,8 +795,9 @@ async fn rate_limit_headers_hold_the_next_request_before_a_429() {
         .await;
     let p = provider_with(&server, &[Channel::Ticket], 10, true);
     let start = tokio::time::Instant::now();
-    let (pages, _) = sync(&p, Cursor::default()).await.unwrap();
-    assert_eq!(pages.len(), 2);
+    let first = p.fetch_page(&Cursor::default()).await.unwrap();
+    let second = p.fetch_page(&first.next).await.unwrap();
+    assert_eq!(second.items[0].id, "35442");
     // Without the headers the budget would send the second page after 6 s.
     assert_eq!(start.elapsed(), Duration::from_secs(20));
     server.verify().await;
@@ -792,6 +807,7 @@ async fn rate_limit_headers_hold_the_next_request_before_a_429() {
 async fn a_page_without_after_cursor_ends_the_sync_instead_of_looping() {
     let server = MockServer::start().await;
     mount_groups(&server, 1).await;
+    mount_events_empty(&server).await;
     let mut page: serde_json::Value = serde_json::from_slice(&fixture("tickets.json")).unwrap();
     page["after_cursor"] = serde_json::Value::Null;
     page["after_url"] = serde_json::Value::Null;
@@ -804,7 +820,7 @@ async fn a_page_without_after_cursor_ends_the_sync_instead_of_looping() {
     let (pages, cursor) = sync(&provider(&server, &[Channel::Ticket]), Cursor::default())
         .await
         .unwrap();
-    assert_eq!(pages.len(), 1);
+    assert_eq!(pages.len(), 2, "one ticket page, then the metric events");
     assert_eq!(pages[0].items.len(), 3, "the chat ticket is not read");
     let c: ZendeskCursor = serde_json::from_value(cursor.0).unwrap();
     assert_eq!(
@@ -822,6 +838,11 @@ async fn check_source_probes_each_endpoint_and_the_sideloads() {
     tickets_request_one()
         .and(query_param("start_time", "1735858800"))
         .respond_with(body("tickets.json"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    events_request("1735858800")
+        .respond_with(body("timeline_events_3.json"))
         .expect(1)
         .mount(&server)
         .await;
@@ -866,6 +887,11 @@ async fn check_source_probes_each_endpoint_and_the_sideloads() {
                 ProbeResult::Works,
                 false
             ),
+            (
+                "GET /incremental/ticket_metric_events",
+                ProbeResult::Works,
+                true
+            ),
             // Talk is absent, but this source does not read calls.
             (
                 "GET /channels/voice/stats/incremental/calls.json",
@@ -880,6 +906,11 @@ async fn check_source_probes_each_endpoint_and_the_sideloads() {
         probes[0].detail.contains("account limit 700/min"),
         "{}",
         probes[0].detail
+    );
+    assert!(
+        probes[3].detail.starts_with("5 metric events"),
+        "{}",
+        probes[3].detail
     );
     for p in &probes {
         assert!(
@@ -896,4 +927,291 @@ fn tickets_request_one() -> wiremock::MockBuilder {
         .and(header("authorization", BASIC))
         .and(query_param("include", "metric_sets,slas"))
         .and(query_param("per_page", "1"))
+}
+
+// ---- the timeline from the ticket metric events, through the sync loop ----
+
+async fn mount_events_empty(server: &MockServer) {
+    Mock::given(method("GET"))
+        .and(path("/api/v2/incremental/ticket_metric_events"))
+        .respond_with(body("metric_events_empty.json"))
+        .mount(server)
+        .await;
+}
+
+fn events_request(start_time: &str) -> wiremock::MockBuilder {
+    Mock::given(method("GET"))
+        .and(path("/api/v2/incremental/ticket_metric_events"))
+        .and(header("authorization", BASIC))
+        .and(query_param("start_time", start_time))
+        .and(query_param_is_missing("page[size]"))
+}
+
+/// One sync of `source` through the real poller (`sync::run_source`) into
+/// the store in `dir`; returns the stored items.
+async fn sync_into_store(
+    p: ZendeskProvider,
+    server: &MockServer,
+    dir: &std::path::Path,
+) -> Vec<Item> {
+    use helpdesk_sla_exporter::engine::Engine;
+    use helpdesk_sla_exporter::metrics::source::SourceMetrics;
+    use helpdesk_sla_exporter::store::Store;
+    use helpdesk_sla_exporter::sync::{SyncEvent, run_source};
+    use tokio_util::sync::CancellationToken;
+
+    let engine = std::sync::Arc::new(Engine::new(
+        Store::open(dir).unwrap(),
+        SourceMetrics::new(&prometheus::Registry::new()).unwrap(),
+        helpdesk_sla_exporter::clock::fixed(ts("2025-01-03T00:00:00Z")),
+    ));
+    let cancel = CancellationToken::new();
+    let result = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let (c, r) = (cancel.clone(), result.clone());
+    let on_sync = std::sync::Arc::new(move |_: &str, e: SyncEvent| {
+        if let SyncEvent::Finished(res) = e {
+            *r.lock().unwrap() = Some(res);
+            c.cancel();
+        }
+    });
+    run_source(
+        engine.clone(),
+        std::sync::Arc::new(p),
+        settings(server, &[Channel::Ticket]),
+        cancel,
+        on_sync,
+    )
+    .await;
+    let finished = result.lock().unwrap().take();
+    assert_eq!(finished, Some(Ok(())), "the sync finished and worked");
+    engine.store.items("support").unwrap()
+}
+
+fn spans(item: &Item) -> Vec<(Status, String)> {
+    item.statuses
+        .iter()
+        .map(|s| (s.status, s.start.to_string()[11..16].to_owned()))
+        .collect()
+}
+
+fn hhmm(list: &[Timestamp]) -> Vec<String> {
+    list.iter()
+        .map(|t| t.to_string()[11..16].to_owned())
+        .collect()
+}
+
+/// The metric events add what the snapshot cannot hold, over two syncs and a
+/// restart: a pending pause and a next-reply cycle (sync 1), the resume, the
+/// solve and the reopen (sync 2), the next reply (sync 3, after a restart).
+/// Each time-based page re-reads the last instant of the one before, and
+/// nothing doubles. Events of a ticket not yet exported wait for it; a
+/// deleted ticket stays deleted when its events come later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metric_events_complete_the_timeline_over_syncs_and_a_restart() {
+    let server = MockServer::start().await;
+    let dir = common::scratch("zendesk-timeline");
+
+    // Sync 1: the ticket (pending since 10:00, first reply 08:30), then two
+    // pages of events: the second starts at the first's end_time (10:30) and
+    // repeats its last instant.
+    mount_groups(&server, 1).await;
+    tickets_request()
+        .and(query_param("start_time", START))
+        .respond_with(body("timeline_tickets_1.json"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    events_request(START)
+        .respond_with(body("timeline_events_1a.json"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    events_request("1735813800")
+        .respond_with(body("timeline_events_1b.json"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let p = provider(&server, &[Channel::Ticket]);
+    let items = sync_into_store(p, &server, &dir).await;
+    server.verify().await;
+    assert_eq!(items.len(), 1, "50002 has events but is not exported yet");
+    let t = &items[0];
+    assert_eq!(t.id, "50001");
+    assert_eq!(
+        spans(t),
+        [
+            (Status::Open, "08:00".into()),
+            (Status::Pending, "09:00".into()),
+            (Status::Open, "09:20".into()),
+            (Status::Pending, "10:00".into()),
+        ],
+        "the 09:00-09:20 pause the snapshot had no trace of"
+    );
+    assert_eq!(hhmm(&t.customer_messages), ["08:00", "09:20"]);
+    assert_eq!(hhmm(&t.agent_replies), ["08:30", "09:50"]);
+
+    // Sync 2, same store: the ticket again (reopened at 13:00 after a solve
+    // at 12:00) and 50002 for the first time; the events from 10:45 (re-read)
+    // to 13:00.
+    server.reset().await;
+    mount_groups(&server, 1).await;
+    tickets_request()
+        .and(query_param("cursor", "dGwx"))
+        .respond_with(body("timeline_tickets_2.json"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    events_request("1735814700")
+        .respond_with(body("timeline_events_2.json"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let p = provider(&server, &[Channel::Ticket]);
+    let items = sync_into_store(p, &server, &dir).await;
+    server.verify().await;
+    let ids: Vec<&str> = items.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(ids, ["50001", "50002"]);
+    let t = &items[0];
+    assert_eq!(
+        spans(t),
+        [
+            (Status::Open, "08:00".into()),
+            (Status::Pending, "09:00".into()),
+            (Status::Open, "09:20".into()),
+            (Status::Pending, "10:00".into()),
+            (Status::Open, "11:30".into()),
+            (Status::Resolved, "12:00".into()),
+            (Status::Open, "13:00".into()),
+        ]
+    );
+    assert_eq!(hhmm(&t.resolutions), ["12:00"]);
+    assert_eq!(hhmm(&t.reopenings), ["13:00"]);
+    assert_eq!(hhmm(&t.customer_messages), ["08:00", "09:20", "13:00"]);
+    // 50002's events came in sync 1, before the ticket: applied now, once.
+    let new = &items[1];
+    assert_eq!(hhmm(&new.customer_messages), ["10:30"]);
+    assert_eq!(hhmm(&new.agent_replies), ["10:45"]);
+
+    // Sync 3 after a restart (a new store handle and provider on the same
+    // directory): 50002 is deleted; the events re-read 13:00 and bring the
+    // 14:00 reply to 50001 (merged into the stored ticket, which this sync's
+    // ticket page does not carry) and a late event of the deleted 50002.
+    server.reset().await;
+    mount_groups(&server, 1).await;
+    tickets_request()
+        .and(query_param("cursor", "dGwy"))
+        .respond_with(body("timeline_tickets_3.json"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    events_request("1735822800")
+        .respond_with(body("timeline_events_3.json"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let restarted = provider(&server, &[Channel::Ticket]);
+    let items = sync_into_store(restarted, &server, &dir).await;
+    server.verify().await;
+    let ids: Vec<&str> = items.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(ids, ["50001"], "the deleted ticket stays deleted");
+    let t = &items[0];
+    assert_eq!(hhmm(&t.agent_replies), ["08:30", "09:50", "14:00"]);
+    assert_eq!(hhmm(&t.customer_messages), ["08:00", "09:20", "13:00"]);
+    assert_eq!(
+        t.statuses.len(),
+        7,
+        "the re-read 13:00 reopen did not double"
+    );
+    assert_eq!(hhmm(&t.reopenings), ["13:00"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A metric events export answering 500 fails its own stream: the tickets
+/// of the same sync are applied, its cursor stays, and the next sync asks
+/// for the same events again.
+#[tokio::test]
+async fn a_failing_metric_events_export_keeps_its_cursor_and_the_tickets() {
+    let server = MockServer::start().await;
+    mount_groups(&server, 1).await;
+    tickets_request()
+        .and(query_param("start_time", START))
+        .respond_with(body("tickets_end.json"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    tickets_request()
+        .and(query_param("cursor", "MTczNTgyMTAwMC4wfHwzNTQ0Mnw="))
+        .respond_with(body("tickets_end.json"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    events_request(START)
+        .respond_with(ResponseTemplate::new(500).set_body_string("{}"))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let p = provider(&server, &[Channel::Ticket]);
+    let (pages, cursor) = sync(&p, Cursor::default()).await.unwrap();
+    assert_eq!(pages.len(), 2);
+    assert_eq!(pages[0].items[0].id, "35442", "the tickets were read");
+    assert!(pages[1].events.is_empty() && pages[1].done);
+    let reports = p.take_stream_reports();
+    let failed: Vec<(&str, Option<&str>)> = reports
+        .iter()
+        .map(|r| (r.stream, r.error.as_ref().map(|e| e.reason)))
+        .collect();
+    assert_eq!(
+        failed,
+        [("tickets", None), ("metric_events", Some("status"))]
+    );
+    let c: ZendeskCursor = serde_json::from_value(cursor.0.clone()).unwrap();
+    assert_eq!(
+        c.metric_events.start_time, None,
+        "the events cursor did not move"
+    );
+    let _ = sync(&p, cursor).await.unwrap();
+    server.verify().await;
+}
+
+/// A metric event that does not decode is skipped and counted; the rest of
+/// its page becomes timeline events.
+#[tokio::test]
+async fn a_malformed_metric_event_is_skipped_not_the_page() {
+    let server = MockServer::start().await;
+    let page = serde_json::json!({
+        "ticket_metric_events": [
+            {"id": 1, "ticket_id": 7, "metric": "reply_time", "instance_id": 2, "type": "activate", "time": "2025-01-02T10:00:00Z"},
+            {"id": 2, "ticket_id": 7, "metric": "reply_time", "instance_id": 2, "type": "fulfill", "time": "soon"},
+            {"id": 3, "ticket_id": 7, "metric": "reply_time", "instance_id": 2, "type": "fulfill", "time": "2025-01-02T10:20:00Z"}
+        ],
+        "count": 3,
+        "end_time": 1735812000,
+        "next_page": "https://acme.zendesk.com/api/v2/incremental/ticket_metric_events.json?start_time=1735812000",
+        "end_of_stream": true
+    });
+    events_request(START)
+        .respond_with(ResponseTemplate::new(200).set_body_json(page))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let p = provider(&server, &[Channel::Ticket]);
+    let cursor = ZendeskCursor {
+        active: Some(Stream::MetricEvents),
+        ..ZendeskCursor::default()
+    };
+    let page = p
+        .fetch_page(&Cursor(serde_json::to_value(cursor).unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(page.rejected.len(), 1);
+    assert_eq!(page.rejected[0].stream, "metric_events");
+    assert_eq!(page.rejected[0].id.as_deref(), Some("2"));
+    let keys: Vec<(&str, &str)> = page
+        .events
+        .iter()
+        .map(|(t, e)| (t.as_str(), e.key.as_str()))
+        .collect();
+    assert_eq!(keys, [("7", "metric:1"), ("7", "metric:3")]);
+    assert_eq!(cursor_of(&page).metric_events.start_time, Some(1735812000));
+    server.verify().await;
 }

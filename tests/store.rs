@@ -145,7 +145,7 @@ fn a_store_from_a_newer_exporter_is_refused() {
     drop(conn);
     let err = Store::open(&path).err().expect("refused").to_string();
     assert!(
-        err.contains("schema version 99 is newer than this exporter's 1 (downgrade?)"),
+        err.contains("schema version 99 is newer than this exporter's 2 (downgrade?)"),
         "{err}"
     );
     let _ = std::fs::remove_dir_all(&path);
@@ -214,4 +214,114 @@ fn prune_forgets_old_finished_items_and_their_counted_keys_but_keeps_counters() 
     let windows = store.outcome_counts(&[0], i64::MAX).unwrap();
     assert!(windows.iter().all(|(_, _, n)| n[0] == 0), "{windows:?}");
     assert_eq!(store.counters().unwrap()[0].2, 1, "counters never go down");
+}
+
+fn event(
+    key: &str,
+    at: &str,
+    kind: helpdesk_sla_exporter::timeline::EventKind,
+) -> helpdesk_sla_exporter::timeline::TimelineEvent {
+    helpdesk_sla_exporter::timeline::TimelineEvent {
+        key: key.into(),
+        at: at.parse().unwrap(),
+        kind,
+    }
+}
+
+/// Timeline events (`Page::events`) are kept by key: they wait for an item
+/// that is not stored yet, merge once however often they are re-read, and
+/// go with a removed item, which later events never bring back.
+#[test]
+fn timeline_events_wait_for_their_item_merge_once_and_go_with_it() {
+    use helpdesk_sla_exporter::timeline::EventKind;
+    let store = Store::in_memory().unwrap();
+    let reply = (
+        "a".to_owned(),
+        event("r1", "2026-11-02T10:00:00Z", EventKind::AgentReply),
+    );
+    let written = store
+        .apply_page_with_events(
+            "support",
+            "sync",
+            vec![],
+            &[],
+            std::slice::from_ref(&reply),
+            "1",
+        )
+        .unwrap();
+    assert!(written.is_empty());
+    assert!(
+        store.items("support").unwrap().is_empty(),
+        "events never create an item"
+    );
+
+    let written = store
+        .apply_page_with_events("support", "sync", vec![item("a"), item("b")], &[], &[], "2")
+        .unwrap();
+    let replies: Vec<String> = written[0]
+        .agent_replies
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+    assert_eq!(
+        replies,
+        ["2026-11-02T10:00:00Z"],
+        "the waiting event was applied"
+    );
+    assert!(written[1].agent_replies.is_empty());
+
+    // The same event again (a re-read page): the stored item does not change.
+    let again = store
+        .apply_page_with_events("support", "sync", vec![], &[], &[reply], "3")
+        .unwrap();
+    assert_eq!(again, written[..1]);
+    assert_eq!(store.items("support").unwrap()[0], written[0]);
+
+    store
+        .apply_page_with_events("support", "sync", vec![], &["a".to_owned()], &[], "4")
+        .unwrap();
+    let late = (
+        "a".to_owned(),
+        event("m2", "2026-11-02T11:00:00Z", EventKind::CustomerMessage),
+    );
+    store
+        .apply_page_with_events("support", "sync", vec![], &[], &[late], "5")
+        .unwrap();
+    let ids: Vec<String> = store
+        .items("support")
+        .unwrap()
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(ids, ["b"], "a removed item stays removed");
+}
+
+/// A store written before timeline events existed (schema 1) is migrated in
+/// place and keeps its items.
+#[test]
+fn a_schema_1_store_gains_the_event_table() {
+    use helpdesk_sla_exporter::timeline::EventKind;
+    let path = dir("schema1");
+    {
+        let store = Store::open(&path).unwrap();
+        store
+            .apply_page("support", "sync", &[item("a")], &[], "c")
+            .unwrap();
+    }
+    let conn = rusqlite::Connection::open(path.join("state.sqlite")).unwrap();
+    conn.execute_batch("DROP TABLE item_events; PRAGMA user_version = 1;")
+        .unwrap();
+    drop(conn);
+    let store = Store::open(&path).unwrap();
+    let reply = (
+        "a".to_owned(),
+        event("r1", "2026-11-02T10:00:00Z", EventKind::AgentReply),
+    );
+    let written = store
+        .apply_page_with_events("support", "sync", vec![], &[], &[reply], "d")
+        .unwrap();
+    assert_eq!(written.len(), 1);
+    assert_eq!(written[0].agent_replies.len(), 1);
+    drop(store);
+    let _ = std::fs::remove_dir_all(&path);
 }

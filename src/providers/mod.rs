@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{SourceConfig, VendorBlock};
 use crate::model::{Item, Target};
+use crate::timeline::TimelineEvent;
 
 pub use client::{ClientError, ClientMetrics, ClientSettings, HttpClient};
 pub use liveagent::LiveAgentProvider;
@@ -227,6 +228,11 @@ pub struct Page {
     /// Rows of this page that could not be decoded: skipped, counted and
     /// logged by the sync loop; the rest of the page is applied.
     pub rejected: Vec<RejectedRow>,
+    /// Timeline events `(item id, event)` of an event stream (Zendesk's
+    /// ticket metric events), for items that are not sent whole: the sync
+    /// loop stores them by key in the page's transaction and merges them into
+    /// the stored item, now or when it arrives ([`crate::timeline`]).
+    pub events: Vec<(String, TimelineEvent)>,
 }
 
 /// How far a sync has come. A sync reads `streams` streams one after the other

@@ -245,6 +245,7 @@ impl FreshdeskProvider {
             done,
             progress,
             rejected,
+            events: Vec::new(),
         })
     }
 

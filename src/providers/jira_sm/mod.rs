@@ -209,6 +209,7 @@ impl JsmProvider {
                 position,
             }),
             rejected,
+            events: Vec::new(),
         })
     }
 

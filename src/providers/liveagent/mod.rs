@@ -285,6 +285,7 @@ impl LiveAgentProvider {
             done,
             progress: Some(progress),
             rejected,
+            events: Vec::new(),
         })
     }
 

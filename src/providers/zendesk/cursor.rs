@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 pub enum Stream {
     /// The cursor-based ticket export (tickets, chat and messaging tickets).
     Tickets,
+    /// The ticket metric events export: the timeline, merged into tickets.
+    MetricEvents,
     /// The Talk incremental calls export.
     Calls,
 }
@@ -18,6 +20,7 @@ impl Stream {
     pub fn label(self) -> &'static str {
         match self {
             Stream::Tickets => "tickets",
+            Stream::MetricEvents => "metric_events",
             Stream::Calls => "calls",
         }
     }
@@ -30,6 +33,10 @@ pub struct ZendeskCursor {
     /// The stream being synced; `None` between syncs.
     pub active: Option<Stream>,
     pub tickets: TicketCursor,
+    /// Absent in cursors written before the stream existed: it starts from
+    /// the initial lookback.
+    #[serde(default)]
+    pub metric_events: EventCursor,
     pub calls: CallCursor,
 }
 
@@ -49,5 +56,12 @@ pub struct TicketCursor {
 /// page's `end_time`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CallCursor {
+    pub start_time: Option<i64>,
+}
+
+/// The ticket metric events export is time-based like Talk's: the next
+/// `start_time` is the previous page's `end_time`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EventCursor {
     pub start_time: Option<i64>,
 }

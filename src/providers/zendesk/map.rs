@@ -7,8 +7,9 @@
 //! (else minutes), the first assignment is `initially_assigned_at`, the last
 //! solve is `solved_at`, and the current status began at `status_updated_at`.
 //! What a snapshot cannot hold (pauses before the current status, next-reply
-//! cycles, earlier solves of a reopened ticket) is not invented; see
-//! `docs/providers.md`.
+//! cycles, earlier solves of a reopened ticket) is not invented here: the
+//! ticket metric events ([`super::events`]) add it when the store merges
+//! them in ([`crate::timeline`]); see `docs/providers.md`.
 
 use std::collections::HashMap;
 

@@ -1,10 +1,11 @@
 //! Zendesk Support and Talk: the IO half. Reads the cursor-based incremental
-//! ticket export (with metric sets and SLA metrics sideloaded) and the Talk
+//! ticket export (with metric sets and SLA metrics sideloaded), the ticket
+//! metric events export and the Talk
 //! incremental calls export on the export budget, keeps group names fresh on
 //! the API budget, and hands the JSON to the pure [`map`].
 //!
-//! A sync visits the streams in the order tickets, calls (enabled channels
-//! only); each `fetch_page` call fetches one page of one stream and returns a
+//! A sync visits the streams in the order tickets, metric events (the
+//! timeline, handed over as `Page::events`), calls (enabled channels only); each `fetch_page` call fetches one page of one stream and returns a
 //! cursor that says which stream and where, so a restart resumes mid-sync.
 
 use std::sync::{Arc, Mutex};
@@ -13,6 +14,7 @@ use jiff::{SignedDuration, Timestamp};
 
 mod config;
 mod cursor;
+pub mod events;
 pub mod levels;
 mod lists;
 pub mod map;
@@ -23,7 +25,7 @@ pub use config::{
     DEFAULT_EXPORT_REQUESTS_PER_MINUTE, RawZendeskBlock, SOURCE_TYPE, ZendeskAuth, ZendeskConfig,
     source_config,
 };
-pub use cursor::{CallCursor, Stream, TicketCursor, ZendeskCursor};
+pub use cursor::{CallCursor, EventCursor, Stream, TicketCursor, ZendeskCursor};
 
 use super::client::{ClientMetrics, ClientSettings, HttpClient, decode_values};
 use super::{
@@ -34,9 +36,12 @@ use crate::clock::{self, Clock};
 use crate::config::SourceConfig;
 use crate::model::Channel;
 use map::{Groups, RawCall, RawCallPage, RawGroupPage, RawMetricSet, RawTicket, TicketOutcome};
+use raw::{RawMetricEvent, RawMetricEventPage};
 
 /// The ticket export endpoint (cursor-based).
 pub const TICKETS: &str = "/incremental/tickets/cursor.json";
+/// The ticket metric events export (time-based).
+pub const METRIC_EVENTS: &str = "/incremental/ticket_metric_events";
 /// The Talk incremental calls export.
 pub const CALLS: &str = "/channels/voice/stats/incremental/calls.json";
 /// The group list, for team names.
@@ -104,7 +109,9 @@ impl ZendeskProvider {
         let has = |c| self.source.channels.contains(&c);
         let mut out = Vec::new();
         if has(Channel::Ticket) || has(Channel::Chat) {
+            // Tickets first: their events then usually find them stored.
             out.push(Stream::Tickets);
+            out.push(Stream::MetricEvents);
         }
         if has(Channel::Call) {
             out.push(Stream::Calls);
@@ -129,7 +136,20 @@ impl ZendeskProvider {
         // worked: a stream that fails for its own reasons (a status, a decode
         // error, a timeout, a paging loop) stays where it was, is reported,
         // and the sync goes on with the other one. Account-wide errors end it.
+        let mut events = Vec::new();
         let result = match stream {
+            Stream::MetricEvents => {
+                let mut c = cur.metric_events.clone();
+                let page = self
+                    .metric_events_page(&mut c, start, now, &mut events)
+                    .await;
+                if page.is_ok() {
+                    cur.metric_events = c;
+                } else {
+                    events.clear();
+                }
+                page
+            }
             Stream::Tickets => {
                 let groups = self.groups().await;
                 let mut c = cur.tickets.clone();
@@ -175,7 +195,7 @@ impl ZendeskProvider {
         let index = streams.iter().position(|s| *s == stream).unwrap_or(0);
         let from = match stream {
             Stream::Tickets => cur.tickets.start_time,
-            Stream::Calls => None,
+            Stream::MetricEvents | Stream::Calls => None,
         }
         .and_then(|t| Timestamp::from_second(t).ok())
         .unwrap_or(start);
@@ -203,6 +223,7 @@ impl ZendeskProvider {
             done: out.done && cur.active.is_none(),
             progress,
             rejected: out.rejected,
+            events,
         })
     }
 
@@ -269,6 +290,48 @@ impl ZendeskProvider {
             rejected,
             done,
             position: c.position,
+        })
+    }
+
+    async fn metric_events_page(
+        &self,
+        c: &mut EventCursor,
+        start: Timestamp,
+        now: Timestamp,
+        events: &mut Vec<(String, crate::timeline::TimelineEvent)>,
+    ) -> Result<StreamPage, ProviderError> {
+        let start_time = *c.start_time.get_or_insert(start.as_second());
+        if start_time > (now - RECENCY_GAP).as_second() {
+            return Ok(StreamPage {
+                done: true,
+                ..StreamPage::default()
+            });
+        }
+        let query = [("start_time", start_time.to_string())];
+        let response = self.export.get(METRIC_EVENTS, &query).await?;
+        let page: RawMetricEventPage = map::decode(METRIC_EVENTS, &response.body)?;
+        let (rows, rejected): (Vec<RawMetricEvent>, _) =
+            decode_values("metric_events", page.ticket_metric_events);
+        let read = rows.len() + rejected.len();
+        *events = events::timeline(&rows);
+        // The next page starts at this one's `end_time` and so reads its last
+        // instant again: events are stored by key, so nothing doubles. An
+        // `end_time` that does not advance (a second with more events than a
+        // page) ends this sync rather than asking for the same page again.
+        let advanced = page.end_time.filter(|end| *end > start_time);
+        if let Some(end) = advanced {
+            c.start_time = Some(end);
+        }
+        if advanced.is_none() && read > 0 && page.end_of_stream != Some(true) {
+            tracing::warn!(source = %self.source.name, start_time, "metric events page does not advance; ending this sync");
+        }
+        let done =
+            page.end_of_stream == Some(true) || page.count == 0 || read == 0 || advanced.is_none();
+        Ok(StreamPage {
+            rejected,
+            done,
+            position: c.start_time.and_then(|t| Timestamp::from_second(t).ok()),
+            ..StreamPage::default()
         })
     }
 

@@ -5,7 +5,8 @@
 use jiff::SignedDuration;
 
 use super::map::{self, RawCallPage};
-use super::{CALLS, GROUPS, SLA_POLICIES, Stream, TICKETS, ZendeskProvider};
+use super::raw::RawMetricEventPage;
+use super::{CALLS, GROUPS, METRIC_EVENTS, SLA_POLICIES, Stream, TICKETS, ZendeskProvider};
 use crate::providers::{Probe, ProbeResult};
 
 impl ZendeskProvider {
@@ -56,6 +57,32 @@ impl ZendeskProvider {
                 format!("{e} (the incremental export needs an admin)"),
             )),
         }
+        let since = [("start_time", hour_ago.clone())];
+        out.push(match self.export.get(METRIC_EVENTS, &since).await {
+            Ok(r) => match map::decode::<RawMetricEventPage>(METRIC_EVENTS, &r.body) {
+                Ok(page) => probe_of(
+                    needs_tickets,
+                    format!("GET {METRIC_EVENTS}"),
+                    ProbeResult::Works,
+                    format!(
+                        "{} metric events in the last hour: pauses, next replies and solves",
+                        page.ticket_metric_events.len()
+                    ),
+                ),
+                Err(e) => probe_of(
+                    needs_tickets,
+                    format!("GET {METRIC_EVENTS}"),
+                    ProbeResult::Refused,
+                    e.to_string(),
+                ),
+            },
+            Err(e) => probe_of(
+                needs_tickets,
+                format!("GET {METRIC_EVENTS}"),
+                ProbeResult::Refused,
+                format!("{e} (the incremental export needs an admin)"),
+            ),
+        });
         let calls = [("start_time", hour_ago)];
         let needs_calls = self.streams().contains(&Stream::Calls);
         out.push(match self.export.get(CALLS, &calls).await {
