@@ -1,4 +1,4 @@
-//! Fault suite: mutated Zendesk and Jira Service Management pages fed through
+//! Fault suite: mutated Zendesk (tickets, calls, groups, metric events) and Jira Service Management pages fed through
 //! the same decoding and mapping steps their providers take (page, then rows
 //! one by one with quarantine, then the pure mapping): no panic, a typed error
 //! or a rejected row, never a hang.
@@ -12,6 +12,7 @@ use helpdesk_sla_exporter::model::{Channel, Target};
 use helpdesk_sla_exporter::providers::client::{decode, decode_values};
 use helpdesk_sla_exporter::providers::jira_sm::map as jsm;
 use helpdesk_sla_exporter::providers::zendesk::map as zd;
+use helpdesk_sla_exporter::providers::zendesk::{events as zd_events, raw as zd_raw};
 use proptest::prelude::*;
 
 fn fixture(vendor: &str, name: &str) -> Vec<u8> {
@@ -28,6 +29,7 @@ const PAGES: &[(&str, &str)] = &[
     ("zendesk", "tickets.json"),
     ("zendesk", "calls.json"),
     ("zendesk", "groups.json"),
+    ("zendesk", "timeline_events_1a.json"),
     ("jira_sm", "search-page1.json"),
     ("jira_sm", "search-page2.json"),
     ("jira_sm", "changelog-10003-page1.json"),
@@ -90,6 +92,14 @@ fn decode_everything(vendor: &str, file: &str, body: &[u8]) -> (usize, usize) {
             let (calls, rejected): (Vec<zd::RawCall>, _) = decode_values("calls", page.calls);
             let items = calls.iter().filter_map(|c| zd::call_item("s", c)).count();
             (items, rejected.len())
+        }
+        ("zendesk", f) if f.starts_with("timeline_events") => {
+            let Ok(page) = decode::<zd_raw::RawMetricEventPage>("metric_events", body) else {
+                return (0, 0);
+            };
+            let (rows, rejected): (Vec<zd_raw::RawMetricEvent>, _) =
+                decode_values("metric_events", page.ticket_metric_events);
+            (zd_events::timeline(&rows).len(), rejected.len())
         }
         ("zendesk", _) => match decode::<zd::RawGroupPage>("groups", body) {
             Ok(page) => (zd::groups(&page.groups).len(), 0),
