@@ -1,7 +1,8 @@
-//! Fault suite: mutated Zendesk (tickets, calls, groups, metric events) and Jira Service Management pages fed through
-//! the same decoding and mapping steps their providers take (page, then rows
-//! one by one with quarantine, then the pure mapping): no panic, a typed error
-//! or a rejected row, never a hang.
+//! Fault suite: mutated Zendesk (tickets, calls, groups, metric events) and
+//! Jira Service Management pages fed through the same decoding and mapping
+//! steps their providers take (page, then rows one by one with quarantine,
+//! then the pure mapping): no panic, a typed error or a rejected row, never a
+//! hang.
 
 mod common;
 
