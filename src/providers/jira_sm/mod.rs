@@ -14,6 +14,7 @@ use jiff::{SignedDuration, Timestamp};
 
 mod config;
 mod cursor;
+mod datacenter;
 pub mod map;
 mod probe;
 pub mod raw;
@@ -79,6 +80,36 @@ pub const LIST_PAGE: u32 = 5000;
 /// A guard against a listing that never ends: 2,000 pages of 5,000 issues.
 const MAX_LIST_PAGES: usize = 2000;
 
+/// The REST paths that exist on both deployments, by deployment. They are
+/// also the metric labels (templates, never an id).
+#[derive(Debug, Clone, Copy)]
+pub struct Paths {
+    pub search: &'static str,
+    pub fields: &'static str,
+    pub myself: &'static str,
+    pub statuses: &'static str,
+    /// With `{id}` for the project key or id.
+    pub project: &'static str,
+}
+
+/// Jira Cloud: REST v3.
+pub const CLOUD: Paths = Paths {
+    search: SEARCH,
+    fields: FIELDS,
+    myself: MYSELF,
+    statuses: STATUSES,
+    project: "/rest/api/3/project/{id}",
+};
+
+/// Jira Data Center: REST v2 (the same resources; search by offset).
+pub const DATA_CENTER: Paths = Paths {
+    search: datacenter::SEARCH,
+    fields: "/rest/api/2/field",
+    myself: "/rest/api/2/myself",
+    statuses: "/rest/api/2/status",
+    project: "/rest/api/2/project/{id}",
+};
+
 pub const SEARCH: &str = "/rest/api/3/search/jql";
 pub const CHANGELOG: &str = "/rest/api/3/issue/{id}/changelog";
 pub const COMMENTS: &str = "/rest/api/3/issue/{id}/comment";
@@ -137,7 +168,18 @@ impl JsmProvider {
         self
     }
 
+    /// The paths of the configured deployment.
+    pub fn paths(&self) -> &'static Paths {
+        match self.config.deployment {
+            Deployment::Cloud => &CLOUD,
+            Deployment::DataCenter => &DATA_CENTER,
+        }
+    }
+
     async fn page(&self, raw: &Cursor) -> Result<Page, ProviderError> {
+        if self.config.deployment == Deployment::DataCenter {
+            return datacenter::page(self, raw).await;
+        }
         let mut cur: JsmCursor = raw.read(&self.source.name);
         let now = (self.clock)();
         let from = cur.begin(now - self.source.initial_lookback);
@@ -229,16 +271,9 @@ impl JsmProvider {
         token: Option<&str>,
         max_results: u32,
     ) -> Result<RawSearchPage, ProviderError> {
-        let mut fields: Vec<String> = SYSTEM_FIELDS.iter().map(|f| (*f).to_owned()).collect();
-        fields.extend(meta.fields.sla.iter().map(|(id, _)| id.clone()));
-        if let Some(team) = &meta.fields.team
-            && !fields.contains(team)
-        {
-            fields.push(team.clone());
-        }
         let mut query = vec![
             ("jql", jql(&self.config.projects, from, &meta.zone)),
-            ("fields", fields.join(",")),
+            ("fields", search_fields(meta, true)),
             ("expand", "changelog".to_owned()),
             ("maxResults", max_results.to_string()),
         ];
@@ -247,6 +282,14 @@ impl JsmProvider {
         }
         let response = self.client.get(SEARCH, &query).await?;
         map::decode(SEARCH, &response.body)
+    }
+
+    /// Every issue id of the projects, by deployment.
+    async fn list_ids(&self, meta: &Meta) -> Result<Vec<String>, ProviderError> {
+        match self.config.deployment {
+            Deployment::Cloud => self.list_ids_cloud().await,
+            Deployment::DataCenter => datacenter::list_ids(self, meta).await,
+        }
     }
 
     /// At the end of a sync, when the last listing is `reconcile_interval`
@@ -288,7 +331,7 @@ impl JsmProvider {
 
     /// Every issue id of the configured projects: the enhanced search with
     /// `fields=id` and the largest page, to its last page.
-    async fn list_ids(&self, _meta: &Meta) -> Result<Vec<String>, ProviderError> {
+    async fn list_ids_cloud(&self) -> Result<Vec<String>, ProviderError> {
         let jql = cursor::projects_jql(&self.config.projects);
         let mut ids = Vec::new();
         let mut token: Option<String> = None;
@@ -384,18 +427,19 @@ impl JsmProvider {
                 return Ok(m.clone());
             }
         }
-        let response = self.client.get(FIELDS, &[]).await?;
-        let rows: Vec<RawField> = map::decode(FIELDS, &response.body)?;
+        let paths = self.paths();
+        let response = self.client.get(paths.fields, &[]).await?;
+        let rows: Vec<RawField> = map::decode(paths.fields, &response.body)?;
         let fields = map::resolve_fields(&rows, &self.config);
         for name in &fields.missing_sla {
             tracing::warn!(source = %self.source.name, sla = %name, "no SLA field of this name (schema sd-sla-field); its target gets no JSM verdict");
         }
-        let response = self.client.get(STATUSES, &[]).await?;
-        let statuses: Vec<RawStatus> = map::decode(STATUSES, &response.body)?;
+        let response = self.client.get(paths.statuses, &[]).await?;
+        let statuses: Vec<RawStatus> = map::decode(paths.statuses, &response.body)?;
         let mut fields = fields;
         fields.status_categories = map::status_categories(&statuses);
-        let response = self.client.get(MYSELF, &[]).await?;
-        let me: RawMyself = map::decode(MYSELF, &response.body)?;
+        let response = self.client.get(paths.myself, &[]).await?;
+        let me: RawMyself = map::decode(paths.myself, &response.body)?;
         let zone = match me.time_zone.as_deref().map(TimeZone::get) {
             Some(Ok(z)) => z,
             other => {
@@ -414,6 +458,24 @@ impl JsmProvider {
         *self.meta.lock().expect("meta cache lock") = Some(meta.clone());
         Ok(meta)
     }
+}
+
+/// The `fields` parameter of a search: the system fields the mapping reads
+/// (without `comment` where comments cannot be told public), the SLA fields
+/// and the team field.
+fn search_fields(meta: &Meta, with_comments: bool) -> String {
+    let mut fields: Vec<String> = SYSTEM_FIELDS
+        .iter()
+        .filter(|f| with_comments || **f != "comment")
+        .map(|f| (*f).to_owned())
+        .collect();
+    fields.extend(meta.fields.sla.iter().map(|(id, _)| id.clone()));
+    if let Some(team) = &meta.fields.team
+        && !fields.contains(team)
+    {
+        fields.push(team.clone());
+    }
+    fields.join(",")
 }
 
 impl Provider for JsmProvider {
