@@ -1480,3 +1480,93 @@ async fn data_center_reconciliation_lists_ids_by_created_keyset() {
     // One search for changes and two listing pages.
     assert_eq!(count(&server, "/rest/api/2/search").await, 3);
 }
+
+#[test]
+fn retain_only_forgets_only_this_sources_unlisted_items_and_keeps_the_page() {
+    use helpdesk_sla_exporter::store::Store;
+    let store = Store::in_memory().unwrap();
+    let item =
+        |source: &str, id: &str| Item::new(source, id, Channel::Ticket, ts("2026-03-02T08:00Z"));
+    let stored = [item("jsm", "1"), item("jsm", "2"), item("jsm", "3")];
+    store.apply_page("jsm", "sync", &stored, &[], "c1").unwrap();
+    store
+        .apply_page(
+            "other",
+            "sync",
+            &[item("other", "2"), item("other", "9")],
+            &[],
+            "c",
+        )
+        .unwrap();
+    // The listing has 1 only; 4 arrives with the page itself (created after
+    // the listing was read) and stays.
+    let forgotten = store
+        .apply_page_retaining(
+            "jsm",
+            "sync",
+            &[item("jsm", "4")],
+            &[],
+            Some(&["1".to_owned()]),
+            "c2",
+        )
+        .unwrap();
+    let mut forgotten = forgotten;
+    forgotten.sort();
+    assert_eq!(forgotten, ["2", "3"]);
+    let ids =
+        |s: &str| -> Vec<String> { store.items(s).unwrap().into_iter().map(|i| i.id).collect() };
+    assert_eq!(ids("jsm"), ["1", "4"]);
+    assert_eq!(ids("other"), ["2", "9"]);
+    assert_eq!(store.cursor("jsm", "sync").unwrap().as_deref(), Some("c2"));
+    assert_eq!(store.count_items("jsm").unwrap(), 2);
+}
+
+#[tokio::test]
+async fn data_center_check_source_probes_the_v2_paths() {
+    let server = MockServer::start().await;
+    mount_dc_meta(&server).await;
+    for key in ["ITS", "HR"] {
+        Mock::given(path(format!("/rest/api/2/project/{key}")))
+            .respond_with(ResponseTemplate::new(200).set_body_raw(
+                format!(r#"{{"id":"1","key":"{key}","projectTypeKey":"service_desk"}}"#),
+                "application/json",
+            ))
+            .mount(&server)
+            .await;
+    }
+    Mock::given(path("/rest/api/2/search"))
+        .and(query_param("maxResults", "1"))
+        .and(query_param("startAt", "0"))
+        .respond_with(dc_page(&[("10101", "2026-03-02T10:00:00.000+0100")], 3))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let probes = dc_provider(&server).probes().await;
+    let got: Vec<(&str, &str)> = probes
+        .iter()
+        .filter(|p| p.required)
+        .map(|p| (p.name.as_str(), p.result.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "GET /rest/api/2/myself (authentication, time zone)",
+                "works"
+            ),
+            ("GET /rest/api/2/project/{id} (ITS)", "works"),
+            ("GET /rest/api/2/project/{id} (HR)", "works"),
+            ("GET /rest/api/2/search (JQL over the projects)", "works"),
+        ]
+    );
+    assert_eq!(
+        probes.last().unwrap().detail,
+        "1 issue(s) on a first page of 1, total 3"
+    );
+    let requests = server.received_requests().await.unwrap();
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.url.path().starts_with("/rest/api/2/"))
+    );
+}

@@ -156,9 +156,14 @@ pub(super) async fn all(p: &JsmProvider) -> Vec<Probe> {
                 page.next_page_token.is_some()
             )
         }),
-        Deployment::DataCenter => super::datacenter::probe_search(p, &meta, from)
-            .await
-            .map(|(n, total)| format!("{n} issue(s) on a first page of 1, total {total:?}")),
+        Deployment::DataCenter => {
+            super::datacenter::probe_search(p, &meta, from)
+                .await
+                .map(|(n, total)| {
+                    let total = total.map_or("not given".to_owned(), |t| t.to_string());
+                    format!("{n} issue(s) on a first page of 1, total {total}")
+                })
+        }
     };
     match result {
         Ok(detail) => out.push(Probe::new(&name, ProbeResult::Works, detail)),
