@@ -1244,3 +1244,329 @@ async fn a_listing_that_repeats_its_token_is_a_paging_loop_and_forgets_nothing()
     let next: JsmCursor = serde_json::from_value(page.next.0).unwrap();
     assert_eq!(next.reconciled_at, Some(ts("2026-03-05T00:00:00Z")));
 }
+
+// --- Data Center: REST v2, keyset paging ------------------------------------
+
+const DC_TOKEN: &str = "dc-personal-access-token-0123";
+
+fn dc_config() -> JsmConfig {
+    JsmConfig {
+        site: None,
+        email: None,
+        auth: AuthKind::Bearer,
+        deployment: jsm::Deployment::DataCenter,
+        ..config()
+    }
+}
+
+fn dc_provider(server: &MockServer) -> JsmProvider {
+    let metrics = ClientMetrics::new(&prometheus::Registry::new()).unwrap();
+    let mut s = source(server, 2);
+    s.api_key = Secret::new(DC_TOKEN);
+    s.vendor = Arc::new(dc_config());
+    let mut client = jsm::client_settings(&s, &dc_config());
+    client.retry.max_retries = 1;
+    JsmProvider::with_client_settings(s, dc_config(), client.without_io_timers(), metrics)
+        .unwrap()
+        .with_clock(|| "2026-03-06T00:00:00Z".parse().unwrap())
+}
+
+/// The v2 look-ups, each only with the personal access token as bearer.
+async fn mount_dc_meta(server: &MockServer) {
+    let bearer = format!("Bearer {DC_TOKEN}");
+    for (p, file) in [
+        ("/rest/api/2/field", "fields.json"),
+        ("/rest/api/2/status", "statuses.json"),
+        ("/rest/api/2/myself", "dc-myself.json"),
+    ] {
+        Mock::given(method("GET"))
+            .and(path(p))
+            .and(header("authorization", bearer.as_str()))
+            .respond_with(json_file(file))
+            .mount(server)
+            .await;
+    }
+}
+
+fn dc_jql(literal: &str) -> String {
+    format!(
+        "project in (\"ITS\", \"HR\") AND updated >= \"{literal}\" ORDER BY updated ASC, key ASC"
+    )
+}
+
+async fn mount_dc_search(
+    server: &MockServer,
+    literal: &str,
+    start_at: &str,
+    body: ResponseTemplate,
+) {
+    Mock::given(method("GET"))
+        .and(path("/rest/api/2/search"))
+        .and(query_param("jql", dc_jql(literal).as_str()))
+        .and(query_param("startAt", start_at))
+        .and(query_param("maxResults", "2"))
+        .and(query_param("expand", "changelog"))
+        .and(query_param(
+            "fields",
+            "created,updated,status,priority,assignee,resolutiondate,reporter,customfield_10030,customfield_10031,customfield_10010",
+        ))
+        .respond_with(body)
+        .expect(1)
+        .mount(server)
+        .await;
+}
+
+/// A v2 search page of issues that changed at the given local Berlin times.
+fn dc_page(rows: &[(&str, &str)], total: u64) -> ResponseTemplate {
+    let issues: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|(id, updated)| {
+            serde_json::json!({
+                "id": id, "key": format!("SD-{id}"),
+                "self": format!("https://jira.acme.example/rest/api/2/issue/{id}"),
+                "changelog": {"startAt": 0, "maxResults": 0, "total": 0, "histories": []},
+                "fields": {"created": "2026-03-04T09:00:00.000+0100", "updated": updated,
+                           "status": {"name": "Waiting for support", "statusCategory": {"key": "indeterminate"}}}
+            })
+        })
+        .collect();
+    let body = serde_json::json!({"startAt": 0, "maxResults": 2, "total": total, "issues": issues});
+    ResponseTemplate::new(200).set_body_raw(body.to_string(), "application/json")
+}
+
+#[tokio::test]
+async fn data_center_pages_v2_search_by_keyset_and_reads_cut_changelogs_whole() {
+    let server = MockServer::start().await;
+    mount_dc_meta(&server).await;
+    // Page 1 from the lookback (30 days, a minute earlier, in Berlin).
+    mount_dc_search(
+        &server,
+        "2026-02-04 00:59",
+        "0",
+        json_file("dc-search-page1.json"),
+    )
+    .await;
+    // Page 2 starts at the newest `updated` read (SD-2, 09:00Z = 10:00 Berlin,
+    // a minute earlier), not at offset 2: SD-2 is read again, nothing skipped.
+    mount_dc_search(
+        &server,
+        "2026-03-03 09:59",
+        "0",
+        json_file("dc-search-page2.json"),
+    )
+    .await;
+    Mock::given(method("GET"))
+        .and(path("/rest/api/2/issue/10103"))
+        .and(query_param("expand", "changelog"))
+        .respond_with(json_file("dc-issue-10103-changelog.json"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let p = dc_provider(&server);
+    let (pages, cursor) = sync(&p, Cursor::default()).await.unwrap();
+    assert_eq!(pages.len(), 2);
+    assert_eq!(ids(&pages[0]), ["10101", "10102"]);
+    assert_eq!(ids(&pages[1]), ["10102", "10103"]);
+    // SD-3's cut changelog was read whole: the reply at 09:45 Berlin.
+    let sd3 = &pages[1].items[1];
+    assert_eq!(sd3.agent_replies, [ts("2026-03-04T08:45Z")]);
+    assert_eq!(sd3.resolutions, [ts("2026-03-04T11:00Z")]);
+    let c: JsmCursor = serde_json::from_value(cursor.0).unwrap();
+    assert_eq!(c.since, Some(ts("2026-03-04T11:00Z")));
+    assert_eq!((c.query_from, c.start_at), (None, None));
+    // 3 look-ups, 2 searches, 1 issue; no Cloud path, no comment request.
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 6);
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.url.path().starts_with("/rest/api/2/"))
+    );
+}
+
+#[tokio::test]
+async fn data_center_pages_by_offset_only_inside_the_boundary_minutes() {
+    let server = MockServer::start().await;
+    mount_dc_meta(&server).await;
+    // Both rows of the first page lie in the minutes the next query would
+    // read again: moving the window would return them again, so the same
+    // query goes on at offset 2.
+    mount_dc_search(
+        &server,
+        "2026-03-04 11:59",
+        "0",
+        dc_page(
+            &[
+                ("10201", "2026-03-04T12:00:30.000+0100"),
+                ("10202", "2026-03-04T12:00:40.000+0100"),
+            ],
+            3,
+        ),
+    )
+    .await;
+    mount_dc_search(
+        &server,
+        "2026-03-04 11:59",
+        "2",
+        dc_page(&[("10203", "2026-03-04T12:00:50.000+0100")], 3),
+    )
+    .await;
+    let cursor = JsmCursor {
+        since: Some(ts("2026-03-04T11:00:00Z")),
+        reconciled_at: Some(ts("2026-03-05T23:00:00Z")),
+        ..JsmCursor::default()
+    };
+    let (pages, _) = sync(
+        &dc_provider(&server),
+        Cursor(serde_json::to_value(&cursor).unwrap()),
+    )
+    .await
+    .unwrap();
+    let all: Vec<&str> = pages.iter().flat_map(ids).collect();
+    assert_eq!(all, ["10201", "10202", "10203"]);
+    assert_eq!(count(&server, "/rest/api/2/search").await, 2);
+}
+
+#[tokio::test]
+async fn data_center_reconciliation_lists_ids_by_created_keyset() {
+    let server = MockServer::start().await;
+    mount_dc_meta(&server).await;
+    mount_dc_search(&server, "2026-03-04 11:59", "0", dc_page(&[], 0)).await;
+    let listing = |jql: &str, body: serde_json::Value| {
+        Mock::given(method("GET"))
+            .and(path("/rest/api/2/search"))
+            .and(query_param("jql", jql))
+            .and(query_param("fields", "created"))
+            .and(query_param("maxResults", "1000"))
+            .and(query_param("startAt", "0"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_raw(body.to_string(), "application/json"),
+            )
+            .expect(1)
+    };
+    let row = |id: &str, created: &str| serde_json::json!({"id": id, "key": format!("SD-{id}"), "fields": {"created": created}});
+    listing(
+        "project in (\"ITS\", \"HR\") ORDER BY created ASC, key ASC",
+        serde_json::json!({"startAt": 0, "maxResults": 1000, "total": 3, "issues": [
+            row("10101", "2026-03-02T09:00:00.000+0100"), row("10102", "2026-03-03T09:00:00.000+0100")]}),
+    )
+    .mount(&server)
+    .await;
+    // The server capped the page at 2: the next query starts at the newest
+    // `created` read, a minute earlier in Berlin.
+    listing(
+        "project in (\"ITS\", \"HR\") AND created >= \"2026-03-03 08:59\" ORDER BY created ASC, key ASC",
+        serde_json::json!({"startAt": 0, "maxResults": 1000, "total": 2, "issues": [
+            row("10102", "2026-03-03T09:00:00.000+0100"), row("10103", "2026-03-04T09:00:00.000+0100")]}),
+    )
+    .mount(&server)
+    .await;
+    let cursor = JsmCursor {
+        since: Some(ts("2026-03-04T11:00:00Z")),
+        reconciled_at: Some(ts("2026-03-05T00:00:00Z")),
+        ..JsmCursor::default()
+    };
+    let p = dc_provider(&server);
+    let page = p
+        .fetch_page(&Cursor(serde_json::to_value(&cursor).unwrap()))
+        .await
+        .unwrap();
+    assert!(page.done);
+    assert_eq!(
+        page.retain_only.as_deref(),
+        Some(&["10101".to_owned(), "10102".to_owned(), "10103".to_owned()][..])
+    );
+    assert_eq!(p.take_stream_reports()[0].error, None);
+    // One search for changes and two listing pages.
+    assert_eq!(count(&server, "/rest/api/2/search").await, 3);
+}
+
+#[test]
+fn retain_only_forgets_only_this_sources_unlisted_items_and_keeps_the_page() {
+    use helpdesk_sla_exporter::store::{PageWrite, Store};
+    let store = Store::in_memory().unwrap();
+    let item =
+        |source: &str, id: &str| Item::new(source, id, Channel::Ticket, ts("2026-03-02T08:00Z"));
+    let stored = [item("jsm", "1"), item("jsm", "2"), item("jsm", "3")];
+    store.apply_page("jsm", "sync", &stored, &[], "c1").unwrap();
+    store
+        .apply_page(
+            "other",
+            "sync",
+            &[item("other", "2"), item("other", "9")],
+            &[],
+            "c",
+        )
+        .unwrap();
+    // The listing has 1 only; 4 arrives with the page itself (created after
+    // the listing was read) and stays.
+    let listed = ["1".to_owned()];
+    let page = PageWrite {
+        items: vec![item("jsm", "4")],
+        removed: &[],
+        events: &[],
+        retain_only: Some(&listed),
+    };
+    let mut forgotten = store
+        .apply_sync_page("jsm", "sync", page, "c2")
+        .unwrap()
+        .forgotten;
+    forgotten.sort();
+    assert_eq!(forgotten, ["2", "3"]);
+    let ids =
+        |s: &str| -> Vec<String> { store.items(s).unwrap().into_iter().map(|i| i.id).collect() };
+    assert_eq!(ids("jsm"), ["1", "4"]);
+    assert_eq!(ids("other"), ["2", "9"]);
+    assert_eq!(store.cursor("jsm", "sync").unwrap().as_deref(), Some("c2"));
+    assert_eq!(store.count_items("jsm").unwrap(), 2);
+}
+
+#[tokio::test]
+async fn data_center_check_source_probes_the_v2_paths() {
+    let server = MockServer::start().await;
+    mount_dc_meta(&server).await;
+    for key in ["ITS", "HR"] {
+        Mock::given(path(format!("/rest/api/2/project/{key}")))
+            .respond_with(ResponseTemplate::new(200).set_body_raw(
+                format!(r#"{{"id":"1","key":"{key}","projectTypeKey":"service_desk"}}"#),
+                "application/json",
+            ))
+            .mount(&server)
+            .await;
+    }
+    Mock::given(path("/rest/api/2/search"))
+        .and(query_param("maxResults", "1"))
+        .and(query_param("startAt", "0"))
+        .respond_with(dc_page(&[("10101", "2026-03-02T10:00:00.000+0100")], 3))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let probes = dc_provider(&server).probes().await;
+    let got: Vec<(&str, &str)> = probes
+        .iter()
+        .filter(|p| p.required)
+        .map(|p| (p.name.as_str(), p.result.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "GET /rest/api/2/myself (authentication, time zone)",
+                "works"
+            ),
+            ("GET /rest/api/2/project/{id} (ITS)", "works"),
+            ("GET /rest/api/2/project/{id} (HR)", "works"),
+            ("GET /rest/api/2/search (JQL over the projects)", "works"),
+        ]
+    );
+    assert_eq!(
+        probes.last().unwrap().detail,
+        "1 issue(s) on a first page of 1, total 3"
+    );
+    let requests = server.received_requests().await.unwrap();
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.url.path().starts_with("/rest/api/2/"))
+    );
+}

@@ -31,6 +31,14 @@ pub struct JsmCursor {
     /// `None` before the first sync ends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reconciled_at: Option<Timestamp>,
+    /// Data Center only: the window start of the next page's query (keyset
+    /// paging moves it to the newest `updated` read) ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query_from: Option<Timestamp>,
+    /// ... and the offset within that query (non-zero only while a page is
+    /// entirely inside the re-read boundary minutes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_at: Option<u64>,
 }
 
 impl JsmCursor {
@@ -58,6 +66,28 @@ impl JsmCursor {
         }
     }
 
+    /// Data Center's [`JsmCursor::advance`]: `next` is the next page's query
+    /// start and offset, `None` when the sync is over.
+    pub fn advance_offset(
+        &mut self,
+        newest: Option<Timestamp>,
+        next: Option<(Timestamp, u64)>,
+    ) -> bool {
+        match next {
+            Some((from, start_at)) => {
+                self.newest = self.newest.max(newest);
+                self.query_from = Some(from);
+                self.start_at = Some(start_at);
+                false
+            }
+            None => {
+                self.query_from = None;
+                self.start_at = None;
+                self.advance(newest, None)
+            }
+        }
+    }
+
     /// Drops the page token of the sync in progress (expired or refused): the
     /// search restarts from the same window start.
     pub fn restart_window(&mut self) {
@@ -69,12 +99,55 @@ impl JsmCursor {
 /// The JQL of one sync: the configured projects, changed at or after
 /// `from − OVERLAP` in the account's zone, oldest change first.
 pub fn jql(projects: &[String], from: Timestamp, zone: &TimeZone) -> String {
-    let local = zone.to_datetime(from - OVERLAP);
-    let literal = local.strftime("%Y-%m-%d %H:%M").to_string();
     format!(
-        "{} AND updated >= \"{literal}\" ORDER BY updated ASC",
-        projects_jql(projects)
+        "{} AND updated >= \"{}\" ORDER BY updated ASC",
+        projects_jql(projects),
+        literal(from, zone)
     )
+}
+
+/// `from − OVERLAP` as a JQL date literal in `zone`, to the minute.
+pub fn literal(from: Timestamp, zone: &TimeZone) -> String {
+    zone.to_datetime(from - OVERLAP)
+        .strftime("%Y-%m-%d %H:%M")
+        .to_string()
+}
+
+/// The instant [`literal`] stands for: the earliest change a query from
+/// `from` reads (`from − OVERLAP`, rounded down to the minute in `zone`).
+pub fn window_start(from: Timestamp, zone: &TimeZone) -> Timestamp {
+    let local = zone.to_datetime(from - OVERLAP);
+    let minute = local
+        .with()
+        .second(0)
+        .subsec_nanosecond(0)
+        .build()
+        .unwrap_or(local);
+    zone.to_timestamp(minute).unwrap_or(from - OVERLAP)
+}
+
+/// Data Center keyset paging: where the next page of an ascending search
+/// over `times` (the page's `updated` or `created` values, `n` rows in all)
+/// starts. The query moves its start to the newest time read, which re-reads
+/// only the boundary minutes; while a whole page lies inside those minutes
+/// (moving would read the same rows again) it pages by offset instead.
+pub fn next_position(
+    times: &[Timestamp],
+    from: Option<Timestamp>,
+    start_at: u64,
+    n: u64,
+    zone: &TimeZone,
+) -> (Option<Timestamp>, u64) {
+    if let Some(newest) = times.iter().max().copied()
+        && from.is_none_or(|f| newest > f)
+        && times.len() as u64 == n
+    {
+        let reread = window_start(newest, zone);
+        if times.iter().any(|t| *t < reread) {
+            return (Some(newest), 0);
+        }
+    }
+    (from, start_at + n)
 }
 
 /// `project in ("ITS", 10002)`: every issue of the configured projects. Keys
@@ -108,6 +181,33 @@ mod tests {
         );
         let ny = TimeZone::get("America/New_York").unwrap();
         assert!(jql(&["ITS".into()], from, &ny).contains("\"2026-03-02 02:59\""));
+    }
+
+    #[test]
+    fn keyset_moves_to_the_newest_time_unless_the_page_is_all_boundary() {
+        let t = |s: &str| s.parse::<Timestamp>().unwrap();
+        let zone = TimeZone::get("Europe/Berlin").unwrap();
+        assert_eq!(
+            window_start(t("2026-03-05T10:05:30Z"), &zone),
+            t("2026-03-05T10:04:00Z")
+        );
+        // Older rows on the page: the next query starts at the newest.
+        let page = [t("2026-03-05T09:00Z"), t("2026-03-05T10:05:30Z")];
+        assert_eq!(
+            next_position(&page, Some(t("2026-03-05T08:00Z")), 0, 2, &zone),
+            (Some(t("2026-03-05T10:05:30Z")), 0)
+        );
+        // Every row within the re-read minutes: offset paging in the same query.
+        let crowded = [t("2026-03-05T10:04:10Z"), t("2026-03-05T10:05:30Z")];
+        assert_eq!(
+            next_position(&crowded, Some(t("2026-03-05T10:05:00Z")), 2, 2, &zone),
+            (Some(t("2026-03-05T10:05:00Z")), 4)
+        );
+        // A rejected row (fewer times than rows): offsets, never a skip.
+        assert_eq!(
+            next_position(&page, Some(t("2026-03-05T08:00Z")), 0, 3, &zone),
+            (Some(t("2026-03-05T08:00Z")), 3)
+        );
     }
 
     #[test]

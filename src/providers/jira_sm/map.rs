@@ -13,9 +13,9 @@ use serde_json::Value;
 
 use super::config::{JsmConfig, TeamField};
 pub use super::raw::{
-    RawChangeItem, RawChangelog, RawChangelogPage, RawComment, RawCommentPage, RawCycle, RawField,
-    RawHistory, RawIdPage, RawIssue, RawMyself, RawSearchPage, RawSla, RawStatus, RawTime, RawUser,
-    parse_time,
+    RawChangeItem, RawChangelog, RawChangelogPage, RawComment, RawCommentPage, RawCreatedIssue,
+    RawCycle, RawField, RawHistory, RawIdPage, RawIssue, RawIssueChangelog, RawMyself,
+    RawOffsetPage, RawSearchPage, RawSla, RawStatus, RawTime, RawUser, parse_time,
 };
 use crate::model::{Channel, Item, Status, StatusInterval, Target, VendorDue};
 

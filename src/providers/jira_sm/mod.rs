@@ -1,8 +1,11 @@
-//! Jira Service Management (Cloud first): the IO half. One JQL search over the
+//! Jira Service Management: the IO half. On Cloud, one JQL search over the
 //! configured projects per sync (`/rest/api/3/search/jql`, `nextPageToken`),
-//! full changelogs where the search cut them, and three cached look-ups: the
-//! field list (to find the SLA fields by schema), the statuses (their
-//! categories) and the account's time zone (JQL dates are read in it). The JSON goes to the pure [`map`].
+//! full changelogs and comments where the search cut them, and three cached
+//! look-ups: the field list (to find the SLA fields by schema), the statuses
+//! (their categories) and the account's time zone (JQL dates are read in it).
+//! The JSON goes to the pure [`map`]. `datacenter` runs the same sync over
+//! REST v2; `reconcile` lists every issue id now and then so deleted and moved
+//! issues leave the item set.
 //!
 //! Requests and their sources are listed in `docs/providers.md`.
 
@@ -14,9 +17,11 @@ use jiff::{SignedDuration, Timestamp};
 
 mod config;
 mod cursor;
+mod datacenter;
 pub mod map;
 mod probe;
 pub mod raw;
+mod reconcile;
 
 pub use config::{
     AuthKind, DEFAULT_RECONCILE_INTERVAL, Deployment, JsmConfig, SOURCE_TYPE, TeamField,
@@ -26,14 +31,13 @@ pub use cursor::{JsmCursor, OVERLAP, jql, projects_jql};
 
 use super::client::{ClientMetrics, ClientSettings, HttpClient, decode_values};
 use super::{
-    BoxFuture, BuildError, Cursor, Page, Probe, Progress, Provider, ProviderError, StreamFailure,
-    StreamReport,
+    BoxFuture, BuildError, Cursor, Page, Probe, Progress, Provider, ProviderError, StreamReport,
 };
 use crate::clock::{self, Clock};
 use crate::config::SourceConfig;
 use map::{
-    Fields, RawChangelogPage, RawComment, RawCommentPage, RawField, RawHistory, RawIdPage,
-    RawIssue, RawMyself, RawSearchPage, RawStatus,
+    Fields, RawChangelogPage, RawComment, RawCommentPage, RawField, RawHistory, RawIssue,
+    RawMyself, RawSearchPage, RawStatus,
 };
 
 /// The field list, the statuses and the account's zone change rarely; a stale copy only
@@ -68,16 +72,35 @@ const MAX_COMMENT_PAGES: u64 = 100;
 /// The one stream: the `stream` label of rejected rows.
 const STREAM: &str = "issues";
 
-/// The `stream` label of the id listing: reported after each attempt, so a
-/// failing listing marks the source down while the issues keep syncing.
-pub const RECONCILE_STREAM: &str = "reconcile";
+/// The REST paths that exist on both deployments, by deployment. They are
+/// also the metric labels (templates, never an id).
+#[derive(Debug, Clone, Copy)]
+pub struct Paths {
+    pub search: &'static str,
+    pub fields: &'static str,
+    pub myself: &'static str,
+    pub statuses: &'static str,
+    /// With `{id}` for the project key or id.
+    pub project: &'static str,
+}
 
-/// Issues per page of the id listing: the documented maximum of the enhanced
-/// search when only `id` is requested.
-pub const LIST_PAGE: u32 = 5000;
+/// Jira Cloud: REST v3.
+pub const CLOUD: Paths = Paths {
+    search: SEARCH,
+    fields: FIELDS,
+    myself: MYSELF,
+    statuses: STATUSES,
+    project: "/rest/api/3/project/{id}",
+};
 
-/// A guard against a listing that never ends: 2,000 pages of 5,000 issues.
-const MAX_LIST_PAGES: usize = 2000;
+/// Jira Data Center: REST v2 (the same resources; search by offset).
+pub const DATA_CENTER: Paths = Paths {
+    search: datacenter::SEARCH,
+    fields: "/rest/api/2/field",
+    myself: "/rest/api/2/myself",
+    statuses: "/rest/api/2/status",
+    project: "/rest/api/2/project/{id}",
+};
 
 pub const SEARCH: &str = "/rest/api/3/search/jql";
 pub const CHANGELOG: &str = "/rest/api/3/issue/{id}/changelog";
@@ -137,7 +160,18 @@ impl JsmProvider {
         self
     }
 
+    /// The paths of the configured deployment.
+    pub fn paths(&self) -> &'static Paths {
+        match self.config.deployment {
+            Deployment::Cloud => &CLOUD,
+            Deployment::DataCenter => &DATA_CENTER,
+        }
+    }
+
     async fn page(&self, raw: &Cursor) -> Result<Page, ProviderError> {
+        if self.config.deployment == Deployment::DataCenter {
+            return datacenter::page(self, raw).await;
+        }
         let mut cur: JsmCursor = raw.read(&self.source.name);
         let now = (self.clock)();
         let from = cur.begin(now - self.source.initial_lookback);
@@ -230,16 +264,9 @@ impl JsmProvider {
         token: Option<&str>,
         max_results: u32,
     ) -> Result<RawSearchPage, ProviderError> {
-        let mut fields: Vec<String> = SYSTEM_FIELDS.iter().map(|f| (*f).to_owned()).collect();
-        fields.extend(meta.fields.sla.iter().map(|(id, _)| id.clone()));
-        if let Some(team) = &meta.fields.team
-            && !fields.contains(team)
-        {
-            fields.push(team.clone());
-        }
         let mut query = vec![
             ("jql", jql(&self.config.projects, from, &meta.zone)),
-            ("fields", fields.join(",")),
+            ("fields", search_fields(meta, true)),
             ("expand", "changelog".to_owned()),
             ("maxResults", max_results.to_string()),
         ];
@@ -248,82 +275,6 @@ impl JsmProvider {
         }
         let response = self.client.get(SEARCH, &query).await?;
         map::decode(SEARCH, &response.body)
-    }
-
-    /// At the end of a sync, when the last listing is `reconcile_interval`
-    /// old: the id of every issue in the projects, for [`Page::retain_only`].
-    ///
-    /// The first sync only starts the clock: everything stored was just read.
-    /// A listing is used only when it read to its last page in this call; one
-    /// that fails part-way is reported as the `reconcile` stream's failure
-    /// and forgets nothing, and the next sync tries again.
-    async fn reconcile(
-        &self,
-        cur: &mut JsmCursor,
-        meta: &Meta,
-        now: Timestamp,
-    ) -> Option<Vec<String>> {
-        let Some(last) = cur.reconciled_at else {
-            cur.reconciled_at = Some(now);
-            return None;
-        };
-        if now.duration_since(last) < self.config.reconcile_interval {
-            return None;
-        }
-        let result = self.list_ids(meta).await;
-        let error = result.as_ref().err().map(|e| StreamFailure {
-            reason: e.reason(),
-            message: e.to_string(),
-        });
-        self.reports
-            .lock()
-            .expect("reports lock")
-            .push(StreamReport {
-                stream: RECONCILE_STREAM,
-                error,
-            });
-        let ids = result.ok()?;
-        cur.reconciled_at = Some(now);
-        Some(ids)
-    }
-
-    /// Every issue id of the configured projects: the enhanced search with
-    /// `fields=id` and the largest page, to its last page.
-    async fn list_ids(&self, _meta: &Meta) -> Result<Vec<String>, ProviderError> {
-        let jql = cursor::projects_jql(&self.config.projects);
-        let mut ids = Vec::new();
-        let mut token: Option<String> = None;
-        for _ in 0..MAX_LIST_PAGES {
-            let mut query = vec![
-                ("jql", jql.clone()),
-                ("fields", "id".to_owned()),
-                ("maxResults", LIST_PAGE.to_string()),
-            ];
-            if let Some(t) = &token {
-                query.push(("nextPageToken", t.clone()));
-            }
-            let response = self.client.get(SEARCH, &query).await?;
-            let page: RawIdPage = map::decode(SEARCH, &response.body)?;
-            let empty = page.issues.is_empty();
-            ids.extend(page.issues.into_iter().map(|i| i.id));
-            let next = page
-                .next_page_token
-                .filter(|t| !t.is_empty() && page.is_last != Some(true) && !empty);
-            match next {
-                None => return Ok(ids),
-                Some(t) if token.as_deref() == Some(t.as_str()) => {
-                    return Err(ProviderError::PagingLoop {
-                        endpoint: SEARCH.to_owned(),
-                        detail: "the id listing returned the same nextPageToken again".to_owned(),
-                    });
-                }
-                Some(t) => token = Some(t),
-            }
-        }
-        Err(ProviderError::PagingLoop {
-            endpoint: SEARCH.to_owned(),
-            detail: format!("the id listing did not end within {MAX_LIST_PAGES} pages"),
-        })
     }
 
     /// The whole changelog of one issue, oldest first.
@@ -385,18 +336,19 @@ impl JsmProvider {
                 return Ok(m.clone());
             }
         }
-        let response = self.client.get(FIELDS, &[]).await?;
-        let rows: Vec<RawField> = map::decode(FIELDS, &response.body)?;
+        let paths = self.paths();
+        let response = self.client.get(paths.fields, &[]).await?;
+        let rows: Vec<RawField> = map::decode(paths.fields, &response.body)?;
         let fields = map::resolve_fields(&rows, &self.config);
         for name in &fields.missing_sla {
             tracing::warn!(source = %self.source.name, sla = %name, "no SLA field of this name (schema sd-sla-field); its target gets no JSM verdict");
         }
-        let response = self.client.get(STATUSES, &[]).await?;
-        let statuses: Vec<RawStatus> = map::decode(STATUSES, &response.body)?;
+        let response = self.client.get(paths.statuses, &[]).await?;
+        let statuses: Vec<RawStatus> = map::decode(paths.statuses, &response.body)?;
         let mut fields = fields;
         fields.status_categories = map::status_categories(&statuses);
-        let response = self.client.get(MYSELF, &[]).await?;
-        let me: RawMyself = map::decode(MYSELF, &response.body)?;
+        let response = self.client.get(paths.myself, &[]).await?;
+        let me: RawMyself = map::decode(paths.myself, &response.body)?;
         let zone = match me.time_zone.as_deref().map(TimeZone::get) {
             Some(Ok(z)) => z,
             other => {
@@ -415,6 +367,24 @@ impl JsmProvider {
         *self.meta.lock().expect("meta cache lock") = Some(meta.clone());
         Ok(meta)
     }
+}
+
+/// The `fields` parameter of a search: the system fields the mapping reads
+/// (without `comment` where comments cannot be told public), the SLA fields
+/// and the team field.
+fn search_fields(meta: &Meta, with_comments: bool) -> String {
+    let mut fields: Vec<String> = SYSTEM_FIELDS
+        .iter()
+        .filter(|f| with_comments || **f != "comment")
+        .map(|f| (*f).to_owned())
+        .collect();
+    fields.extend(meta.fields.sla.iter().map(|(id, _)| id.clone()));
+    if let Some(team) = &meta.fields.team
+        && !fields.contains(team)
+    {
+        fields.push(team.clone());
+    }
+    fields.join(",")
 }
 
 impl Provider for JsmProvider {

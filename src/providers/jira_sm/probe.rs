@@ -8,10 +8,10 @@ use jiff::tz::TimeZone;
 use serde::Deserialize;
 
 use super::map::{self, RawField, RawMyself};
-use super::{FIELDS, JsmProvider, MYSELF, Meta, SEARCH};
+use super::{Deployment, JsmProvider, Meta};
 use crate::providers::{Probe, ProbeResult, ProviderError};
 
-/// `GET /rest/api/3/project/{id}` (Projects → Get project): only the type.
+/// `GET /rest/api/{3,2}/project/{id}` (Projects → Get project): only the type.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RawProject {
@@ -22,15 +22,15 @@ struct RawProject {
     project_type_key: Option<String>,
 }
 
-const PROJECT: &str = "/rest/api/3/project/{id}";
-
 pub(super) async fn all(p: &JsmProvider) -> Vec<Probe> {
     let mut out = Vec::new();
+    let paths = p.paths();
+    let (myself, fields_path, project_path) = (paths.myself, paths.fields, paths.project);
     let refused =
         |name: &str, e: ProviderError| Probe::new(name, ProbeResult::Refused, e.to_string());
 
-    let name = format!("GET {MYSELF} (authentication, time zone)");
-    let zone = match get::<RawMyself>(p, MYSELF, MYSELF).await {
+    let name = format!("GET {myself} (authentication, time zone)");
+    let zone = match get::<RawMyself>(p, myself, myself).await {
         Ok(me) => match me.time_zone.as_deref().map(TimeZone::get) {
             Some(Ok(z)) => {
                 out.push(Probe::new(
@@ -63,9 +63,9 @@ pub(super) async fn all(p: &JsmProvider) -> Vec<Probe> {
     };
 
     for project in &p.config.projects {
-        let name = format!("GET {PROJECT} ({project})");
-        let path = format!("/rest/api/3/project/{project}");
-        match get::<RawProject>(p, PROJECT, &path).await {
+        let name = format!("GET {project_path} ({project})");
+        let path = project_path.replace("{id}", project);
+        match get::<RawProject>(p, project_path, &path).await {
             Ok(r) if r.project_type_key.as_deref() == Some("service_desk") => {
                 out.push(Probe::new(
                     &name,
@@ -91,7 +91,7 @@ pub(super) async fn all(p: &JsmProvider) -> Vec<Probe> {
         }
     }
 
-    let fields = match get::<Vec<RawField>>(p, FIELDS, FIELDS).await {
+    let fields = match get::<Vec<RawField>>(p, fields_path, fields_path).await {
         Ok(rows) => {
             let fields = map::resolve_fields(&rows, &p.config);
             let available: Vec<&str> = rows
@@ -135,7 +135,7 @@ pub(super) async fn all(p: &JsmProvider) -> Vec<Probe> {
             fields
         }
         Err(e) => {
-            out.push(refused(&format!("GET {FIELDS}"), e));
+            out.push(refused(&format!("GET {fields_path}"), e));
             return out;
         }
     };
@@ -146,20 +146,27 @@ pub(super) async fn all(p: &JsmProvider) -> Vec<Probe> {
         zone,
         at: now,
     };
-    let name = format!("GET {SEARCH} (JQL over the projects)");
-    match p
-        .search_n(&meta, now - p.source.initial_lookback, None, 1)
-        .await
-    {
-        Ok(page) => out.push(Probe::new(
-            &name,
-            ProbeResult::Works,
+    let name = format!("GET {} (JQL over the projects)", paths.search);
+    let from = now - p.source.initial_lookback;
+    let result = match p.config.deployment {
+        Deployment::Cloud => p.search_n(&meta, from, None, 1).await.map(|page| {
             format!(
                 "{} issue(s) on a first page of 1, more: {}",
                 page.issues.len(),
                 page.next_page_token.is_some()
-            ),
-        )),
+            )
+        }),
+        Deployment::DataCenter => {
+            super::datacenter::probe_search(p, &meta, from)
+                .await
+                .map(|(n, total)| {
+                    let total = total.map_or("not given".to_owned(), |t| t.to_string());
+                    format!("{n} issue(s) on a first page of 1, total {total}")
+                })
+        }
+    };
+    match result {
+        Ok(detail) => out.push(Probe::new(&name, ProbeResult::Works, detail)),
         Err(e) => out.push(refused(&name, e)),
     }
     out

@@ -28,6 +28,41 @@ pub struct RawSearchPage {
     pub is_last: Option<bool>,
 }
 
+/// `GET /rest/api/2/search` (Data Center): one page of issues by offset.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RawOffsetPage {
+    #[serde(default)]
+    pub start_at: Option<u64>,
+    #[serde(default)]
+    pub max_results: Option<u64>,
+    #[serde(default)]
+    pub total: Option<u64>,
+    #[serde(default, deserialize_with = "nullable_vec")]
+    pub issues: Vec<Value>,
+}
+
+/// An issue of the Data Center id listing (`fields=created`): strict, like
+/// [`RawIdPage`].
+#[derive(Debug, Clone, Deserialize)]
+pub struct RawCreatedIssue {
+    pub id: String,
+    pub fields: RawCreatedFields,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RawCreatedFields {
+    #[serde(deserialize_with = "time")]
+    pub created: Timestamp,
+}
+
+/// `GET /rest/api/2/issue/{id}?expand=changelog` (Data Center): only the changelog.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RawIssueChangelog {
+    #[serde(default)]
+    pub changelog: Option<RawChangelog>,
+}
+
 /// A search page asked for `fields=id` only (the reconciliation listing).
 /// Decoded strictly: an issue without an id fails the whole listing, because
 /// a listing that dropped an issue would forget it.
@@ -180,7 +215,7 @@ pub struct RawNamed {
 
 /// The changelog embedded by `expand=changelog` (`PageOfChangelogs`): Jira may
 /// cut it, so `total > histories.len()` means "read the rest per issue".
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RawChangelog {
     #[serde(default)]
