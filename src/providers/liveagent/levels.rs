@@ -51,7 +51,9 @@ impl LiveAgentProvider {
         items: &mut [Item],
         removed: &[String],
     ) -> Result<(), ProviderError> {
-        for t in tickets {
+        // A share of 0 reads no levels and remembers nothing to read.
+        let reading = self.level_budget() > 0;
+        for t in tickets.iter().filter(|_| reading) {
             if !needs_read(c, t) {
                 continue;
             }
@@ -88,10 +90,14 @@ impl LiveAgentProvider {
         let mut rows: Vec<RawTicket> = Vec::new();
         let mut removed = Vec::new();
         let mut rejected = Vec::new();
+        if self.level_budget() == 0 {
+            c.levels_pending.clear();
+        }
         let pending = std::mem::take(&mut c.levels_pending);
         let mut left = pending.into_iter();
         for id in left.by_ref() {
-            if c.level_requests + 2 > self.level_budget() {
+            // At least one deferred ticket a sync, however small the share.
+            if c.level_requests > 0 && c.level_requests + 2 > self.level_budget() {
                 c.levels_pending.push(id);
                 break;
             }
