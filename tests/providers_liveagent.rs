@@ -1404,24 +1404,27 @@ async fn levels_are_read_once_per_change_within_the_share_and_survive_a_restart(
     tickets_since_page_of_ten("2025-01-02 00:00:00")
         .respond_with(json(serde_json::json!([
             open_ticket("t1", "2025-01-02 10:00:00"),
-            open_ticket("t2", "2025-01-02 10:30:00"),
+            open_ticket("t2", "2025-01-02 10:58:00"),
             open_ticket("t3", "2025-01-02 11:00:00")
         ])))
         .expect(1)
         .mount(&server)
         .await;
-    // The second sync re-reads the overlap: t3 again (unchanged, at the
-    // boundary second) and t1, changed since.
+    // The second sync re-reads the overlap: t2 and t3 again (unchanged; t2
+    // inside the overlap window, t3 at the boundary second) and t1, changed
+    // since.
     tickets_since_page_of_ten("2025-01-02 10:55:00")
         .respond_with(json(serde_json::json!([
+            open_ticket("t2", "2025-01-02 10:58:00"),
             open_ticket("t3", "2025-01-02 11:00:00"),
             open_ticket("t1", "2025-01-02 12:00:00")
         ])))
         .expect(1)
         .mount(&server)
         .await;
-    // t1 is read twice (it changed), t2 once; t3, deferred by the first
-    // sync's share, once in the second with its row.
+    // t1 is read twice (it changed), t2 once (read again in the overlap
+    // after a restart, unchanged: its level comes from the cursor); t3,
+    // deferred by the first sync's share, once in the second with its row.
     mount_level(&server, "t1", "Gold", "2025-01-02 12:30:00", 2).await;
     mount_level(&server, "t2", "Basic", "2025-01-02 13:00:00", 1).await;
     mount_level(&server, "t3", "Gold", "2025-01-02 14:00:00", 1).await;
@@ -1465,6 +1468,8 @@ async fn levels_are_read_once_per_change_within_the_share_and_survive_a_restart(
         .map(|i| (i.id.as_str(), i))
         .collect();
     assert_eq!(items["t3"].priority.as_deref(), Some("Gold"));
+    assert_eq!(items["t2"].priority.as_deref(), Some("Basic"), "cached");
+    assert_eq!(items["t2"].vendor_due[0].due_at, ts("2025-01-02 13:00:00"));
     // t1 changed, but t3's level and row spent this sync's two requests:
     // t1 keeps its cached level and waits for the next sync.
     assert_eq!(items["t1"].priority.as_deref(), Some("Gold"));
