@@ -47,6 +47,7 @@ fn rows() -> Vec<Row> {
                 completed_at: String::new(),
                 elapsed_seconds: 3_600,
                 remaining_seconds: remaining,
+                vendor_verdict: "",
             });
         }
     }

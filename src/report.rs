@@ -34,9 +34,15 @@ pub struct Row {
     pub completed_at: String,
     pub elapsed_seconds: i64,
     pub remaining_seconds: i64,
+    /// The helpdesk's own verdict on this cycle where it states one:
+    /// `met` or `breached` from its explicit flag, or from its completion
+    /// against its due instant (LiveAgent's SLA log, JSM's completed cycles);
+    /// empty while the vendor has not decided or says nothing. Only the
+    /// target's latest cycle carries it (a vendor due is the latest cycle's).
+    pub vendor_verdict: &'static str,
 }
 
-pub const COLUMNS: [&str; 14] = [
+pub const COLUMNS: [&str; 15] = [
     "source",
     "channel",
     "item_id",
@@ -51,6 +57,7 @@ pub const COLUMNS: [&str; 14] = [
     "completed_at",
     "elapsed_seconds",
     "remaining_seconds",
+    "vendor_verdict",
 ];
 
 /// Evaluates `items` as of `at`, sorted by source, item, target and cycle.
@@ -66,8 +73,9 @@ pub fn rows(items: &[Item], policies: &PolicySet, at: Timestamp) -> Vec<Row> {
         outcomes.clear();
         evaluate_into(item, policy, at, &mut outcomes);
         outcomes.sort_by_key(|o| (o.target, o.cycle));
-        for o in &outcomes {
-            out.push(row(item, &policy.name, o));
+        for (i, o) in outcomes.iter().enumerate() {
+            let last = outcomes.get(i + 1).is_none_or(|n| n.target != o.target);
+            out.push(row_of_cycle(item, &policy.name, o, last));
         }
     }
     out
@@ -78,6 +86,24 @@ pub fn rows(items: &[Item], policies: &PolicySet, at: Timestamp) -> Vec<Row> {
 /// states as the `helpdesk_sla_open_items` gauge), so `/items` and `report`
 /// agree and a reader can filter on it.
 pub fn row(item: &Item, policy: &str, o: &Outcome) -> Row {
+    row_of_cycle(item, policy, o, true)
+}
+
+/// The vendor's verdict on the target of `o` when the item carries one.
+fn vendor_verdict(item: &Item, o: &Outcome) -> &'static str {
+    let Some(v) = item.vendor_due.iter().find(|v| v.target == o.target) else {
+        return "";
+    };
+    match v.breached.or(v.completed_at.map(|c| c > v.due_at)) {
+        Some(true) => "breached",
+        Some(false) => "met",
+        None => "",
+    }
+}
+
+/// [`row`], saying whether `o` is its target's latest cycle (the only one a
+/// vendor verdict belongs to).
+pub fn row_of_cycle(item: &Item, policy: &str, o: &Outcome, last: bool) -> Row {
     let time = |t: Option<Timestamp>| t.map(|t| t.to_string()).unwrap_or_default();
     Row {
         source: item.source.clone(),
@@ -98,6 +124,7 @@ pub fn row(item: &Item, policy: &str, o: &Outcome) -> Row {
         completed_at: time(o.completed_at),
         elapsed_seconds: o.elapsed_seconds,
         remaining_seconds: o.remaining_seconds,
+        vendor_verdict: if last { vendor_verdict(item, o) } else { "" },
     }
 }
 
@@ -123,6 +150,7 @@ pub fn write_csv<'a>(
             r.completed_at.clone(),
             r.elapsed_seconds.to_string(),
             r.remaining_seconds.to_string(),
+            r.vendor_verdict.to_owned(),
         ];
         let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
         writeln!(out, "{}", line.join(","))?;

@@ -361,6 +361,7 @@ fn evil_row(state: &'static str) -> Row {
         completed_at: String::new(),
         elapsed_seconds: 60,
         remaining_seconds: 120,
+        vendor_verdict: "",
     }
 }
 

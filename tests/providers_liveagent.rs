@@ -1404,24 +1404,27 @@ async fn levels_are_read_once_per_change_within_the_share_and_survive_a_restart(
     tickets_since_page_of_ten("2025-01-02 00:00:00")
         .respond_with(json(serde_json::json!([
             open_ticket("t1", "2025-01-02 10:00:00"),
-            open_ticket("t2", "2025-01-02 10:30:00"),
+            open_ticket("t2", "2025-01-02 10:58:00"),
             open_ticket("t3", "2025-01-02 11:00:00")
         ])))
         .expect(1)
         .mount(&server)
         .await;
-    // The second sync re-reads the overlap: t3 again (unchanged, at the
-    // boundary second) and t1, changed since.
+    // The second sync re-reads the overlap: t2 and t3 again (unchanged; t2
+    // inside the overlap window, t3 at the boundary second) and t1, changed
+    // since.
     tickets_since_page_of_ten("2025-01-02 10:55:00")
         .respond_with(json(serde_json::json!([
+            open_ticket("t2", "2025-01-02 10:58:00"),
             open_ticket("t3", "2025-01-02 11:00:00"),
             open_ticket("t1", "2025-01-02 12:00:00")
         ])))
         .expect(1)
         .mount(&server)
         .await;
-    // t1 is read twice (it changed), t2 once; t3, deferred by the first
-    // sync's share, once in the second with its row.
+    // t1 is read twice (it changed), t2 once (read again in the overlap
+    // after a restart, unchanged: its level comes from the cursor); t3,
+    // deferred by the first sync's share, once in the second with its row.
     mount_level(&server, "t1", "Gold", "2025-01-02 12:30:00", 2).await;
     mount_level(&server, "t2", "Basic", "2025-01-02 13:00:00", 1).await;
     mount_level(&server, "t3", "Gold", "2025-01-02 14:00:00", 1).await;
@@ -1465,6 +1468,8 @@ async fn levels_are_read_once_per_change_within_the_share_and_survive_a_restart(
         .map(|i| (i.id.as_str(), i))
         .collect();
     assert_eq!(items["t3"].priority.as_deref(), Some("Gold"));
+    assert_eq!(items["t2"].priority.as_deref(), Some("Basic"), "cached");
+    assert_eq!(items["t2"].vendor_due[0].due_at, ts("2025-01-02 13:00:00"));
     // t1 changed, but t3's level and row spent this sync's two requests:
     // t1 keeps its cached level and waits for the next sync.
     assert_eq!(items["t1"].priority.as_deref(), Some("Gold"));
@@ -1518,8 +1523,10 @@ async fn a_share_of_zero_reads_no_levels() {
         ..liveagent::LiveAgentConfig::default()
     };
     let p = provider(&server, &[Channel::Ticket], 10).with_options(options);
-    let (pages, _) = sync(&p, Cursor::default()).await.unwrap();
+    let (pages, cursor) = sync(&p, Cursor::default()).await.unwrap();
     assert_eq!(pages[0].items[0].priority, None);
+    let state: LiveAgentCursor = serde_json::from_value(cursor.0).unwrap();
+    assert!(state.tickets.levels_pending.is_empty() && state.tickets.levels.is_empty());
     // Without a level the ticket's `date_due` is the first answer's due.
     assert_eq!(
         pages[0].items[0].vendor_due[0].due_at,
@@ -1612,4 +1619,168 @@ async fn postponed_to_open_starts_a_next_answer_cycle_by_default_and_resolving_v
     let item = &pages[0].items[0];
     assert!(item.reopenings.is_empty() && !item.resolve_voids_answers);
     assert!(evaluate(item, &next_answer_policy(), now).is_empty());
+}
+
+// --- The SLA log: LiveAgent's own verdict ---------------------------------
+
+fn log_row(id: &str, conv: &str, sla_type: &str, due: &str, closed: &str) -> serde_json::Value {
+    serde_json::json!({"id": id, "conversationid": conv, "sla_type": sla_type,
+        "date_created": "2025-01-02 08:00:00", "date_due": due, "date_closed": closed})
+}
+
+#[tokio::test]
+async fn the_sla_log_is_compared_with_our_verdict() {
+    use helpdesk_sla_exporter::sla::calendar::Calendar;
+    use helpdesk_sla_exporter::sla::policy::TargetSpec;
+    use helpdesk_sla_exporter::sla::{Policy, PolicySet};
+    use helpdesk_sla_exporter::snapshot::{LabelCaps, evaluate_all};
+
+    let server = MockServer::start().await;
+    mount_departments(&server).await;
+    let answered = |id: &str, changed: &str| {
+        serde_json::json!({"id": id, "status": "A", "channel_type": "E", "tags": [],
+            "date_created": "2025-01-02 08:00:00", "date_changed": changed})
+    };
+    tickets_since_page_of_ten("2025-01-02 00:00:00")
+        .respond_with(json(serde_json::json!([
+            answered("t1", "2025-01-02 08:30:00"),
+            answered("t2", "2025-01-02 09:30:00")
+        ])))
+        .mount(&server)
+        .await;
+    let row = |conv: &str, status: &str, from: &str, to: Option<&str>| {
+        serde_json::json!({"id": format!("{conv}{status}"), "conversation_id": conv, "status": status,
+            "agent_id": "ag1", "date_from": from, "date_to": to})
+    };
+    Mock::given(path("/api/v3/tickets/history"))
+        .respond_with(json(serde_json::json!([
+            row(
+                "t1",
+                "N",
+                "2025-01-02 08:00:00",
+                Some("2025-01-02 08:30:00")
+            ),
+            row("t1", "A", "2025-01-02 08:30:00", None),
+            row(
+                "t2",
+                "N",
+                "2025-01-02 08:00:00",
+                Some("2025-01-02 09:30:00")
+            ),
+            row("t2", "A", "2025-01-02 09:30:00", None)
+        ])))
+        .mount(&server)
+        .await;
+    // First sync: the log from the lookback start. t1 met (both agree); t2
+    // met for LiveAgent (its level allowed 2h) but breached for our 1h
+    // policy; a row of a type we cannot name is counted, not used.
+    Mock::given(method("GET"))
+        .and(path("/api/v3/grid/tickets/sla"))
+        .and(header("apikey", KEY))
+        .and(query_param(
+            "_filters",
+            r#"[["date_closed","D>=","2025-01-02 00:00:00"]]"#,
+        ))
+        .and(query_param("_sortField", "date_closed"))
+        .and(query_param("_sortDir", "ASC"))
+        .respond_with(json(serde_json::json!([
+            log_row(
+                "l1",
+                "t1",
+                "first_answer",
+                "2025-01-02 09:00:00",
+                "2025-01-02 08:30:00"
+            ),
+            log_row(
+                "l9",
+                "t2",
+                "Q",
+                "2025-01-02 09:00:00",
+                "2025-01-02 09:00:00"
+            ),
+            log_row(
+                "l2",
+                "t2",
+                "first_answer",
+                "2025-01-02 10:00:00",
+                "2025-01-02 09:30:00"
+            )
+        ])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // The next sync goes on from the newest `date_closed` read.
+    Mock::given(method("GET"))
+        .and(path("/api/v3/grid/tickets/sla"))
+        .and(query_param(
+            "_filters",
+            r#"[["date_closed","D>=","2025-01-02 09:30:00"]]"#,
+        ))
+        .respond_with(json(serde_json::json!([log_row(
+            "l2",
+            "t2",
+            "first_answer",
+            "2025-01-02 10:00:00",
+            "2025-01-02 09:30:00"
+        )])))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let p = provider(&server, &[Channel::Ticket], 10);
+    let (pages, cursor) = sync(&p, Cursor::default()).await.unwrap();
+    let rejected: Vec<_> = pages.iter().flat_map(|p| &p.rejected).collect();
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(
+        (rejected[0].stream, rejected[0].kind()),
+        ("sla_log", "unknown_variant")
+    );
+    let items: Vec<Item> = pages.into_iter().flat_map(|p| p.items).collect();
+    let t2 = items.iter().find(|i| i.id == "t2").unwrap();
+    assert_eq!(
+        t2.vendor_due,
+        [VendorDue {
+            target: Target::FirstResponse,
+            due_at: ts("2025-01-02 10:00:00"),
+            completed_at: Some(ts("2025-01-02 09:30:00")),
+            breached: None
+        }]
+    );
+
+    let policy = Policy {
+        name: "p".into(),
+        matcher: None,
+        targets: vec![TargetSpec::new(
+            Target::FirstResponse,
+            SignedDuration::from_hours(1),
+            0.9,
+            std::sync::Arc::new(Calendar::always()),
+        )],
+    };
+    let mut caps = LabelCaps {
+        team_limit: 10,
+        priority_limit: 10,
+        ..LabelCaps::default()
+    };
+    let eval = evaluate_all(
+        &items,
+        &PolicySet::new(vec![policy]),
+        ts("2025-01-02 12:00:00"),
+        &mut caps,
+    );
+    let count = |result: &str| {
+        eval.vendor
+            .get(&("support".to_owned(), "ticket", "first_response", result))
+            .copied()
+            .unwrap_or(0)
+    };
+    assert_eq!(
+        (count("agree_met"), count("exporter_breached_only")),
+        (1, 1)
+    );
+    assert_eq!(count("agree_breached") + count("vendor_breached_only"), 0);
+
+    // The second sync re-reads the boundary second and takes nothing twice.
+    let (pages, _) = sync(&p, cursor).await.unwrap();
+    assert!(pages.iter().all(|p| p.rejected.is_empty()));
 }

@@ -370,6 +370,7 @@ mod tests {
             completed_at: String::new(),
             elapsed_seconds: 0,
             remaining_seconds: remaining,
+            vendor_verdict: "",
         }
     }
 

@@ -27,6 +27,9 @@ pub async fn serve(server: &MockServer) {
         ("/api/v3/slas", "slas.json"),
         ("/api/v3/settings", "settings.json"),
         ("/api/v3/tags", "tags.json"),
+        ("/api/v3/grid/tickets/sla", "sla_log_tickets.json"),
+        ("/api/v3/grid/chats/sla", "sla_log_chats.json"),
+        ("/api/v3/grid/calls/sla", "sla_log_calls.json"),
     ] {
         Mock::given(method("GET"))
             .and(path(endpoint))

@@ -241,6 +241,10 @@ pub fn respond_as(
         "/tickets/history" => (history(&world(seed, now, retention), now), true),
         "/chats" => (chats(&world(seed, now, retention), now), false),
         "/calls" => (calls(&world(seed, now, retention), now), true),
+        "/grid/tickets/sla" => (ticket_sla_log(&world(seed, now, retention), now), true),
+        "/grid/chats/sla" => (chat_sla_log(&world(seed, now, retention), now), true),
+        // Demo calls belong to no ticket, and the log names a call by its ticket.
+        "/grid/calls/sla" => (vec![], true),
         _ => return Reply::error(404, "not found"),
     };
     let mut rows: Vec<Value> = rows
@@ -452,6 +456,58 @@ fn ticket_row(tk: &sim::SimTicket, now: Timestamp) -> Value {
         "last_activity": t(last.at), "last_activity_public": t(last.at), "public_access_urlcode": "demo",
         "subject": "Demo ticket", "custom_fields": [],
     })
+}
+
+/// The SLA log of tickets (`SlaLogRow`), fulfilled records only: a First
+/// answer record at a ticket's first New -> Answered, a Next answer record at
+/// each Open -> Answered, each with its level's due instant.
+fn ticket_sla_log(w: &World, now: Timestamp) -> Vec<Value> {
+    let mut rows = Vec::new();
+    for tk in w.tickets.iter().filter(|tk| tk.created <= now) {
+        let (level_id, name, first, next) = level(tk);
+        let events = visible(&tk.events, now);
+        for (i, pair) in events.windows(2).enumerate() {
+            let (from, to) = (&pair[0], &pair[1]);
+            let (kind, opened, due) = match (from.status, to.status) {
+                ('N', 'A') => (
+                    "first_answer",
+                    tk.created,
+                    sim::HOURS[tk.dept].next_open(tk.created) + SignedDuration::from_hours(first),
+                ),
+                ('C', 'A') => (
+                    "next_answer",
+                    from.at,
+                    from.at + SignedDuration::from_hours(next),
+                ),
+                _ => continue,
+            };
+            rows.push(json!({
+                "id": format!("{}-sla-{i}", tk.id), "conversationid": tk.id, "code": format!("DEM-{}", tk.id),
+                "sla_ticket_id": tk.id, "departmentid": DEPARTMENTS[tk.dept].0, "department_name": DEPARTMENTS[tk.dept].1,
+                "levelid": level_id, "sla_level_id": level_id, "sla_level_name": name, "sla_type": kind,
+                "date_created": t(opened), "date_due": t(due), "date_closed": t(to.at),
+                "responsible_agent_id": to.agent, "resolving_agent_id": to.agent,
+            }));
+        }
+    }
+    rows
+}
+
+/// The SLA log of chats: a Chat answer record per picked-up chat (60 s, as
+/// both levels in `/slas`).
+fn chat_sla_log(w: &World, now: Timestamp) -> Vec<Value> {
+    w.chats
+        .iter()
+        .filter_map(|c| {
+            let started = c.started.filter(|s| *s <= now)?;
+            Some(json!({
+                "id": format!("{}-sla", c.id), "conversationid": c.id, "departmentid": DEPARTMENTS[c.dept].0,
+                "department_name": DEPARTMENTS[c.dept].1, "levelid": "sla-standard", "sla_level_id": "sla-standard",
+                "sla_level_name": "Standard", "sla_type": "chat_answer", "date_created": t(c.created),
+                "date_due": t(c.created + SignedDuration::from_secs(60)), "date_closed": t(started),
+            }))
+        })
+        .collect()
 }
 
 fn history(w: &World, now: Timestamp) -> Vec<Value> {

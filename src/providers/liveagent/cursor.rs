@@ -24,6 +24,48 @@ pub struct LiveAgentCursor {
     pub tickets: TicketCursor,
     pub chats: ScanCursor,
     pub calls: ScanCursor,
+    /// The SLA log read so far (`sla_log.rs`).
+    #[serde(default, skip_serializing_if = "SlaLogCursor::is_empty")]
+    pub sla_log: SlaLogCursor,
+}
+
+/// Where each SLA log was read to, and the records kept for the items they
+/// belong to (the log is a stream of its own; its rows reach an item when the
+/// item is next emitted).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SlaLogCursor {
+    #[serde(default)]
+    pub tickets: LogPosition,
+    #[serde(default)]
+    pub chats: LogPosition,
+    #[serde(default)]
+    pub calls: LogPosition,
+    /// Conversation id -> the latest fulfilled record per SLA type. Bounded
+    /// like the level cache (the most recently closed are kept).
+    #[serde(default)]
+    pub records: BTreeMap<String, Vec<LogRecord>>,
+}
+
+impl SlaLogCursor {
+    fn is_empty(&self) -> bool {
+        *self == SlaLogCursor::default()
+    }
+}
+
+/// Keyset on `date_closed`, like the tickets' on `date_changed`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LogPosition {
+    pub since: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seen: Vec<String>,
+}
+
+/// One fulfilled SLA type as LiveAgent logged it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogRecord {
+    pub target: Target,
+    pub due: Timestamp,
+    pub closed: Timestamp,
 }
 
 /// Keyset paging on `date_changed`: everything changed at or after `since`,

@@ -22,6 +22,7 @@ mod levels;
 pub mod map;
 mod probes;
 pub mod raw;
+pub mod sla_log;
 
 pub use config::{LiveAgentConfig, SOURCE_TYPE, client_settings, source_config};
 pub use cursor::{CachedLevel, LiveAgentCursor, ScanCursor, TicketCursor};
@@ -87,7 +88,12 @@ pub struct LiveAgentProvider {
 /// The undocumented requests the provider relies on, each checked on every
 /// response (docs/providers.md, "Documented calls and assumptions"): the
 /// `assumption` label of `helpdesk_sla_source_assumption_fallbacks_total`.
-pub const ASSUMPTIONS: [&str; 3] = [HISTORY_FILTER, CHANGED_FILTER, NEXT_PAGE_CURSOR];
+pub const ASSUMPTIONS: [&str; 4] = [
+    HISTORY_FILTER,
+    CHANGED_FILTER,
+    NEXT_PAGE_CURSOR,
+    SLA_LOG_FILTER,
+];
 /// `/tickets/history` filtered by `conversation_id IN` (not a documented filter).
 pub const HISTORY_FILTER: &str = "history_conversation_filter";
 /// `/tickets` filtered and sorted by `date_changed` (the vendor's filter list
@@ -95,6 +101,9 @@ pub const HISTORY_FILTER: &str = "history_conversation_filter";
 pub const CHANGED_FILTER: &str = "tickets_date_changed_filter";
 /// The `next_page_cursor` response header (response headers are not described).
 pub const NEXT_PAGE_CURSOR: &str = "next_page_cursor_header";
+/// The SLA log (`/grid/*/sla`) filtered and sorted by `date_closed` (its
+/// `_filters` and `_sortField` are documented, the field names are not).
+pub const SLA_LOG_FILTER: &str = "sla_log_date_closed_filter";
 
 /// Which fallbacks are in use.
 #[derive(Debug, Default, Clone, Copy)]
@@ -103,6 +112,8 @@ pub struct Fallbacks {
     pub history_per_ticket: bool,
     /// Tickets by the documented `date_created` filter over the lookback window.
     pub tickets_by_created: bool,
+    /// The SLA log is not read (its `date_changed` filter does not hold).
+    pub sla_log_off: bool,
 }
 
 /// A stream's cursor after a page, applied only when the page worked.
@@ -199,6 +210,12 @@ impl LiveAgentProvider {
         let from = *cur
             .window_start
             .get_or_insert(window_start.unwrap_or(start));
+        // A stream starting its sync reads one page of its SLA log first.
+        let log_rejected = if starting {
+            self.read_sla_log(stream, &mut cur.sla_log, start).await?
+        } else {
+            Vec::new()
+        };
         // Each stream pages on a copy of its cursor, kept only when the page
         // worked: a stream that fails stays where it was, is reported, and the
         // sync goes on with the next stream.
@@ -217,7 +234,7 @@ impl LiveAgentProvider {
             }
             Channel::Call => {
                 let mut c = cur.calls.clone();
-                let page = self.calls_page(&mut c, start, now).await;
+                let page = self.calls_page(&mut c, start, now, &cur.sla_log).await;
                 page.map(|p| (p, StreamCursor::Call(c)))
             }
         };
@@ -255,12 +272,19 @@ impl LiveAgentProvider {
         let StreamPage {
             mut items,
             removed,
-            rejected,
+            mut rejected,
             done: stream_done,
             position,
         } = stream_page;
+        rejected.extend(log_rejected);
         for item in &mut items {
             item.tags = map::with_tag_names(&item.tags, &tags);
+            // Calls are matched by their ticket in `calls_page`.
+            if item.channel != Channel::Call
+                && let Some(records) = cur.sla_log.records.get(&item.id)
+            {
+                sla_log::apply(item, records);
+            }
         }
         let mut done = false;
         if stream_done {
@@ -558,6 +582,7 @@ impl LiveAgentProvider {
         let mut f = self.fallbacks.lock().expect("fallbacks lock");
         let flag = match assumption {
             CHANGED_FILTER => &mut f.tickets_by_created,
+            SLA_LOG_FILTER => &mut f.sla_log_off,
             _ => &mut f.history_per_ticket,
         };
         if !std::mem::replace(flag, true) {
@@ -726,6 +751,7 @@ impl LiveAgentProvider {
         c: &mut ScanCursor,
         start: Timestamp,
         now: Timestamp,
+        log: &cursor::SlaLogCursor,
     ) -> Result<StreamPage, ProviderError> {
         let since = *c.since.get_or_insert(start);
         let filters = json!([["dateCreated", "D>=", map::format_time(since)]]).to_string();
@@ -746,9 +772,17 @@ impl LiveAgentProvider {
                 .iter()
                 .map(|call| (call.date_created, call.date_finished.is_none())),
         );
+        // The SLA log names a call's conversation, its `ticketId`.
         let items = calls
             .iter()
-            .filter_map(|call| map::call_item(&self.source.name, call))
+            .filter_map(|call| {
+                let mut item = map::call_item(&self.source.name, call)?;
+                let records = call.ticket_id.as_ref().and_then(|t| log.records.get(t));
+                if let Some(records) = records {
+                    sla_log::apply(&mut item, records);
+                }
+                Some(item)
+            })
             .collect();
         let next = next_cursor(&response).filter(|_| !(calls.is_empty() && rejected.is_empty()));
         let done = next.is_none();

@@ -187,6 +187,68 @@ impl LiveAgentProvider {
             );
         }
 
+        // Documented: a ticket's SLA level (the item's priority).
+        if let Some(id) = ids.first() {
+            let path = format!("/tickets/{}/sla", super::path_segment(id));
+            let name = "GET /tickets/{id}/sla";
+            out.push(
+                match self.client.get_path("/tickets/{id}/sla", &path, &[]).await {
+                    Ok(r) => match crate::providers::client::decode::<map::RawTicketSla>(
+                        "/tickets/{id}/sla",
+                        &r.body,
+                    ) {
+                        Ok(sla) => Probe::new(
+                            name,
+                            ProbeResult::Works,
+                            format!("level {}", sla.sla_level_name.as_deref().unwrap_or("none")),
+                        ),
+                        Err(e) => Probe::new(name, ProbeResult::Refused, e.to_string()),
+                    },
+                    Err(e) => Probe::new(name, ProbeResult::Refused, e.to_string()),
+                }
+                .optional(),
+            );
+        }
+
+        // Assumption: the SLA log filtered and sorted by date_closed.
+        let name = "date_closed filter on /grid/tickets/sla";
+        let closed = json!([["date_closed", "D>=", map::format_time(since)]]).to_string();
+        let query = [
+            ("_filters", closed),
+            ("_sortField", "date_closed".to_owned()),
+            ("_sortDir", "ASC".to_owned()),
+            ("_perPage", per_page.clone()),
+        ];
+        out.push(
+            match self.client.get("/grid/tickets/sla", &query).await {
+                Ok(r) => {
+                    let rows = decode_rows::<super::raw::RawSlaLogRow>(
+                        "/grid/tickets/sla",
+                        super::sla_log::STREAM,
+                        &r.body,
+                    )
+                    .map(|(rows, _)| rows)
+                    .unwrap_or_default();
+                    let at: Vec<_> = rows.iter().filter_map(|r| r.date_closed).collect();
+                    if at.iter().any(|c| *c < since) || at.windows(2).any(|w| w[1] < w[0]) {
+                        Probe::new(
+                            name,
+                            ProbeResult::Fallback,
+                            "ignored (rows outside the filter or out of order); the SLA log is not read",
+                        )
+                    } else {
+                        Probe::new(name, ProbeResult::Works, format!("{} rows", rows.len()))
+                    }
+                }
+                Err(e) => Probe::new(
+                    name,
+                    ProbeResult::Fallback,
+                    format!("refused ({e}); the SLA log is not read"),
+                ),
+            }
+            .optional(),
+        );
+
         // Assumption: the next_page_cursor header on a cursor-style list.
         let name = "next_page_cursor header";
         out.push(

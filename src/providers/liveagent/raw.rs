@@ -87,6 +87,24 @@ pub struct RawTicketSla {
     pub next_answer: Option<Timestamp>,
 }
 
+/// A row of the SLA log (`/grid/tickets/sla`, `/grid/chats/sla`,
+/// `/grid/calls/sla`: `SlaLogRow`): one fulfilled SLA type of one
+/// conversation. Every field is typed `str` by the vendor except `sla_type`,
+/// typed `datetime` though it names a type; it is read as any scalar.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RawSlaLogRow {
+    #[serde(default, deserialize_with = "opt_id")]
+    pub id: Option<String>,
+    #[serde(deserialize_with = "id")]
+    pub conversationid: String,
+    #[serde(default)]
+    pub sla_type: Option<serde_json::Value>,
+    #[serde(default, deserialize_with = "opt_time")]
+    pub date_due: Option<Timestamp>,
+    #[serde(default, deserialize_with = "opt_time")]
+    pub date_closed: Option<Timestamp>,
+}
+
 /// A `/chats` row (`ChatInformation`); note `departmentId`/`agentId`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct RawChat {
