@@ -6,7 +6,7 @@
 //! paging (`date_changed D>=`, `_page`, `_perPage`), `/tickets/history` with a
 //! `conversation_id IN` filter and `_cursor` / `next_page_cursor`, `/chats`
 //! pages on `date_created`, `/calls` cursors on `dateCreated`, and the short
-//! `/departments` and `/slas` lists.
+//! `/departments`, `/slas`, `/tags` and `/settings` lists.
 //!
 //! Control endpoints (not part of the API, never in the access log):
 //! `GET /-/stats` (requests per endpoint since the last reset), `GET /-/log`
@@ -291,6 +291,10 @@ fn api(state: &State, path: &str, query: &HashMap<String, String>) -> Reply {
             ok(join(rows.iter().map(String::as_str)))
         }
         "/slas" => ok("[]".into()),
+        // Read once per process (time zone check) and hourly (tag names):
+        // a UTC account, and the one tag the generated tickets carry.
+        "/settings" => ok(r#"[{"name":"TIMEZONE","value":"UTC"}]"#.into()),
+        "/tags" => ok(r#"[{"id":"vip","name":"vip"}]"#.into()),
         "/tickets" => {
             let since = since(query, "date_changed");
             let start = data.tickets.partition_point(|t| t.changed < since);

@@ -11,6 +11,7 @@
 //! output is identical to a full evaluation (`tests/incremental.rs` compares
 //! the two over random timelines and poll sequences).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -21,13 +22,17 @@ use jiff::{SignedDuration, Timestamp};
 use tokio::sync::Notify;
 
 use crate::clock::Clock;
+use crate::compact::{Interner, Stored};
 use crate::config::Config;
 use crate::metrics::sla::{Inputs, Tally, render};
 use crate::metrics::source::SourceMetrics;
 use crate::model::{Channel, Item};
 use crate::pages::View;
 use crate::pages::status::compliance_rows;
-use crate::snapshot::{BUCKETS, Evaluation, Final, LabelCaps, Series, VendorVerdict, evaluate_all};
+use crate::sla::Outcome;
+use crate::snapshot::{
+    BUCKETS, Evaluation, Final, LabelCaps, Series, VendorVerdict, evaluate_sorted,
+};
 use crate::store::{CountedOutcome, Store, StoreError};
 
 /// Per capped label, how many distinct values folded into `other`.
@@ -40,36 +45,41 @@ type Aged = HashMap<String, Vec<String>>;
 /// and new breaches move by the minute even when nothing is synced.
 pub const EVALUATION_INTERVAL: Duration = Duration::from_secs(15);
 
-/// The tracked items of one source, by id. Items are boxed so the hash table
-/// holds two pointers per slot rather than a whole `Item` (a table keeps up to
-/// twice the slots it uses), and their lists are trimmed to their length.
+/// The tracked items of one source, by id. Entries are boxed so the hash
+/// table holds two pointers per slot (a table keeps up to twice the slots it
+/// uses), and items are kept in their compact form ([`crate::compact`]): the
+/// source and id are the keys, instants are seconds, labels are interned.
 pub type ItemSet = HashMap<Box<str>, Box<Tracked>>;
 
 /// One tracked item and what incremental evaluation knows about it.
 #[derive(Debug)]
 pub struct Tracked {
-    pub item: Item,
+    stored: Stored,
     /// Set by the evaluation that found the item settled: its vendor
     /// verdicts, which it adds to every later evaluation unchanged. A changed
     /// item replaces the whole `Tracked`, so the mark goes with the old one.
     settled: OnceLock<Box<[VendorVerdict]>>,
 }
 
-/// An item ready for an [`ItemSet`]: spare capacity the provider's pushes left
-/// behind is given back, since the item lives until it is pruned.
-pub fn entry(mut item: Item) -> (Box<str>, Box<Tracked>) {
-    item.id.shrink_to_fit();
-    item.tags.shrink_to_fit();
-    item.statuses.shrink_to_fit();
-    item.agent_replies.shrink_to_fit();
-    item.customer_messages.shrink_to_fit();
-    item.resolutions.shrink_to_fit();
-    item.reopenings.shrink_to_fit();
-    item.vendor_due.shrink_to_fit();
+impl Tracked {
+    /// The item, decoded from its compact form (or borrowed when kept whole).
+    pub fn item(&self, source: &str, id: &str) -> Cow<'_, Item> {
+        self.stored.item(source, id)
+    }
+
+    /// Whether the item is kept compact (else whole: see [`crate::compact`]).
+    pub fn is_compact(&self) -> bool {
+        self.stored.is_compact()
+    }
+}
+
+/// An item of `source` ready for its [`ItemSet`], in its compact form.
+pub fn entry(item: Item, source: &str, interner: &mut Interner) -> (Box<str>, Box<Tracked>) {
+    let id: Box<str> = item.id.as_str().into();
     (
-        item.id.clone().into_boxed_str(),
+        id,
         Box::new(Tracked {
-            item,
+            stored: Stored::new(item, source, interner),
             settled: OnceLock::new(),
         }),
     )
@@ -81,19 +91,35 @@ pub fn entry(mut item: Item) -> (Box<str>, Box<Tracked>) {
 /// tally is two binary searches instead of a scan of every counted row.
 #[derive(Debug, Default)]
 struct Tallies {
-    instants: HashMap<(String, String), Vec<i64>>,
+    /// Series key -> outcome -> instants.
+    instants: HashMap<String, HashMap<String, Vec<i64>>>,
 }
 
 impl Tallies {
+    /// Reads the store's counted rows one at a time (borrowed), allocating
+    /// only per series and outcome: a `Vec` of every row as owned strings
+    /// was a transient of ~50 MB at 300k counted outcomes after a restart.
     fn load(store: &Store) -> Result<Tallies, StoreError> {
         let mut t = Tallies::default();
-        for (series, outcome, at) in store.counted_instants()? {
-            t.instants.entry((series, outcome)).or_default().push(at);
-        }
-        for v in t.instants.values_mut() {
+        store.for_each_counted_instant(|series, outcome, at| t.push(series, outcome, at))?;
+        for v in t.instants.values_mut().flat_map(|m| m.values_mut()) {
             v.sort_unstable();
         }
         Ok(t)
+    }
+
+    fn push(&mut self, series: &str, outcome: &str, at: i64) {
+        if !self.instants.contains_key(series) {
+            self.instants.insert(series.to_owned(), HashMap::new());
+        }
+        let by_outcome = self.instants.get_mut(series).expect("inserted above");
+        if !by_outcome.contains_key(outcome) {
+            by_outcome.insert(outcome.to_owned(), Vec::new());
+        }
+        by_outcome
+            .get_mut(outcome)
+            .expect("inserted above")
+            .push(at);
     }
 
     /// The same rows as [`Store::outcome_counts`]: per series and outcome,
@@ -101,7 +127,8 @@ impl Tallies {
     fn counts(&self, starts: &[i64], to: i64) -> Vec<(String, String, Vec<u64>)> {
         self.instants
             .iter()
-            .map(|((series, outcome), at)| {
+            .flat_map(|(series, m)| m.iter().map(move |(outcome, at)| (series, outcome, at)))
+            .map(|(series, outcome, at)| {
                 let end = at.partition_point(|a| *a <= to);
                 let counts = starts
                     .iter()
@@ -112,15 +139,18 @@ impl Tallies {
             .collect()
     }
 
-    fn add(&mut self, new: impl IntoIterator<Item = (String, String, i64)>) {
-        let mut touched = HashSet::new();
+    fn add<'a>(&mut self, new: impl IntoIterator<Item = (&'a str, &'a str, i64)>) {
+        let mut touched: HashSet<(&str, &str)> = HashSet::new();
         for (series, outcome, at) in new {
-            let key = (series, outcome);
-            self.instants.entry(key.clone()).or_default().push(at);
-            touched.insert(key);
+            self.push(series, outcome, at);
+            touched.insert((series, outcome));
         }
-        for key in touched {
-            if let Some(v) = self.instants.get_mut(&key) {
+        for (series, outcome) in touched {
+            if let Some(v) = self
+                .instants
+                .get_mut(series)
+                .and_then(|m| m.get_mut(outcome))
+            {
                 v.sort_unstable();
             }
         }
@@ -128,11 +158,14 @@ impl Tallies {
 
     /// Forgets instants before `horizon`: no window reaches that far back.
     fn prune(&mut self, horizon: i64) {
-        for v in self.instants.values_mut() {
-            let old = v.partition_point(|a| *a < horizon);
-            v.drain(..old);
+        for m in self.instants.values_mut() {
+            for v in m.values_mut() {
+                let old = v.partition_point(|a| *a < horizon);
+                v.drain(..old);
+            }
+            m.retain(|_, v| !v.is_empty());
         }
-        self.instants.retain(|_, v| !v.is_empty());
+        self.instants.retain(|_, m| !m.is_empty());
     }
 }
 
@@ -140,6 +173,9 @@ impl Tallies {
 pub struct Engine {
     pub store: Arc<Store>,
     items: RwLock<HashMap<String, ItemSet>>,
+    /// Team, priority and tag strings shared by the tracked items. Lock
+    /// order: after `items`.
+    interner: Mutex<Interner>,
     caps: Mutex<LabelCaps>,
     /// The rendered SLA families; swapped whole after each evaluation.
     rendered: RwLock<Arc<String>>,
@@ -153,6 +189,8 @@ pub struct Engine {
     /// every 15 s was a third of an evaluation's CPU on a large helpdesk.
     /// A 64-bit hash of a few 100k keys collides with odds of about 1e-8.
     counted: Mutex<HashSet<u64>>,
+    /// Whether `counted` holds the store's counted rows (see [`Engine::count`]).
+    counted_seeded: AtomicBool,
     /// Off: every evaluation evaluates every item and scans the store for the
     /// compliance windows (the reference the incremental path is tested against).
     incremental: AtomicBool,
@@ -178,11 +216,13 @@ impl Engine {
         Engine {
             store: Arc::new(store),
             items: RwLock::new(HashMap::new()),
+            interner: Mutex::new(Interner::default()),
             caps: Mutex::new(LabelCaps::default()),
             rendered: RwLock::new(Arc::new(String::new())),
             view: RwLock::new(Arc::new(View::default())),
             source_metrics,
             counted: Mutex::new(HashSet::new()),
+            counted_seeded: AtomicBool::new(false),
             incremental: AtomicBool::new(true),
             settled_under: AtomicUsize::new(0),
             tallies: Mutex::new(None),
@@ -276,11 +316,17 @@ impl Engine {
         let mut items = HashMap::new();
         let mut admitted = HashMap::new();
         for name in names.iter().filter(|n| !loaded.iter().any(|l| l == *n)) {
-            let stored = self.store.items(name)?;
-            items.insert(
-                name.to_string(),
-                stored.into_iter().map(entry).collect::<ItemSet>(),
-            );
+            // One item decoded at a time, straight into its compact form (a
+            // `Vec` of every stored item first was a second copy of the set).
+            let mut set = ItemSet::new();
+            let mut interner = self.interner.lock().expect("lock poisoned");
+            self.store.for_each_item(name, |item| {
+                let (id, t) = entry(item, name, &mut interner);
+                set.insert(id, t);
+            })?;
+            drop(interner);
+            set.shrink_to_fit();
+            items.insert(name.to_string(), set);
             for label in ["team", "priority"] {
                 let values = self.store.label_values(name, label)?;
                 admitted.insert((name.to_string(), label), values.into_iter().collect());
@@ -317,22 +363,57 @@ impl Engine {
         if incremental && self.settled_under.swap(address, Ordering::Relaxed) != address {
             self.forget_settled();
         }
-        let (mut eval, folded, aged) = match self.evaluate_items(config, now, horizon, incremental)
-        {
-            Ok(v) => v,
+        // Finals are filtered while they are evaluated: only those neither
+        // counted before (`known`) nor past the horizon become a `Final`.
+        let known = match self.known_finals() {
+            Ok(k) => k,
             Err(e) => {
-                // Items were marked settled before their finals were counted.
                 self.forget_settled();
                 return Err(e);
             }
         };
+        let mut seen = HashSet::with_capacity(known.len());
+        let keep_final = |item: &Item, o: &Outcome| {
+            let Some(at) = o.breached_at.or(o.completed_at) else {
+                return false;
+            };
+            // Outcomes older than the retention horizon were counted (or
+            // pruned) long ago; counting them now would count them twice.
+            if at.as_second() < horizon {
+                return false;
+            }
+            let key = final_key(
+                &item.source,
+                &item.id,
+                o.target.as_str(),
+                o.cycle,
+                o.completed_at.is_some(),
+            );
+            seen.insert(key) && !known.contains(&key)
+        };
+        let (mut eval, folded, aged) =
+            match self.evaluate_items(config, now, horizon, incremental, keep_final) {
+                Ok(v) => v,
+                Err(e) => {
+                    // Items were marked settled before their finals were counted.
+                    self.counted_seeded.store(false, Ordering::Relaxed);
+                    self.forget_settled();
+                    return Err(e);
+                }
+            };
+        drop(known);
         let evaluated = started.elapsed();
         self.last_evaluated.store(eval.evaluated, Ordering::Relaxed);
-        let counted = match self.count(std::mem::take(&mut eval.finals), horizon, incremental) {
-            Ok(n) => n,
+        let counted = match self.count(std::mem::take(&mut eval.finals), incremental) {
+            Ok(n) => {
+                *self.counted.lock().expect("lock poisoned") = seen;
+                n
+            }
             Err(e) => {
                 // The items marked settled above had finals in this count;
-                // they must be offered again.
+                // they must be offered again, and the set of counted finals
+                // is read from the store again.
+                self.counted_seeded.store(false, Ordering::Relaxed);
                 self.forget_settled();
                 return Err(e);
             }
@@ -366,6 +447,7 @@ impl Engine {
         now: Timestamp,
         horizon: i64,
         incremental: bool,
+        keep_final: impl FnMut(&Item, &Outcome) -> bool,
     ) -> Result<(Evaluation, Folded, Aged), StoreError> {
         let (eval, admitted, folded, aged) = {
             let items = self.items.read().expect("lock poisoned");
@@ -376,25 +458,32 @@ impl Engine {
             let mut verdicts: HashMap<(&str, &'static str, VendorVerdict), u64> = HashMap::new();
             let mut aged: Aged = HashMap::new();
             for (source, map) in items.iter() {
-                for t in map.values() {
+                for (id, t) in map.iter() {
                     match t.settled.get() {
                         Some(settled) if incremental => {
                             for v in settled.iter() {
                                 *verdicts
-                                    .entry((source.as_str(), t.item.channel.as_str(), *v))
+                                    .entry((source.as_str(), t.stored.channel().as_str(), *v))
                                     .or_default() += 1;
                             }
-                            if t.item.updated_at.as_second() < horizon {
-                                aged.entry(source.clone())
-                                    .or_default()
-                                    .push(t.item.id.clone());
+                            if t.stored.updated_at_second() < horizon {
+                                aged.entry(source.clone()).or_default().push(id.to_string());
                             }
                         }
-                        _ => pending.push(&t.item),
+                        _ => pending.push((t.stored.created_at(), source.as_str(), &**id, &**t)),
                     }
                 }
             }
-            let mut eval = evaluate_all(pending, &config.policies, now, &mut caps);
+            // The order `evaluate_all` would sort the items in; each is
+            // decoded only while it is evaluated.
+            pending.sort_unstable_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+            let mut eval = evaluate_sorted(
+                pending.iter().map(|(_, source, id, t)| t.item(source, id)),
+                &config.policies,
+                now,
+                &mut caps,
+                keep_final,
+            );
             for ((source, channel, (target, result)), n) in verdicts {
                 *eval
                     .vendor
@@ -422,20 +511,12 @@ impl Engine {
     }
 
     /// Counts final outcomes not counted before, once each, in the store.
+    /// `finals` holds only those (the evaluation dropped the known ones); the
+    /// store's primary key still guarantees once-only counting.
     ///
     /// The finals are moved, not cloned, into what the store counts, and both
-    /// are dropped once counted: on a first sync of 100k tickets they are the
-    /// largest transient allocation of an evaluation.
-    fn count(
-        &self,
-        finals: Vec<Final>,
-        horizon: i64,
-        incremental: bool,
-    ) -> Result<usize, StoreError> {
-        // Taken, so a failed count below leaves it empty and the next
-        // evaluation offers everything again (the store ignores repeats).
-        let known = std::mem::take(&mut *self.counted.lock().expect("lock poisoned"));
-        let mut seen = HashSet::with_capacity(finals.len());
+    /// are dropped once counted.
+    fn count(&self, finals: Vec<Final>, incremental: bool) -> Result<usize, StoreError> {
         let to_count: Vec<CountedOutcome> = finals
             .into_iter()
             .filter_map(|f| {
@@ -444,24 +525,6 @@ impl Engine {
                     .breached_at
                     .or(f.outcome.completed_at)?
                     .as_second();
-                // Outcomes older than the retention horizon were counted (or
-                // pruned) long ago; counting them now would count them twice.
-                if at < horizon {
-                    return None;
-                }
-                let mut h = std::collections::hash_map::DefaultHasher::new();
-                (
-                    &f.series.source,
-                    &f.item_id,
-                    f.series.target,
-                    f.outcome.cycle,
-                )
-                    .hash(&mut h);
-                f.outcome.completed_at.is_some().hash(&mut h);
-                let key = h.finish();
-                if !seen.insert(key) || known.contains(&key) {
-                    return None;
-                }
                 Some(CountedOutcome {
                     series: f.series.key(),
                     target: f.series.target.to_owned(),
@@ -474,17 +537,36 @@ impl Engine {
                 })
             })
             .collect();
-        drop(known);
         let new = self.store.count_outcomes_new(&to_count, bucket_of)?;
         if incremental && let Some(t) = self.tallies.lock().expect("lock poisoned").as_mut() {
             t.add(new.iter().map(|&i| {
                 let o = &to_count[i];
-                (o.series.clone(), o.outcome.to_owned(), o.at)
+                (o.series.as_str(), o.outcome, o.at)
             }));
         }
-        drop(to_count);
-        *self.counted.lock().expect("lock poisoned") = seen;
         Ok(new.len())
+    }
+
+    /// The finals the store holds as counted, as [`final_key`]s: the last
+    /// evaluation's, or after a start (or a failure) read from the store, so
+    /// the first evaluation does not offer every final again (at 100k
+    /// tickets ~300k outcomes with their series text, the largest transient
+    /// allocation of a restart). Taken, so a failure leaves the set empty.
+    fn known_finals(&self) -> Result<HashSet<u64>, StoreError> {
+        let mut known = std::mem::take(&mut *self.counted.lock().expect("lock poisoned"));
+        if !self.counted_seeded.swap(true, Ordering::Relaxed) {
+            known.clear();
+            let seeded = self
+                .store
+                .for_each_counted_key(|source, id, target, cycle, completed| {
+                    known.insert(final_key(source, id, target, cycle, completed));
+                });
+            if let Err(e) = seeded {
+                self.counted_seeded.store(false, Ordering::Relaxed);
+                return Err(e);
+            }
+        }
+        Ok(known)
     }
 
     /// Renders the SLA families from the evaluation, the stored counters and
@@ -557,7 +639,7 @@ impl Engine {
                         ids.iter()
                             .filter(|id| {
                                 map.get(id.as_str())
-                                    .is_some_and(|t| t.item.updated_at.as_second() < horizon)
+                                    .is_some_and(|t| t.stored.updated_at_second() < horizon)
                             })
                             .cloned(),
                     );
@@ -575,7 +657,7 @@ impl Engine {
                     for id in ids {
                         if map
                             .get(id.as_str())
-                            .is_some_and(|t| t.item.updated_at.as_second() < horizon)
+                            .is_some_and(|t| t.stored.updated_at_second() < horizon)
                         {
                             map.remove(id.as_str());
                         }
@@ -584,6 +666,8 @@ impl Engine {
                 tracing::debug!(source = %source, removed, "pruned items past retention");
             }
         }
+        // Labels only pruned or replaced items held.
+        self.interner.lock().expect("lock poisoned").sweep();
         Ok(())
     }
 
@@ -673,12 +757,13 @@ impl Engine {
     /// versions, which drops their settled marks) and forgets removed ids.
     pub fn apply(&self, source: &str, items: Vec<Item>, removed: &[String]) {
         let mut all = self.items.write().expect("lock poisoned");
+        let mut interner = self.interner.lock().expect("lock poisoned");
         let map = all.entry(source.to_owned()).or_default();
         for id in removed {
             map.remove(id.as_str());
         }
         for item in items {
-            let (id, item) = entry(item);
+            let (id, item) = entry(item, source, &mut interner);
             map.insert(id, item);
         }
     }
@@ -695,6 +780,14 @@ pub fn retention(config: &Config) -> SignedDuration {
         .max()
         .unwrap_or_default();
     longest.max(SignedDuration::from_hours(31 * 24)) + SignedDuration::from_hours(24)
+}
+
+/// The identity of a counted final as a 64-bit hash: what the store's
+/// `counted` primary key holds, plus whether its completion was observed.
+fn final_key(source: &str, item_id: &str, target: &str, cycle: u32, completed: bool) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (source, item_id, target, cycle, completed).hash(&mut h);
+    h.finish()
 }
 
 fn bucket_of(elapsed: i64) -> usize {

@@ -8,6 +8,7 @@
 pub mod app;
 pub mod check_source;
 pub mod clock;
+pub mod compact;
 pub mod config;
 pub mod demo;
 pub mod engine;

@@ -455,22 +455,31 @@ impl Store {
 
     /// Every stored item of `source`.
     pub fn items(&self, source: &str) -> Result<Vec<Item>, StoreError> {
+        let mut out = Vec::new();
+        self.for_each_item(source, |item| out.push(item))?;
+        Ok(out)
+    }
+
+    /// Hands every stored item of `source` to `f`, one at a time, so a caller
+    /// that keeps them in another form never holds them all decoded.
+    pub fn for_each_item(&self, source: &str, mut f: impl FnMut(Item)) -> Result<(), StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare("SELECT id, data FROM items WHERE source = ?1 ORDER BY id")?;
-        let rows = stmt.query_map(params![source], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, data) = row?;
-            let item = serde_json::from_slice(&data).map_err(|e| StoreError::Decode {
+        let mut rows = stmt.query(params![source])?;
+        while let Some(row) = rows.next()? {
+            let decode = |reason: String| StoreError::Decode {
                 source_name: source.to_owned(),
-                id,
-                reason: e.to_string(),
-            })?;
-            out.push(item);
+                id: row.get::<_, String>(0).unwrap_or_default(),
+                reason,
+            };
+            let data = row
+                .get_ref(1)?
+                .as_blob()
+                .map_err(|e| decode(e.to_string()))?;
+            let item = serde_json::from_slice(data).map_err(|e| decode(e.to_string()))?;
+            f(item);
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Counts the outcomes not counted before, and observes completions not
@@ -531,10 +540,48 @@ impl Store {
     /// Every counted outcome as `(series, outcome, at)`: what the engine's
     /// in-memory compliance tallies start from.
     pub fn counted_instants(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+        let mut out = Vec::new();
+        self.for_each_counted_instant(|series, outcome, at| {
+            out.push((series.to_owned(), outcome.to_owned(), at))
+        })?;
+        Ok(out)
+    }
+
+    /// [`Store::counted_instants`] one row at a time, borrowed: the caller
+    /// copies only what it keeps (a few hundred series, not a row each).
+    pub fn for_each_counted_instant(
+        &self,
+        mut f: impl FnMut(&str, &str, i64),
+    ) -> Result<(), StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare("SELECT series, outcome, at FROM counted")?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            f(text(r, 0)?, text(r, 1)?, r.get(2)?);
+        }
+        Ok(())
+    }
+
+    /// Every counted outcome's identity, one row at a time:
+    /// `(source, item_id, target, cycle, completion observed)`.
+    pub fn for_each_counted_key(
+        &self,
+        mut f: impl FnMut(&str, &str, &str, u32, bool),
+    ) -> Result<(), StoreError> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare("SELECT source, item_id, target, cycle, completed FROM counted")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            f(
+                text(r, 0)?,
+                text(r, 1)?,
+                text(r, 2)?,
+                r.get(3)?,
+                r.get::<_, i64>(4)? != 0,
+            );
+        }
+        Ok(())
     }
 
     /// Every counter as `(series, name, value)`.
@@ -667,4 +714,11 @@ fn has_events(tx: &rusqlite::Transaction<'_>, source: &str) -> Result<bool, Stor
     Ok(tx
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM item_events WHERE source = ?1)")?
         .query_row(params![source], |r| r.get(0))?)
+}
+
+/// A text column of `row`, borrowed.
+fn text<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> Result<&'r str, rusqlite::Error> {
+    row.get_ref(i)?.as_str().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+    })
 }
