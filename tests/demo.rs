@@ -43,7 +43,13 @@ async fn start(now: Timestamp) -> Served {
     start_with(DemoConfig::new(42).with_clock(move || now)).await
 }
 
+/// Serves `config` without the simulated rate limit: the tests' provider
+/// budgets are far above it (the limit has its own test).
 async fn start_with(config: DemoConfig) -> Served {
+    serve_as(config.with_rate_limit(None)).await
+}
+
+async fn serve_as(config: DemoConfig) -> Served {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base_url = format!("http://{}/api/v3", listener.local_addr().unwrap());
     let (stop, stopped) = oneshot::channel::<()>();
@@ -441,4 +447,164 @@ async fn the_documented_demo_is_synced_through_fallbacks() {
     assert_eq!(ok.status, 200);
     let rows: Vec<serde_json::Value> = serde_json::from_str(&ok.body).unwrap();
     assert!(rows.iter().all(|r| r["status"] == "N"));
+}
+
+/// LiveAgent's documented limit, 180 requests a minute per API key: fixed
+/// one-minute windows on the tokio clock (no sleeping: instants are given).
+#[test]
+fn the_rate_limit_counts_per_key_in_one_minute_windows() {
+    assert_eq!(demo::VENDOR_REQUESTS_PER_MINUTE, 180);
+    let limit = demo::RateLimit::new(demo::VENDOR_REQUESTS_PER_MINUTE);
+    let t0 = tokio::time::Instant::now();
+    for i in 0..180 {
+        assert!(
+            limit.admit("a", t0 + std::time::Duration::from_millis(i)),
+            "{i}"
+        );
+    }
+    let later = t0 + std::time::Duration::from_secs(59);
+    assert!(!limit.admit("a", later), "the 181st request in a minute");
+    assert!(limit.admit("b", later), "another key has its own window");
+    assert!(limit.admit("a", t0 + std::time::Duration::from_secs(60)));
+}
+
+/// Over HTTP, a request beyond the limit is answered 429 with LiveAgent's
+/// error envelope, and no rate-limit headers (the vendor documents none).
+#[tokio::test]
+async fn the_served_api_answers_429_beyond_the_limit() {
+    let now: Timestamp = NOW.parse().unwrap();
+    let served = serve_as(
+        DemoConfig::new(42)
+            .with_clock(move || now)
+            .with_rate_limit(Some(3)),
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let get = |key: &'static str| {
+        client
+            .get(format!("{}/ping", served.base_url))
+            .header("apikey", key)
+            .send()
+    };
+    for _ in 0..3 {
+        assert_eq!(get("k1").await.unwrap().status(), 200);
+    }
+    let refused = get("k1").await.unwrap();
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().get("retry-after").is_none());
+    let body: serde_json::Value = serde_json::from_str(&refused.text().await.unwrap()).unwrap();
+    assert_eq!(body["response"]["statuscode"], 429);
+    assert_eq!(body["response"]["status"], "ERROR");
+    assert_eq!(get("k2").await.unwrap().status(), 200);
+}
+
+/// Every `/tickets` page of the served API, with `filters`.
+fn all_rows(
+    path: &str,
+    filters: &str,
+    now: Timestamp,
+    retention: SignedDuration,
+) -> Vec<serde_json::Value> {
+    let headers: HashMap<String, String> = [("apikey", "k"), ("timezone-offset", "0")]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .into();
+    let mut out = Vec::new();
+    for page in 1.. {
+        let query: HashMap<String, String> = [
+            ("_filters", filters.to_owned()),
+            ("_perPage", "500".to_owned()),
+            ("_page", page.to_string()),
+        ]
+        .map(|(k, v)| (k.to_owned(), v))
+        .into();
+        let reply = api::respond_as(
+            api::Undocumented::default(),
+            42,
+            retention,
+            now,
+            path,
+            &query,
+            &headers,
+        );
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let rows: Vec<serde_json::Value> = serde_json::from_str(&reply.body).unwrap();
+        let short = rows.len() < 500;
+        out.extend(rows);
+        if short {
+            return out;
+        }
+    }
+    unreachable!()
+}
+
+/// `/tickets` lists chats (`B`/`I`, `T` while running) and calls (`C`/`W`,
+/// `P` while running) as LiveAgent does; the provider counts each
+/// conversation once, in its own channel.
+#[tokio::test]
+async fn chats_and_calls_listed_as_tickets_are_counted_once() {
+    let now: Timestamp = NOW.parse().unwrap();
+    // Over an afternoon, some chats and calls are running at some minute:
+    // listed as chatting (T) and calling (P).
+    let mut running: std::collections::BTreeSet<(String, String)> = Default::default();
+    for minute in (0..240).step_by(3) {
+        let at = now + SignedDuration::from_mins(minute);
+        let rows = all_rows(
+            "/api/v3/tickets",
+            r#"[["status","IN","T,P"]]"#,
+            at,
+            SignedDuration::from_hours(2),
+        );
+        for r in rows {
+            running.insert((r["channel_type"].to_string(), r["status"].to_string()));
+        }
+    }
+    let is = |kinds: &[&str], status: &str| {
+        running
+            .iter()
+            .any(|(k, s)| kinds.iter().any(|x| k.contains(x)) && s.contains(status))
+    };
+    assert!(is(&["B", "I"], "T") && is(&["C", "W"], "P"), "{running:?}");
+    assert!(
+        running
+            .iter()
+            .all(|(k, s)| (k.contains('B') || k.contains('I')) == s.contains('T')),
+        "{running:?}"
+    );
+    let conversations = all_rows(
+        "/api/v3/tickets",
+        r#"[["channel_type","IN","B,I,C,W"]]"#,
+        now,
+        SignedDuration::from_hours(2),
+    );
+    assert!(conversations.iter().any(|r| r["status"] == "R"));
+
+    let served = start(now).await;
+    let p = provider(&served.base_url, now);
+    let (pages, _) = sync(&p, Cursor::default()).await;
+    let items = by_channel(&pages);
+    let ids = |c: Channel| -> std::collections::HashSet<&str> {
+        items[&c].iter().map(|i| i.id.as_str()).collect()
+    };
+    let (tickets, chats, calls) = (ids(Channel::Ticket), ids(Channel::Chat), ids(Channel::Call));
+    for c in Channel::ALL {
+        assert_eq!(items[&c].len(), ids(c).len(), "{c:?} items twice");
+    }
+    assert!(tickets.is_disjoint(&chats) && tickets.is_disjoint(&calls));
+    // Every chat created in the lookback window is one chat item, and the
+    // conversations' ticket rows for them were read but not counted again.
+    let start = now - demo::source_config("demo", "http://x").initial_lookback;
+    let window = format!(
+        r#"[["date_created","D>=","{}"]]"#,
+        helpdesk_sla_exporter::providers::liveagent::map::format_time(start)
+    );
+    let retention = DemoConfig::new(42).retention;
+    assert_eq!(
+        chats.len(),
+        all_rows("/api/v3/chats", &window, now, retention).len()
+    );
+    let listed_chats = all_rows("/api/v3/tickets", &window, now, retention)
+        .into_iter()
+        .filter(|r| matches!(r["channel_type"].as_str(), Some("B" | "I")))
+        .count();
+    assert_eq!(listed_chats, chats.len());
 }
