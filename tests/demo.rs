@@ -243,6 +243,13 @@ async fn evaluate_demo_at(now: Timestamp) -> helpdesk_sla_exporter::snapshot::Ev
         .unwrap()
         .with_clock(move || now);
     let (pages, _) = sync(&p, Cursor::default()).await;
+    // The demo's default API is the strict one `--demo` serves: the states
+    // below come through the documented fallbacks.
+    let fell_back = p.fallbacks();
+    assert!(
+        fell_back.tickets_by_created && fell_back.history_per_ticket,
+        "{fell_back:?}"
+    );
     let mut items: HashMap<String, Item> = HashMap::new();
     for page in pages {
         for id in &page.removed {
@@ -607,4 +614,63 @@ async fn chats_and_calls_listed_as_tickets_are_counted_once() {
         .filter(|r| matches!(r["channel_type"].as_str(), Some("B" | "I")))
         .count();
     assert_eq!(listed_chats, chats.len());
+}
+
+/// The old-account switch, on its own: without `Timezone-Offset` an old
+/// account answers in UTC-7 and a newer one (the default) in UTC; with the
+/// header both answer in the zone it asks for.
+#[test]
+fn the_old_account_time_shift_is_a_switch_of_its_own() {
+    let now: Timestamp = NOW.parse().unwrap();
+    let query: HashMap<String, String> = [("_perPage", "1"), ("_sortField", "date_created")]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .into();
+    let created = |extra: api::Undocumented, offset: Option<&str>| {
+        let mut headers: HashMap<String, String> = HashMap::from([("apikey".into(), "k".into())]);
+        if let Some(o) = offset {
+            headers.insert("timezone-offset".into(), o.into());
+        }
+        let reply = api::respond_as(
+            extra,
+            42,
+            SignedDuration::from_hours(48),
+            now,
+            "/api/v3/tickets",
+            &query,
+            &headers,
+        );
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let rows: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+        helpdesk_sla_exporter::providers::liveagent::map::parse_time(
+            rows[0]["date_created"].as_str().unwrap(),
+        )
+        .unwrap()
+    };
+    let old = api::Undocumented {
+        old_account_time_shift: true,
+        ..api::Undocumented::default()
+    };
+    let new = api::Undocumented::default();
+    let utc = created(new, Some("0"));
+    assert_eq!(created(new, None), utc);
+    assert_eq!(created(old, Some("0")), utc);
+    assert_eq!(utc - created(old, None), SignedDuration::from_hours(7));
+    // The other switches stay off: the date_changed filter is still refused.
+    let refused: HashMap<String, String> = [(
+        "_filters",
+        r#"[["date_changed","D>=","2026-03-10 00:00:00"]]"#,
+    )]
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .into();
+    let headers: HashMap<String, String> = HashMap::from([("apikey".into(), "k".into())]);
+    let reply = api::respond_as(
+        old,
+        42,
+        SignedDuration::from_hours(48),
+        now,
+        "/api/v3/tickets",
+        &refused,
+        &headers,
+    );
+    assert_eq!(reply.status, 400);
 }
