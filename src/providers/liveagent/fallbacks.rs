@@ -54,10 +54,10 @@ impl LiveAgentProvider {
             ["date_created", "D<", before]
         ])
         .to_string();
+        // No `_sortField`: it is not among `/tickets`' documented params, and
+        // the default order (by creation, helpdesk-apis.md) is what is wanted.
         let query = [
             ("_filters", filters),
-            ("_sortField", "date_created".to_owned()),
-            ("_sortDir", "ASC".to_owned()),
             ("_page", page.to_string()),
             ("_perPage", self.per_page()),
         ];
