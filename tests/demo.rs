@@ -674,3 +674,101 @@ fn the_old_account_time_shift_is_a_switch_of_its_own() {
     );
     assert_eq!(reply.status, 400);
 }
+
+/// One sync of the demo as of `now` with `extra` switched on, from `cursor`
+/// (3-day lookback): the items in page order, the next cursor, and the
+/// requests by endpoint.
+async fn sync_demo_at(
+    extra: api::Undocumented,
+    now: Timestamp,
+    cursor: Cursor,
+) -> (Vec<Item>, Cursor, HashMap<String, u64>) {
+    let served = start_with(
+        DemoConfig::new(42)
+            .with_clock(move || now)
+            .with_undocumented(extra),
+    )
+    .await;
+    let mut settings = demo::source_config("demo", &served.base_url);
+    settings.requests_per_minute = 600_000;
+    settings.initial_lookback = SignedDuration::from_hours(24 * 3);
+    let registry = prometheus::Registry::new();
+    let p = LiveAgentProvider::new(settings, ClientMetrics::new(&registry).unwrap())
+        .unwrap()
+        .with_clock(move || now);
+    let (pages, next) = sync(&p, cursor).await;
+    let mut requests = HashMap::new();
+    for family in registry.gather() {
+        if family.name() != "helpdesk_sla_source_api_requests_total" {
+            continue;
+        }
+        for m in family.get_metric() {
+            let endpoint = m
+                .get_label()
+                .iter()
+                .find(|l| l.name() == "endpoint")
+                .map(|l| l.value().to_owned())
+                .unwrap_or_default();
+            *requests.entry(endpoint).or_default() += m.get_counter().get_value() as u64;
+        }
+    }
+    let items = pages.into_iter().flat_map(|p| p.items).collect();
+    (items, next, requests)
+}
+
+/// From the second sync on, the strict demo's tickets fallback sees every
+/// change the undocumented `date_changed` filter sees: an afternoon later,
+/// each ticket that changed in between ends in the same state both ways,
+/// old tickets that were resolved included (read by id).
+#[tokio::test]
+async fn the_strict_demo_misses_no_change_from_the_second_sync_on() {
+    let first: Timestamp = NOW.parse().unwrap();
+    let later = first + SignedDuration::from_hours(4);
+    let strict = api::Undocumented::default();
+    let lenient = api::Undocumented::ALL;
+    let (_, strict_cursor, _) = sync_demo_at(strict, first, Cursor::default()).await;
+    let (_, lenient_cursor, _) = sync_demo_at(lenient, first, Cursor::default()).await;
+    let (strict_items, _, requests) = sync_demo_at(strict, later, strict_cursor).await;
+    let (lenient_items, _, _) = sync_demo_at(lenient, later, lenient_cursor).await;
+    // The last state each sync emitted, by id.
+    let last = |items: Vec<Item>| -> HashMap<String, Item> {
+        items
+            .into_iter()
+            .map(|mut i| {
+                i.updated_at = i.created_at;
+                (i.id.clone(), i)
+            })
+            .collect()
+    };
+    let (strict_items, lenient_items) = (last(strict_items), last(lenient_items));
+    let changed: Vec<&Item> = lenient_items
+        .values()
+        .filter(|i| i.channel == Channel::Ticket)
+        .filter(|i| i.statuses.last().is_some_and(|s| s.start > first))
+        .collect();
+    assert!(changed.len() > 20, "{} tickets changed", changed.len());
+    let window_start = later - SignedDuration::from_hours(24 * 3);
+    let old = changed
+        .iter()
+        .filter(|i| i.created_at < window_start)
+        .count();
+    assert!(old > 0, "no ticket from before the window changed");
+    for item in &changed {
+        assert_eq!(
+            strict_items.get(&item.id),
+            Some(*item),
+            "{} created {}",
+            item.id,
+            item.created_at
+        );
+    }
+    // Old tickets that left the open statuses were read by id.
+    assert!(
+        requests.get("/tickets/{id}").is_some_and(|n| *n > 0),
+        "{requests:?}"
+    );
+    eprintln!(
+        "second sync: {} tickets changed ({old} created before the window), requests {requests:?}",
+        changed.len()
+    );
+}
