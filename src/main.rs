@@ -70,6 +70,11 @@ struct Flags {
     /// (for golden tests and reproducible demos).
     #[arg(long = "debug.fixed-time", value_name = "RFC3339", hide = true)]
     fixed_time: Option<jiff::Timestamp>,
+    /// With --demo: the simulated API also accepts the undocumented filters
+    /// (`date_changed` on /tickets, `conversation_id` on /tickets/history), so
+    /// a first sync takes about 750 requests instead of 3,700.
+    #[arg(long = "debug.demo-undocumented", hide = true, requires = "demo")]
+    demo_undocumented: bool,
     /// Hold every evaluation this long before it starts (for tests that need
     /// an evaluation in progress, such as shutdown during one).
     #[arg(long = "debug.evaluation-delay", value_name = "DURATION", hide = true, value_parser = parse_delay)]
@@ -337,7 +342,9 @@ async fn run(flags: Flags) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!(e))?;
     let source = match (&flags.config_file, flags.demo) {
         (Some(path), _) => ConfigSource::File(path.clone()),
-        (None, true) => helpdesk_sla_exporter::demo::start(flags.fixed_time).await?,
+        (None, true) => {
+            helpdesk_sla_exporter::demo::start(flags.fixed_time, flags.demo_undocumented).await?
+        }
         (None, false) => anyhow::bail!(
             "no --config.file given; run with --demo to try the built-in demo helpdesk"
         ),

@@ -230,3 +230,54 @@ async fn an_account_refusing_undocumented_filters_syncs_through_fallbacks() {
     );
     assert!(stdout.contains("=> can be synced"), "{stdout}");
 }
+
+/// `check-source` against the simulated LiveAgent as the vendor documents it
+/// (the demo's default): both undocumented filters are refused, and the
+/// output names the documented fallback the provider takes for each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_strict_demo_reports_the_fallbacks_it_takes() {
+    use helpdesk_sla_exporter::demo;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base_url = format!("http://{}/api/v3", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(demo::serve(
+        listener,
+        demo::DemoConfig::new(demo::SEED),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let dir = common::scratch("check-source-strict-demo");
+    let config = dir.join("config.yaml");
+    std::fs::write(&config, demo::config_text(&base_url)).unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(common::BIN)
+            .args(["check-source", "--config.file", config.to_str().unwrap()])
+            .env(demo::DEMO_KEY_ENV, demo::DEMO_API_KEY)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let _ = stop.send(());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    for line in [
+        "works      GET /tickets by date_created",
+        "fallback   date_changed filter on /tickets",
+        "the open tickets created before it by status",
+        "fallback   conversation_id filter on /tickets/history",
+        "the provider reads /tickets/{id}/history per ticket",
+        "works      GET /tickets/{id}/history",
+        "works      GET /chats",
+        "works      GET /calls",
+    ] {
+        assert!(stdout.contains(line), "{line}\n{stdout}");
+    }
+    // Refused with LiveAgent's error answer, not ignored.
+    assert!(
+        stdout.contains("refused (GET /tickets: unexpected HTTP status 400)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("=> can be synced"), "{stdout}");
+}

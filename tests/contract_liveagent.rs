@@ -169,6 +169,25 @@ fn every_body_the_demo_serves_matches_the_vendor_description() {
         assert!(body.len() > 2, "{path} served nothing");
         all.extend(problems(&facts, endpoint, &body));
     }
+    // Chats and calls as `/tickets` rows (channel types B, I, C, W).
+    let conversations: HashMap<String, String> = [
+        ("_perPage", "200"),
+        ("_filters", r#"[["channel_type","IN","B,I,C,W"]]"#),
+    ]
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .into();
+    let r = api::respond_as(
+        api::Undocumented::default(),
+        42,
+        SignedDuration::from_hours(24 * 3),
+        now,
+        "/api/v3/tickets",
+        &conversations,
+        &headers,
+    );
+    let rows: Vec<Value> = serde_json::from_str(&r.body).unwrap();
+    assert!(rows.len() > 10, "{} conversation rows", rows.len());
+    all.extend(problems(&facts, "/tickets", &r.body));
     assert!(
         all.is_empty(),
         "{} problems:\n{}",

@@ -1075,6 +1075,23 @@ async fn mount_scan(server: &MockServer) {
         .respond_with(json(serde_json::json!([])))
         .mount(server)
         .await;
+    // The open pass over tickets created before the window: none.
+    open_pass("2025-01-02 00:00:00")
+        .respond_with(json(serde_json::json!([])))
+        .mount(server)
+        .await;
+}
+
+/// The fallback's pass over open tickets created before `before`
+/// (documented: `status IN`, `date_created D<`).
+fn open_pass(before: &str) -> wiremock::MockBuilder {
+    Mock::given(method("GET"))
+        .and(path("/api/v3/tickets"))
+        .and(query_param(
+            "_filters",
+            format!(r#"[["status","IN","I,N,C,A,W,T,P"],["date_created","D<","{before}"]]"#),
+        ))
+        .and(query_param_is_missing("_sortField"))
 }
 
 #[tokio::test]
@@ -1783,4 +1800,185 @@ async fn the_sla_log_is_compared_with_our_verdict() {
     // The second sync re-reads the boundary second and takes nothing twice.
     let (pages, _) = sync(&p, cursor).await.unwrap();
     assert!(pages.iter().all(|p| p.rejected.is_empty()));
+}
+
+// --- The tickets fallback: tickets created before the window ------------------
+
+fn old_ticket(id: &str, created: &str, changed: &str, status: &str) -> serde_json::Value {
+    serde_json::json!({"id": id, "departmentid": "zbmc7d61", "status": status, "tags": [],
+        "channel_type": "E", "date_created": created, "date_changed": changed, "date_due": null})
+}
+
+/// The documented API only: `date_changed` and `conversation_id` filters are
+/// answered 400, as LiveAgent answers a filter it does not support.
+async fn mount_strict(server: &MockServer) {
+    mount_departments(server).await;
+    let refused = || {
+        ResponseTemplate::new(400).set_body_raw(
+            r#"{"response":{"status":"ERROR","statuscode":400,"errormessage":"Unsupported filter"}}"#,
+            "application/json",
+        )
+    };
+    for field in ["date_changed", "conversation_id"] {
+        Mock::given(wiremock::matchers::query_param_contains("_filters", field))
+            .respond_with(refused())
+            .with_priority(1)
+            .mount(server)
+            .await;
+    }
+    // Nothing was created inside either sync's window.
+    Mock::given(method("GET"))
+        .and(path("/api/v3/tickets"))
+        .and(wiremock::matchers::query_param_contains(
+            "_filters",
+            r#"["date_created","D>=""#,
+        ))
+        .respond_with(json(serde_json::json!([])))
+        .mount(server)
+        .await;
+}
+
+fn strict_provider(server: &MockServer, now: &'static str) -> LiveAgentProvider {
+    let metrics = ClientMetrics::new(&prometheus::Registry::new()).unwrap();
+    let s = settings(server, &[Channel::Ticket], 10);
+    let mut client = liveagent::client_settings(&s);
+    client.retry.max_retries = 0;
+    LiveAgentProvider::with_client_settings(s, client, metrics)
+        .unwrap()
+        .with_options(liveagent::LiveAgentConfig {
+            sla_level_requests_share: 0.0,
+            ..liveagent::LiveAgentConfig::default()
+        })
+        .with_clock(move || now.parse().unwrap())
+}
+
+/// Requests so far, by path and whether they carried `_filters`.
+async fn requests(server: &MockServer) -> Vec<String> {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|r| {
+            let filters = r
+                .url
+                .query_pairs()
+                .find(|(k, _)| k == "_filters")
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default();
+            format!("{} {filters}", r.url.path())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_fallback_sees_old_tickets_that_change_resolve_or_reopen() {
+    let server = MockServer::start().await;
+    mount_strict(&server).await;
+    // Sync 1 (window from 2025-01-02 00:00): two open tickets from December.
+    // o1 last changed before the window (not emitted, but listed), o2 inside.
+    open_pass("2025-01-02 00:00:00")
+        .respond_with(json(serde_json::json!([
+            old_ticket("o1", "2024-12-20 08:00:00", "2024-12-28 08:00:00", "C"),
+            old_ticket("o2", "2024-12-25 08:00:00", "2025-01-02 10:00:00", "N"),
+        ])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/api/v3/tickets/o2/history"))
+        .respond_with(json(serde_json::json!([
+            {"id": "h1", "status": "N", "date_from": "2024-12-25 08:00:00", "date_to": null}
+        ])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let p = strict_provider(&server, "2025-01-03T00:00:00Z");
+    let (pages, cursor) = sync(&p, Cursor::default()).await.unwrap();
+    let ids: Vec<&str> = pages
+        .iter()
+        .flat_map(|p| &p.items)
+        .map(|i| i.id.as_str())
+        .collect();
+    assert_eq!(ids, ["o2"]);
+    assert!(p.fallbacks().tickets_by_created && p.fallbacks().history_per_ticket);
+    let state: LiveAgentCursor = serde_json::from_value(cursor.0.clone()).unwrap();
+    assert_eq!(state.tickets.open_old, ["o1", "o2"]);
+    assert_eq!(state.tickets.since, Some(ts("2025-01-02 23:55:00")));
+    let first = requests(&server).await.len();
+
+    // Sync 2, an hour later: o1 was resolved (it left the open statuses, so
+    // it is read by id), r1 (resolved in November) was reopened, o2 did not
+    // change.
+    open_pass("2025-01-02 01:00:00")
+        .respond_with(json(serde_json::json!([
+            old_ticket("r1", "2024-11-01 08:00:00", "2025-01-03 00:30:00", "C"),
+            old_ticket("o2", "2024-12-25 08:00:00", "2025-01-02 10:00:00", "N"),
+        ])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/api/v3/tickets/o1"))
+        .respond_with(json(old_ticket(
+            "o1",
+            "2024-12-20 08:00:00",
+            "2025-01-03 00:20:00",
+            "R",
+        )))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/api/v3/tickets/o1/history"))
+        .respond_with(json(serde_json::json!([
+            {"id": "h2", "status": "C", "date_from": "2024-12-20 08:00:00", "date_to": "2025-01-03 00:20:00"},
+            {"id": "h3", "status": "R", "date_from": "2025-01-03 00:20:00", "date_to": null}
+        ])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/api/v3/tickets/r1/history"))
+        .respond_with(json(serde_json::json!([
+            {"id": "h4", "status": "N", "date_from": "2024-11-01 08:00:00", "date_to": "2024-11-01 09:00:00"},
+            {"id": "h5", "status": "R", "date_from": "2024-11-01 09:00:00", "date_to": "2025-01-03 00:30:00"},
+            {"id": "h6", "status": "C", "date_from": "2025-01-03 00:30:00", "date_to": null}
+        ])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let p = strict_provider(&server, "2025-01-03T01:00:00Z");
+    let (pages, cursor) = sync(&p, cursor).await.unwrap();
+    let mut items: Vec<&Item> = pages.iter().flat_map(|p| &p.items).collect();
+    items.sort_by(|a, b| a.id.cmp(&b.id));
+    let ids: Vec<&str> = items.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(ids, ["o1", "r1"]);
+    assert_eq!(items[0].resolutions, [ts("2025-01-03 00:20:00")]);
+    assert_eq!(items[0].statuses.last().unwrap().status, Status::Resolved);
+    assert_eq!(items[1].reopenings, [ts("2025-01-03 00:30:00")]);
+    assert_eq!(items[1].statuses.last().unwrap().status, Status::Open);
+    let state: LiveAgentCursor = serde_json::from_value(cursor.0).unwrap();
+    assert_eq!(state.tickets.open_old, ["o2", "r1"]);
+    assert_eq!(state.tickets.open_page, 0);
+    // The cost of sync 2 in tickets requests: the refused date_changed
+    // filter, one scan page, one open-pass page, one read by id, the refused
+    // history filter, and one history per emitted ticket.
+    let all = requests(&server).await;
+    let second: Vec<&String> = all[first..]
+        .iter()
+        .filter(|r| r.contains("/tickets"))
+        .collect();
+    let count = |pred: &dyn Fn(&str) -> bool| second.iter().filter(|r| pred(r)).count();
+    assert_eq!(count(&|r| r.contains("date_changed")), 1, "{second:?}");
+    assert_eq!(
+        count(&|r| r.contains(r#""date_created","D>=""#)),
+        1,
+        "{second:?}"
+    );
+    assert_eq!(count(&|r| r.contains(r#""status","IN""#)), 1, "{second:?}");
+    assert_eq!(
+        count(&|r| r.starts_with("/api/v3/tickets/o1 ")),
+        1,
+        "{second:?}"
+    );
+    assert_eq!(count(&|r| r.contains("conversation_id")), 1, "{second:?}");
+    assert_eq!(count(&|r| r.ends_with("/history ")), 2, "{second:?}");
+    assert_eq!(second.len(), 7, "{second:?}");
 }

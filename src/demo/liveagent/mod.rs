@@ -37,6 +37,42 @@ pub struct DemoConfig {
     pub clock: Clock,
     /// Undocumented behaviours switched on; none (the documented API) by default.
     pub undocumented: api::Undocumented,
+    /// Requests a minute per API key before a 429 (LiveAgent's documented
+    /// limit, [`VENDOR_REQUESTS_PER_MINUTE`], by default); `None`: no limit.
+    pub rate_limit: Option<u32>,
+}
+
+/// LiveAgent's rate limit: 180 requests a minute per API key (vendor KB
+/// 217359, as summarised in helpdesk-apis.md "Transport").
+pub const VENDOR_REQUESTS_PER_MINUTE: u32 = 180;
+
+/// The demo's rate limit: fixed one-minute windows per API key, on the tokio
+/// clock (so tests advance a paused clock instead of sleeping).
+pub struct RateLimit {
+    per_minute: u32,
+    windows: std::sync::Mutex<HashMap<String, (tokio::time::Instant, u32)>>,
+}
+
+impl RateLimit {
+    pub fn new(per_minute: u32) -> RateLimit {
+        RateLimit {
+            per_minute,
+            windows: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Counts a request with `key` at `now`: `true` while the key's window
+    /// has room. A window starts with the first request after the last one
+    /// ended.
+    pub fn admit(&self, key: &str, now: tokio::time::Instant) -> bool {
+        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        let window = windows.entry(key.to_owned()).or_insert((now, 0));
+        if now.duration_since(window.0) >= std::time::Duration::from_secs(60) {
+            *window = (now, 0);
+        }
+        window.1 += 1;
+        window.1 <= self.per_minute
+    }
 }
 
 impl DemoConfig {
@@ -46,7 +82,14 @@ impl DemoConfig {
             retention: SignedDuration::from_hours(24 * 31),
             clock: crate::clock::wall(),
             undocumented: api::Undocumented::default(),
+            rate_limit: Some(VENDOR_REQUESTS_PER_MINUTE),
         }
+    }
+
+    /// Another rate limit per API key, or none.
+    pub fn with_rate_limit(mut self, per_minute: Option<u32>) -> DemoConfig {
+        self.rate_limit = per_minute;
+        self
     }
 
     /// Switches on undocumented behaviours (`api::Undocumented::ALL`: all).
@@ -76,6 +119,7 @@ pub async fn serve(
     config: DemoConfig,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
+    let limit = Arc::new(config.rate_limit.map(RateLimit::new));
     let config = Arc::new(config);
     tokio::pin!(shutdown);
     loop {
@@ -91,10 +135,12 @@ pub async fn serve(
                     }
                 };
                 let config = config.clone();
+                let limit = limit.clone();
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req| {
                         let config = config.clone();
-                        async move { Ok::<_, Infallible>(handle(&config, req)) }
+                        let limit = limit.clone();
+                        async move { Ok::<_, Infallible>(handle(&config, limit.as_ref().as_ref(), req)) }
                     });
                     let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
                     if let Err(e) = conn.await {
@@ -106,7 +152,11 @@ pub async fn serve(
     }
 }
 
-fn handle(config: &DemoConfig, req: Request<Incoming>) -> Response<Full<Bytes>> {
+fn handle(
+    config: &DemoConfig,
+    limit: Option<&RateLimit>,
+    req: Request<Incoming>,
+) -> Response<Full<Bytes>> {
     let query: HashMap<String, String> = req
         .uri()
         .query()
@@ -125,7 +175,10 @@ fn handle(config: &DemoConfig, req: Request<Incoming>) -> Response<Full<Bytes>> 
         .iter()
         .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
         .collect();
-    let reply = if req.method() == hyper::Method::GET {
+    let key = headers.get("apikey").cloned().unwrap_or_default();
+    let reply = if limit.is_some_and(|l| !l.admit(&key, tokio::time::Instant::now())) {
+        api::Reply::too_many_requests()
+    } else if req.method() == hyper::Method::GET {
         api::respond_as(
             config.undocumented,
             config.seed,

@@ -95,6 +95,19 @@ pub struct TicketCursor {
     /// Fallback: when the running scan began (our clock).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scan_started: Option<Timestamp>,
+    /// Fallback, after the scan: the `_page` of the pass over open tickets
+    /// created before the window (`status IN` and `date_created D<`); 0 when
+    /// not in that pass.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub open_page: u32,
+    /// Fallback: the open tickets created before the window as the last
+    /// finished pass listed them (sorted, bounded). One missing from the next
+    /// pass left the open statuses and is read by id.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub open_old: Vec<String>,
+    /// Fallback: the ids the running open pass listed so far.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub open_seen: Vec<String>,
     /// Each ticket's SLA level as last read from `/tickets/{id}/sla`, by
     /// ticket id: read again only once the ticket changed. Bounded (the most
     /// recently changed tickets are kept); kept here because the cursor is

@@ -18,6 +18,7 @@ use serde_json::json;
 
 mod config;
 mod cursor;
+mod fallbacks;
 mod levels;
 pub mod map;
 mod probes;
@@ -324,11 +325,13 @@ impl LiveAgentProvider {
         // A sync starts by spending its share on the tickets whose level was
         // deferred before; their items come with this first page.
         let mut deferred = (Vec::new(), Vec::new(), Vec::new());
-        if starting && c.page <= 1 && c.scan_page <= 1 {
+        if starting && c.page <= 1 && c.scan_page <= 1 && c.open_page == 0 {
             c.level_requests = 0;
             deferred = self.pending_levels(c, departments).await?;
         }
-        let mut page = if self.fallbacks().tickets_by_created {
+        let mut page = if c.open_page > 0 {
+            self.tickets_open_page(c, start, now, departments).await?
+        } else if self.fallbacks().tickets_by_created {
             self.tickets_scan_page(c, start, now, departments).await?
         } else {
             self.tickets_changed_page(c, start, now, starting, departments)
@@ -469,9 +472,9 @@ impl LiveAgentProvider {
     /// The tickets fallback when the `date_changed` filter does not hold: the
     /// lookback window is read by the documented `date_created` filter, and
     /// rows changed at or after `since` are kept (the boundary second again:
-    /// the store replaces by id). A ticket created before the window and
-    /// changed since is not seen (docs/providers.md); the cursor's `since`
-    /// moves only when a whole scan ended.
+    /// the store replaces by id). Tickets created before the window follow in
+    /// the open pass ([`fallbacks`]); the cursor's `since` moves only when
+    /// that pass ended.
     async fn tickets_scan_page(
         &self,
         c: &mut TicketCursor,
@@ -504,16 +507,11 @@ impl LiveAgentProvider {
         let (mut items, removed) = map_tickets(&self.source.name, &fresh, history, departments);
         self.map_options(&mut items);
         self.attach_levels(c, &fresh, &mut items, &removed).await?;
-        let started = *c.scan_started.get_or_insert(now);
-        let done = received < self.source.page_size.max(1) as usize;
-        if done {
-            // A change during the scan may sit on a page already read: the
-            // next scan keeps everything changed since this one began (less
-            // a margin for clock skew between us and the vendor).
-            c.since = Some(since.max(started - SCAN_SKEW));
-            c.seen.clear();
+        c.scan_started.get_or_insert(now);
+        if received < self.source.page_size.max(1) as usize {
+            // The window is read; the open tickets created before it follow.
             c.scan_page = 0;
-            c.scan_started = None;
+            c.open_page = 1;
         } else {
             c.scan_page = page + 1;
         }
@@ -521,7 +519,7 @@ impl LiveAgentProvider {
             items,
             removed,
             rejected,
-            done,
+            done: false,
             position: Some(since),
         })
     }

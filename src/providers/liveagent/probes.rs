@@ -77,7 +77,7 @@ impl LiveAgentProvider {
             ("_perPage", per_page.clone()),
         ];
         let name = "date_changed filter on /tickets";
-        let fallback = "the provider scans the lookback window by date_created";
+        let fallback = "the provider scans the lookback window by date_created, then the open tickets created before it by status";
         out.push(match self.client.get("/tickets", &query).await {
             Ok(r) => {
                 let rows = decode_rows::<RawTicket>("/tickets", "tickets", &r.body)
