@@ -72,7 +72,7 @@ pub async fn start(
 /// the API is local, so the first sync finishes in seconds.
 pub fn config_text(base_url: &str) -> String {
     format!(
-        "sources:\n  - name: demo\n    type: liveagent\n    base_url: {base_url}\n    api_key_env: {DEMO_KEY_ENV}\n    poll_interval: 30s\n    requests_per_minute: 3000\n{DEMO_POLICY_YAML}"
+        "sources:\n  - name: demo\n    type: liveagent\n    base_url: {base_url}\n    api_key_env: {DEMO_KEY_ENV}\n    poll_interval: 30s\n    requests_per_minute: 10000\n{DEMO_POLICY_YAML}"
     )
 }
 
