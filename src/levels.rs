@@ -93,11 +93,13 @@ fn weekday(day: jiff::civil::Weekday) -> &'static str {
 }
 
 /// A YAML double-quoted scalar (JSON string syntax is valid YAML).
-fn quote(s: &str) -> String {
+pub(crate) fn quote(s: &str) -> String {
     serde_json::to_string(s).expect("strings serialize")
 }
 
-fn slug(s: &str) -> String {
+/// A name for a generated calendar or policy: lowercase ASCII letters and
+/// digits, every other character a dash.
+pub(crate) fn slug(s: &str) -> String {
     let slug: String = s
         .chars()
         .map(|c| {

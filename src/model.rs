@@ -225,6 +225,23 @@ impl Item {
         }
     }
 
+    /// Sets `resolutions` and `reopenings` from the status timeline: every
+    /// step from a not-done status into a done one resolves, every step out of
+    /// a done one reopens.
+    pub fn set_resolutions_from_statuses(&mut self) {
+        self.resolutions.clear();
+        self.reopenings.clear();
+        for w in self.statuses.windows(2) {
+            let (prev, next) = (w[0].status, w[1].status);
+            if next.is_done() && !prev.is_done() {
+                self.resolutions.push(w[1].start);
+            }
+            if prev.is_done() && !next.is_done() {
+                self.reopenings.push(w[1].start);
+            }
+        }
+    }
+
     /// The status the item was in at `at`, if the timeline covers that instant.
     pub fn status_at(&self, at: Timestamp) -> Option<Status> {
         self.statuses

@@ -127,17 +127,7 @@ pub fn merge(item: &mut Item, events: &[TimelineEvent]) {
     });
     item.statuses = statuses;
 
-    item.resolutions.clear();
-    item.reopenings.clear();
-    for w in item.statuses.windows(2) {
-        let (prev, next) = (w[0].status, w[1].status);
-        if next.is_done() && !prev.is_done() {
-            item.resolutions.push(w[1].start);
-        }
-        if prev.is_done() && !next.is_done() {
-            item.reopenings.push(w[1].start);
-        }
-    }
+    item.set_resolutions_from_statuses();
     if item.channel == Channel::Chat {
         item.answered_at = item.agent_replies.first().copied();
         let done = item.statuses.last().is_some_and(|s| s.status.is_done());

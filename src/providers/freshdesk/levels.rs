@@ -19,6 +19,7 @@ use jiff::SignedDuration;
 
 use super::raw::{RawBusinessHours, RawGroup, RawSlaPolicy};
 use crate::config::duration;
+use crate::levels::{quote, slug};
 use crate::providers::rails_zones;
 
 /// The objective written for every target; Freshdesk policies have none.
@@ -347,25 +348,6 @@ pub fn holiday(s: &str) -> Result<String, String> {
         return Err(bad());
     }
     Ok(format!("*-{m:02}-{d:02}"))
-}
-
-/// A YAML double-quoted scalar (JSON string syntax is valid YAML).
-fn quote(s: &str) -> String {
-    serde_json::to_string(s).expect("strings serialize")
-}
-
-fn slug(s: &str) -> String {
-    let slug: String = s
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    slug.trim_matches('-').to_owned()
 }
 
 #[cfg(test)]

@@ -175,15 +175,7 @@ pub fn ticket_item(
 
     let current = status(t.status, stops);
     item.statuses = intervals(created, current, &stats);
-    for w in item.statuses.windows(2) {
-        let (prev, next) = (w[0].status, w[1].status);
-        if next.is_done() && !prev.is_done() {
-            item.resolutions.push(w[1].start);
-        }
-        if prev.is_done() && !next.is_done() {
-            item.reopenings.push(w[1].start);
-        }
-    }
+    item.set_resolutions_from_statuses();
     if matches!(ch, Channel::Chat | Channel::Call) {
         item.answered_at = first;
         if current.is_done() {

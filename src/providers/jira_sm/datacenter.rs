@@ -16,7 +16,7 @@ use jiff::Timestamp;
 
 use super::cursor::{self, JsmCursor, next_position, projects_jql};
 use super::map::{self, RawCreatedIssue, RawHistory, RawIssue, RawIssueChangelog, RawOffsetPage};
-use super::{JsmProvider, Meta, STREAM, search_fields};
+use super::{JsmProvider, Meta, STREAM, search_fields, search_page};
 use crate::providers::client::decode_values;
 use crate::providers::{Cursor, Page, Progress, ProviderError};
 
@@ -72,21 +72,20 @@ pub(super) async fn page(p: &JsmProvider, raw: &Cursor) -> Result<Page, Provider
     } else {
         None
     };
-    Ok(Page {
+    let progress = Progress {
+        stream: 0,
+        streams: 1,
+        from,
+        position,
+    };
+    Ok(search_page(
+        &cur,
         items,
-        removed: Vec::new(),
-        retain_only,
-        next: Cursor(serde_json::to_value(&cur).expect("cursor serializes")),
-        done,
-        progress: Some(Progress {
-            stream: 0,
-            streams: 1,
-            from,
-            position,
-        }),
         rejected,
-        events: Vec::new(),
-    })
+        retain_only,
+        done,
+        progress,
+    ))
 }
 
 /// One `/rest/api/2/search` page of the issues changed since `query_from`.

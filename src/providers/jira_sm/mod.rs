@@ -31,10 +31,12 @@ pub use cursor::{JsmCursor, OVERLAP, jql, projects_jql};
 
 use super::client::{ClientMetrics, ClientSettings, HttpClient, decode_values};
 use super::{
-    BoxFuture, BuildError, Cursor, Page, Probe, Progress, Provider, ProviderError, StreamReport,
+    BoxFuture, BuildError, Cursor, Page, Probe, Progress, Provider, ProviderError, RejectedRow,
+    StreamReport,
 };
 use crate::clock::{self, Clock};
 use crate::config::SourceConfig;
+use crate::model::Item;
 use map::{
     Fields, RawChangelogPage, RawComment, RawCommentPage, RawField, RawHistory, RawIssue,
     RawMyself, RawSearchPage, RawStatus,
@@ -230,21 +232,20 @@ impl JsmProvider {
         } else {
             None
         };
-        Ok(Page {
+        let progress = Progress {
+            stream: 0,
+            streams: 1,
+            from,
+            position,
+        };
+        Ok(search_page(
+            &cur,
             items,
-            removed: Vec::new(),
-            retain_only,
-            next: Cursor(serde_json::to_value(&cur).expect("cursor serializes")),
-            done,
-            progress: Some(Progress {
-                stream: 0,
-                streams: 1,
-                from,
-                position,
-            }),
             rejected,
-            events: Vec::new(),
-        })
+            retain_only,
+            done,
+            progress,
+        ))
     }
 
     async fn search(
@@ -398,5 +399,27 @@ impl Provider for JsmProvider {
 
     fn take_stream_reports(&self) -> Vec<StreamReport> {
         std::mem::take(&mut *self.reports.lock().expect("reports lock"))
+    }
+}
+
+/// The page a search step returns (Cloud or Data Center): its items, the
+/// cursor after it, and the complete id list when a reconciliation ran.
+fn search_page(
+    cur: &JsmCursor,
+    items: Vec<Item>,
+    rejected: Vec<RejectedRow>,
+    retain_only: Option<Vec<String>>,
+    done: bool,
+    progress: Progress,
+) -> Page {
+    Page {
+        items,
+        removed: Vec::new(),
+        retain_only,
+        next: Cursor(serde_json::to_value(cur).expect("cursor serializes")),
+        done,
+        progress: Some(progress),
+        rejected,
+        events: Vec::new(),
     }
 }

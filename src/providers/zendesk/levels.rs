@@ -20,6 +20,7 @@ use jiff::civil::Date;
 use super::map::Groups;
 use super::raw::{RawCondition, RawHoliday, RawInterval, RawSchedule, RawSlaPolicy};
 use crate::config::duration;
+use crate::levels::{quote, slug};
 use crate::providers::rails_zones;
 
 /// The objective written for every target; Zendesk policies have none.
@@ -383,31 +384,12 @@ pub fn holiday_dates(h: &RawHoliday) -> Result<Vec<Date>, String> {
     Ok(out)
 }
 
-/// A YAML double-quoted scalar (JSON string syntax is valid YAML).
-fn quote(s: &str) -> String {
-    serde_json::to_string(s).expect("strings serialize")
-}
-
 fn list(values: &[String]) -> String {
     values
         .iter()
         .map(|v| quote(v))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-fn slug(s: &str) -> String {
-    let slug: String = s
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    slug.trim_matches('-').to_owned()
 }
 
 #[cfg(test)]

@@ -114,15 +114,7 @@ pub fn ticket_item(
         .and_then(|m| m.status_updated_at)
         .filter(|at| *at > t.created_at);
     item.statuses = intervals(t.created_at, current, since, solved_at);
-    for w in item.statuses.windows(2) {
-        let (prev, next) = (w[0].status, w[1].status);
-        if next.is_done() && !prev.is_done() {
-            item.resolutions.push(w[1].start);
-        }
-        if prev.is_done() && !next.is_done() {
-            item.reopenings.push(w[1].start);
-        }
-    }
+    item.set_resolutions_from_statuses();
     if ch == Channel::Chat && current.is_done() {
         item.ended_at = item.resolutions.last().copied();
     }
