@@ -754,7 +754,8 @@ impl Engine {
     }
 
     /// Puts a synced page's items into the item set (replacing older
-    /// versions, which drops their settled marks) and forgets removed ids.
+    /// versions, which drops their settled marks; an identical version
+    /// changes nothing) and forgets removed ids.
     pub fn apply(&self, source: &str, items: Vec<Item>, removed: &[String]) {
         let mut all = self.items.write().expect("lock poisoned");
         let mut interner = self.interner.lock().expect("lock poisoned");
@@ -763,6 +764,15 @@ impl Engine {
             map.remove(id.as_str());
         }
         for item in items {
+            // A re-read that changed nothing (LiveAgent re-reads an overlap
+            // window behind its cursor every poll) keeps the entry and so its
+            // settled mark: replacing it would evaluate the item again.
+            if map
+                .get(item.id.as_str())
+                .is_some_and(|t| *t.item(source, &item.id) == item)
+            {
+                continue;
+            }
             let (id, item) = entry(item, source, &mut interner);
             map.insert(id, item);
         }

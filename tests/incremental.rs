@@ -292,7 +292,7 @@ fn settled_items_are_not_evaluated_again() {
     done.updated_at = ts(T0 + 300);
     let mut open = Item::new("east", "2", Channel::Chat, ts(T0 + 19 * 86_400));
     open.updated_at = open.created_at;
-    side.apply(&Step::Upsert(Box::new(done)));
+    side.apply(&Step::Upsert(Box::new(done.clone())));
     side.apply(&Step::Upsert(Box::new(open)));
     side.engine.evaluate(&config).unwrap();
     assert_eq!(side.engine.last_evaluated(), 2);
@@ -300,6 +300,25 @@ fn settled_items_are_not_evaluated_again() {
     side.engine.evaluate(&config).unwrap();
     assert_eq!(side.engine.last_evaluated(), 1, "only the open chat");
     assert_eq!(side.output(), first);
+    // Re-reading the settled chat unchanged keeps it settled; a changed
+    // version is evaluated again.
+    side.apply(&Step::Upsert(Box::new(done.clone())));
+    side.engine.evaluate(&config).unwrap();
+    assert_eq!(
+        side.engine.last_evaluated(),
+        1,
+        "an identical re-read stays settled"
+    );
+    assert_eq!(side.output(), first);
+    let mut changed = done.clone();
+    changed.updated_at = ts(T0 + 301);
+    side.apply(&Step::Upsert(Box::new(changed)));
+    side.engine.evaluate(&config).unwrap();
+    assert_eq!(
+        side.engine.last_evaluated(),
+        2,
+        "a changed version is evaluated"
+    );
     // A new config (a reload) evaluates everything again.
     let reloaded = self::config();
     side.engine.evaluate(&reloaded).unwrap();
