@@ -121,6 +121,12 @@ pub struct TicketCursor {
     /// Requests spent on levels in the running sync.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub level_requests: u32,
+    /// Tickets taken with their `date_changed`, as long as that is inside the
+    /// overlap window before `since` (sorted, bounded): the overlap re-read
+    /// skips a row whose change was already taken, so it costs one page and
+    /// no history, and only rows the search index showed late are new.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recent: Vec<(String, Timestamp)>,
 }
 
 /// A ticket's `/tickets/{id}/sla` answer, as far as the exporter uses it.

@@ -404,9 +404,15 @@ impl LiveAgentProvider {
             return self.tickets_scan_page(c, start, now, departments).await;
         }
         let seen: HashSet<String> = c.seen.iter().cloned().collect();
+        let taken = |t: &RawTicket| {
+            c.recent
+                .binary_search_by(|(id, at)| (id.as_str(), *at).cmp(&(t.id.as_str(), changed(t))))
+                .is_ok()
+        };
         let fresh: Vec<&RawTicket> = tickets
             .iter()
             .filter(|t| !(changed(t) == since && seen.contains(t.id.as_str())))
+            .filter(|t| !(changed(t) < since && taken(t)))
             .collect();
         // Chat and call conversations are items of their own streams: their
         // history is not needed (and not requested).
@@ -422,6 +428,7 @@ impl LiveAgentProvider {
         self.map_options(&mut items);
         self.attach_levels(c, &fresh, &mut items, &removed).await?;
         let short = received < self.source.page_size.max(1) as usize;
+        remember_recent(c, &fresh, self.options.ticket_overlap);
         match tickets.iter().map(changed).max() {
             Some(max) if max > since => {
                 c.since = Some(max);
@@ -969,4 +976,24 @@ pub(super) fn path_segment(id: &str) -> String {
 fn set_cursor(query: &mut Vec<(&'static str, String)>, cursor: String) {
     query.retain(|(k, _)| *k != "_cursor");
     query.push(("_cursor", cursor));
+}
+
+/// Keeps `c.recent` to the changes taken inside the overlap window before
+/// the newest `since` (see [`TicketCursor::recent`]), sorted and bounded.
+fn remember_recent(c: &mut TicketCursor, taken: &[&RawTicket], overlap: SignedDuration) {
+    let changed = |t: &RawTicket| t.date_changed.unwrap_or(t.date_created);
+    c.recent
+        .extend(taken.iter().map(|t| (t.id.clone(), changed(t))));
+    let newest = c.recent.iter().map(|(_, at)| *at).max();
+    let horizon = newest.and_then(|n| n.checked_sub(overlap).ok());
+    c.recent.retain(|(_, at)| horizon.is_none_or(|h| *at >= h));
+    c.recent.sort_unstable();
+    c.recent.dedup();
+    if c.recent.len() > MAX_SEEN_IDS {
+        // The oldest changes go first; a forgotten one is merely read again.
+        c.recent
+            .sort_unstable_by_key(|(_, at)| std::cmp::Reverse(*at));
+        c.recent.truncate(MAX_SEEN_IDS);
+        c.recent.sort_unstable();
+    }
 }
