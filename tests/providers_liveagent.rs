@@ -1991,3 +1991,44 @@ async fn the_fallback_sees_old_tickets_that_change_resolve_or_reopen() {
     assert_eq!(count(&|r| r.ends_with("/history ")), 2, "{second:?}");
     assert_eq!(second.len(), 7, "{second:?}");
 }
+
+#[tokio::test]
+async fn chats_and_calls_outside_their_filter_are_counted_and_dropped() {
+    let server = MockServer::start().await;
+    mount_departments(&server).await;
+    // The server ignores both `date_created` filters: an old chat and an old
+    // call (before the lookback start, 2025-01-02 00:00) come back first.
+    let chat = |id: &str, created: &str| {
+        serde_json::json!({"id": id, "date_created": created, "status_date_started": created,
+            "rstatus": "R", "status": "T", "departmentId": "zbmc7d61", "agentId": null})
+    };
+    Mock::given(path("/api/v3/chats"))
+        .respond_with(json(serde_json::json!([
+            chat("old", "2025-01-01 10:00:00"),
+            chat("new", "2025-01-02 10:00:00")
+        ])))
+        .mount(&server)
+        .await;
+    let call = |id: &str, created: &str| serde_json::json!({"id": id, "type": "I", "dateCreated": created, "dateAnswered": null, "dateFinished": created});
+    Mock::given(path("/api/v3/calls"))
+        .respond_with(json(serde_json::json!([
+            call("k-new", "2025-01-02 09:00:00"),
+            call("k-old", "2025-01-01 09:00:00")
+        ])))
+        .mount(&server)
+        .await;
+
+    let (p, registry) = provider_with_metrics(&server, &[Channel::Chat, Channel::Call], 10);
+    let (pages, _) = sync(&p, Cursor::default()).await.unwrap();
+    let mut ids: Vec<&str> = pages
+        .iter()
+        .flat_map(|p| &p.items)
+        .map(|i| i.id.as_str())
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["k-new", "new"], "rows before the cursor are dropped");
+    assert!(p.fallbacks().scans_filtered_here);
+    assert_eq!(fallbacks_counted(&registry, liveagent::CHATS_FILTER), 1);
+    assert_eq!(fallbacks_counted(&registry, liveagent::CALLS_FILTER), 1);
+    assert!(p.take_stream_reports().iter().all(|r| r.error.is_none()));
+}

@@ -89,11 +89,13 @@ pub struct LiveAgentProvider {
 /// The undocumented requests the provider relies on, each checked on every
 /// response (docs/providers.md, "Documented calls and assumptions"): the
 /// `assumption` label of `helpdesk_sla_source_assumption_fallbacks_total`.
-pub const ASSUMPTIONS: [&str; 4] = [
+pub const ASSUMPTIONS: [&str; 6] = [
     HISTORY_FILTER,
     CHANGED_FILTER,
     NEXT_PAGE_CURSOR,
     SLA_LOG_FILTER,
+    CHATS_FILTER,
+    CALLS_FILTER,
 ];
 /// `/tickets/history` filtered by `conversation_id IN` (not a documented filter).
 pub const HISTORY_FILTER: &str = "history_conversation_filter";
@@ -105,6 +107,11 @@ pub const NEXT_PAGE_CURSOR: &str = "next_page_cursor_header";
 /// The SLA log (`/grid/*/sla`) filtered and sorted by `date_closed` (its
 /// `_filters` and `_sortField` are documented, the field names are not).
 pub const SLA_LOG_FILTER: &str = "sla_log_date_closed_filter";
+/// `/chats` filtered by `date_created` `D>=` and sorted by it (field and
+/// parameters documented, the operator's behaviour not).
+pub const CHATS_FILTER: &str = "chats_date_created_filter";
+/// `/calls` filtered by `dateCreated` `D>=` and sorted by it (as for chats).
+pub const CALLS_FILTER: &str = "calls_date_created_filter";
 
 /// Which fallbacks are in use.
 #[derive(Debug, Default, Clone, Copy)]
@@ -115,6 +122,10 @@ pub struct Fallbacks {
     pub tickets_by_created: bool,
     /// The SLA log is not read (its `date_changed` filter does not hold).
     pub sla_log_off: bool,
+    /// Chats or calls came back outside their `date_created` filter or out
+    /// of its order: every page is still read to the end, and rows created
+    /// before the cursor (already taken) are dropped here.
+    pub scans_filtered_here: bool,
 }
 
 /// A stream's cursor after a page, applied only when the page worked.
@@ -588,6 +599,7 @@ impl LiveAgentProvider {
         let flag = match assumption {
             CHANGED_FILTER => &mut f.tickets_by_created,
             SLA_LOG_FILTER => &mut f.sla_log_off,
+            CHATS_FILTER | CALLS_FILTER => &mut f.scans_filtered_here,
             _ => &mut f.history_per_ticket,
         };
         if !std::mem::replace(flag, true) {
@@ -597,6 +609,22 @@ impl LiveAgentProvider {
                 detail,
                 "an undocumented request does not hold on this account; using the documented fallback"
             );
+        }
+    }
+
+    /// Checks a chats or calls page against its `date_created` filter and
+    /// ascending sort: a row created before `since`, or rows out of order,
+    /// mean the server ignored them. Nothing is lost either way (pages are
+    /// read to the end, and the caller drops rows before `since`, which were
+    /// taken before); the check makes the cost visible.
+    fn check_scan(&self, assumption: &'static str, created: &[Timestamp], since: Timestamp) {
+        if created.iter().any(|t| *t < since) {
+            self.fall_back(
+                assumption,
+                "ignored: rows created before the requested date_created",
+            );
+        } else if created.windows(2).any(|w| w[1] < w[0]) {
+            self.fall_back(assumption, "ignored: rows out of date_created order");
         }
     }
 
@@ -727,15 +755,19 @@ impl LiveAgentProvider {
         ];
         let response = self.client.get("/chats", &query).await?;
         let (chats, rejected) = decode_rows::<RawChat>("/chats", "chats", &response.body)?;
+        let received = chats.len() + rejected.len();
+        let created: Vec<Timestamp> = chats.iter().map(|ch| ch.date_created).collect();
+        self.check_scan(CHATS_FILTER, &created, since);
         let items: Vec<Item> = chats
             .iter()
+            .filter(|ch| ch.date_created >= since)
             .map(|ch| map::chat_item(&self.source.name, ch, departments))
             .collect();
         track(
             c,
             items.iter().map(|i| (i.created_at, i.ended_at.is_none())),
         );
-        let short = chats.len() + rejected.len() < self.source.page_size.max(1) as usize;
+        let short = received < self.source.page_size.max(1) as usize;
         let position = c.newest;
         if short {
             finish_scan(c, now);
@@ -770,7 +802,11 @@ impl LiveAgentProvider {
             set_cursor(&mut query, cursor);
         }
         let response = self.client.get("/calls", &query).await?;
-        let (calls, rejected) = decode_rows::<RawCall>("/calls", "calls", &response.body)?;
+        let (mut calls, rejected) = decode_rows::<RawCall>("/calls", "calls", &response.body)?;
+        let received = calls.len() + rejected.len();
+        let created: Vec<Timestamp> = calls.iter().map(|call| call.date_created).collect();
+        self.check_scan(CALLS_FILTER, &created, since);
+        calls.retain(|call| call.date_created >= since);
         track(
             c,
             calls
@@ -789,7 +825,7 @@ impl LiveAgentProvider {
                 Some(item)
             })
             .collect();
-        let next = next_cursor(&response).filter(|_| !(calls.is_empty() && rejected.is_empty()));
+        let next = next_cursor(&response).filter(|_| received > 0);
         let done = next.is_none();
         let position = c.newest;
         if done {
