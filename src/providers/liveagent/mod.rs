@@ -123,8 +123,8 @@ pub struct Fallbacks {
     /// The SLA log is not read (its `date_changed` filter does not hold).
     pub sla_log_off: bool,
     /// Chats or calls came back outside their `date_created` filter or out
-    /// of its order: every page is still read to the end, and rows created
-    /// before the cursor (already taken) are dropped here.
+    /// of its order: every page is still read to the end, so nothing is
+    /// lost, at the cost of reading (and re-sending) older rows.
     pub scans_filtered_here: bool,
 }
 
@@ -615,8 +615,8 @@ impl LiveAgentProvider {
     /// Checks a chats or calls page against its `date_created` filter and
     /// ascending sort: a row created before `since`, or rows out of order,
     /// mean the server ignored them. Nothing is lost either way (pages are
-    /// read to the end, and the caller drops rows before `since`, which were
-    /// taken before); the check makes the cost visible.
+    /// read to the end; rows read again replace themselves in the store);
+    /// the check makes the cost visible.
     fn check_scan(&self, assumption: &'static str, created: &[Timestamp], since: Timestamp) {
         if created.iter().any(|t| *t < since) {
             self.fall_back(
@@ -760,7 +760,6 @@ impl LiveAgentProvider {
         self.check_scan(CHATS_FILTER, &created, since);
         let items: Vec<Item> = chats
             .iter()
-            .filter(|ch| ch.date_created >= since)
             .map(|ch| map::chat_item(&self.source.name, ch, departments))
             .collect();
         track(
@@ -802,11 +801,10 @@ impl LiveAgentProvider {
             set_cursor(&mut query, cursor);
         }
         let response = self.client.get("/calls", &query).await?;
-        let (mut calls, rejected) = decode_rows::<RawCall>("/calls", "calls", &response.body)?;
+        let (calls, rejected) = decode_rows::<RawCall>("/calls", "calls", &response.body)?;
         let received = calls.len() + rejected.len();
         let created: Vec<Timestamp> = calls.iter().map(|call| call.date_created).collect();
         self.check_scan(CALLS_FILTER, &created, since);
-        calls.retain(|call| call.date_created >= since);
         track(
             c,
             calls
