@@ -66,6 +66,20 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every status, in declaration order (the compact item form stores a
+    /// status as its index here, so the order is part of that encoding).
+    pub const ALL: [Status; 9] = [
+        Status::New,
+        Status::Open,
+        Status::Answered,
+        Status::Pending,
+        Status::OnHold,
+        Status::Postponed,
+        Status::Resolved,
+        Status::Closed,
+        Status::Other,
+    ];
+
     /// Resolved and closed items no longer wait for the team.
     pub fn is_done(self) -> bool {
         matches!(self, Status::Resolved | Status::Closed)

@@ -310,24 +310,16 @@ fn parse_holiday(text: &str) -> Result<Holiday, String> {
 }
 
 fn parse_status(text: &str) -> Result<Status, String> {
-    const ALL: [Status; 9] = [
-        Status::New,
-        Status::Open,
-        Status::Answered,
-        Status::Pending,
-        Status::OnHold,
-        Status::Postponed,
-        Status::Resolved,
-        Status::Closed,
-        Status::Other,
-    ];
-    ALL.into_iter().find(|s| s.as_str() == text).ok_or_else(|| {
-        let names: Vec<_> = ALL.iter().map(|s| s.as_str()).collect();
-        format!(
-            "unknown status {text:?} (expected one of {})",
-            names.join(", ")
-        )
-    })
+    Status::ALL
+        .into_iter()
+        .find(|s| s.as_str() == text)
+        .ok_or_else(|| {
+            let names: Vec<_> = Status::ALL.iter().map(|s| s.as_str()).collect();
+            format!(
+                "unknown status {text:?} (expected one of {})",
+                names.join(", ")
+            )
+        })
 }
 
 fn parse_at_risk(text: &str) -> Result<AtRisk, String> {
