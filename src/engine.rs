@@ -203,6 +203,11 @@ pub struct Engine {
     last_evaluated: AtomicUsize,
     /// Wakes the evaluator after a sync.
     pub evaluate_now: Notify,
+    /// Sources in a backfill (a first sync from no cursor): their partial
+    /// item sets are not evaluated, so an evaluation during a long backfill
+    /// neither competes with its page writes for the store nor counts
+    /// ~100k finals it would count at the end anyway. See [`Engine::backfill`].
+    backfilling: Mutex<HashSet<String>>,
     pub clock: Clock,
     /// Why the last store write of each writer (`evaluation`, or a source's
     /// sync) failed, until that writer's next write succeeds; `/-/ready`
@@ -228,6 +233,7 @@ impl Engine {
             tallies: Mutex::new(None),
             last_evaluated: AtomicUsize::new(0),
             evaluate_now: Notify::new(),
+            backfilling: Mutex::new(HashSet::new()),
             clock,
             store_failures: Mutex::new(Default::default()),
         }
@@ -288,6 +294,20 @@ impl Engine {
     /// The pages' view as of the last evaluation.
     pub fn view(&self) -> Arc<View> {
         self.view.read().expect("lock poisoned").clone()
+    }
+
+    /// Marks `source` as backfilling until the guard drops (the sync ends,
+    /// fails or is cancelled): evaluations skip its items meanwhile, and the
+    /// one the end of the sync wakes evaluates them all.
+    pub fn backfill(self: &Arc<Self>, source: &str) -> Backfill {
+        self.backfilling
+            .lock()
+            .expect("lock poisoned")
+            .insert(source.to_owned());
+        Backfill {
+            engine: self.clone(),
+            source: source.to_owned(),
+        }
     }
 
     /// Items held in memory per source.
@@ -457,7 +477,11 @@ impl Engine {
             let mut pending = Vec::new();
             let mut verdicts: HashMap<(&str, &'static str, VendorVerdict), u64> = HashMap::new();
             let mut aged: Aged = HashMap::new();
+            let backfilling = self.backfilling.lock().expect("lock poisoned").clone();
             for (source, map) in items.iter() {
+                if backfilling.contains(source) {
+                    continue;
+                }
                 for (id, t) in map.iter() {
                     match t.settled.get() {
                         Some(settled) if incremental => {
@@ -632,6 +656,13 @@ impl Engine {
     fn prune(&self, eval: &Evaluation, mut aged: Aged, horizon: i64) -> Result<(), StoreError> {
         {
             let items = self.items.read().expect("lock poisoned");
+            // Every source's counted rows and orphan events past the horizon
+            // go on every evaluation, whether or not it found done items:
+            // when they go must not depend on which items were evaluated, or
+            // an incremental and a full evaluation would count differently.
+            for source in items.keys() {
+                aged.entry(source.clone()).or_default();
+            }
             for (source, ids) in &eval.done {
                 let old = aged.entry(source.clone()).or_default();
                 if let Some(map) = items.get(source) {
@@ -650,7 +681,21 @@ impl Engine {
             t.prune(horizon);
         }
         for (source, ids) in &aged {
-            let removed = self.store.prune(source, horizon, ids)?;
+            let pruned = self.store.prune(source, horizon, ids)?;
+            if !pruned.counted.is_empty() {
+                // The keys the store forgot leave the known set too: a later
+                // version of the item is offered again, as the store would
+                // count it (without this a full and an incremental
+                // evaluation, whose known sets differ by the settled items,
+                // counted it differently).
+                let mut known = self.counted.lock().expect("lock poisoned");
+                for (id, target, cycle) in &pruned.counted {
+                    for completed in [false, true] {
+                        known.remove(&final_key(source, id, target, *cycle, completed));
+                    }
+                }
+            }
+            let removed = pruned.items;
             if removed > 0 {
                 let mut items = self.items.write().expect("lock poisoned");
                 if let Some(map) = items.get_mut(source) {
@@ -776,6 +821,22 @@ impl Engine {
             let (id, item) = entry(item, source, &mut interner);
             map.insert(id, item);
         }
+    }
+}
+
+/// A source's backfill, from [`Engine::backfill`] until dropped.
+pub struct Backfill {
+    engine: Arc<Engine>,
+    source: String,
+}
+
+impl Drop for Backfill {
+    fn drop(&mut self) {
+        self.engine
+            .backfilling
+            .lock()
+            .expect("lock poisoned")
+            .remove(&self.source);
     }
 }
 

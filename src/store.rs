@@ -26,9 +26,9 @@ use crate::timeline::{self, TimelineEvent};
 
 /// The schema version this build writes. Migrations run from the stored
 /// `user_version` up to it; a newer store is refused rather than damaged.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     // 1: the initial schema.
     "CREATE TABLE items (
         source TEXT NOT NULL,
@@ -78,6 +78,9 @@ const MIGRATIONS: [&str; 2] = [
         data BLOB NOT NULL,
         PRIMARY KEY (source, item_id, key)
     ) WITHOUT ROWID;",
+    // 3: every evaluation drops the events past the horizon whose item never
+    // came; by time, so that is a range scan, not a scan of every event.
+    "CREATE INDEX item_events_at ON item_events (source, at);",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -662,16 +665,19 @@ impl Store {
     }
 
     /// Forgets items last changed before `horizon` (seconds) whose outcomes are
-    /// all final, and counted keys older than the horizon. Counters are kept.
+    /// all final, and the counted keys older than the horizon of items no
+    /// longer stored (an item's keys go with it, never before it: a key kept
+    /// in memory must still be in the store). Counters are kept.
     pub fn prune(
         &self,
         source: &str,
         horizon: i64,
         done_ids: &[String],
-    ) -> Result<usize, StoreError> {
+    ) -> Result<Pruned, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let mut removed = 0;
+        let mut counted = Vec::new();
         {
             let mut del = tx.prepare_cached(
                 "DELETE FROM items WHERE source = ?1 AND id = ?2 AND updated_at < ?3",
@@ -698,14 +704,31 @@ impl Store {
                  AND item_id NOT IN (SELECT id FROM items WHERE source = ?1)",
                 params![source, horizon],
             )?;
-            tx.execute(
-                "DELETE FROM counted WHERE source = ?1 AND at < ?2",
-                params![source, horizon],
+            let mut keys = tx.prepare_cached(
+                "DELETE FROM counted WHERE source = ?1 AND at < ?2
+                 AND item_id NOT IN (SELECT id FROM items WHERE source = ?1)
+                 RETURNING item_id, target, cycle",
             )?;
+            let mut rows = keys.query(params![source, horizon])?;
+            while let Some(r) = rows.next()? {
+                counted.push((r.get(0)?, r.get(1)?, r.get(2)?));
+            }
         }
         tx.commit()?;
-        Ok(removed)
+        Ok(Pruned {
+            items: removed,
+            counted,
+        })
     }
+}
+
+/// What [`Store::prune`] removed.
+#[derive(Debug, Default)]
+pub struct Pruned {
+    /// Items forgotten.
+    pub items: usize,
+    /// Counted keys forgotten, as `(item_id, target, cycle)`.
+    pub counted: Vec<(String, String, u32)>,
 }
 
 /// Whether `source` has any stored timeline event: items of sources without

@@ -172,6 +172,7 @@ impl Run<'_> {
             None => Cursor::default(),
         };
         self.initial = cursor.is_initial();
+        let _backfill = self.initial.then(|| engine.backfill(&source.name));
         let mut pages: u32 = 0;
         let mut previous_ids: Vec<String> = Vec::new();
         loop {

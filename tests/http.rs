@@ -241,6 +241,19 @@ async fn metrics_are_gzipped_only_when_the_scraper_asks() {
     let app = start(&write_config(&dir, ONE_SOURCE), false).await;
     let url = format!("{}/metrics", app.base);
     let client = reqwest::Client::new();
+    // Both scrapes must see an evaluation: wait (a bounded probe) for the
+    // first to be rendered; later evaluations of this source, which never
+    // answers, render the same families.
+    for _ in 0..500 {
+        if !app.handle.rendered_sla().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        !app.handle.rendered_sla().is_empty(),
+        "no evaluation in 10 s"
+    );
 
     let plain = client.get(&url).send().await.unwrap();
     assert_eq!(plain.headers()["vary"], "Accept-Encoding");

@@ -249,7 +249,11 @@ impl Side {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    // 64 cases by default; `PROPTEST_CASES=2000` for a deeper search by hand.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(64),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn incremental_evaluation_equals_full_evaluation(steps in prop::collection::vec(step(), 1..40)) {
@@ -323,4 +327,39 @@ fn settled_items_are_not_evaluated_again() {
     let reloaded = self::config();
     side.engine.evaluate(&reloaded).unwrap();
     assert_eq!(side.engine.last_evaluated(), 2);
+}
+
+/// A source in its backfill (a first sync from no cursor) is not evaluated:
+/// its partial item set neither shows nor counts until the backfill ends,
+/// while other sources are evaluated as usual.
+#[test]
+fn a_backfilling_source_is_evaluated_only_when_its_backfill_ends() {
+    let config = config();
+    let now = Arc::new(AtomicI64::new(T0 + 20 * 86_400));
+    let side = engine(&now, &config, true);
+    let chat = |source: &str, id: &str| {
+        let mut c = Item::new(source, id, Channel::Chat, ts(T0 + 19 * 86_400));
+        c.answered_at = Some(ts(T0 + 19 * 86_400 + 300));
+        c.ended_at = Some(ts(T0 + 19 * 86_400 + 600));
+        c.updated_at = ts(T0 + 19 * 86_400 + 600);
+        c
+    };
+    let backfill = side.engine.backfill("east");
+    side.apply(&Step::Upsert(Box::new(chat("east", "1"))));
+    side.apply(&Step::Upsert(Box::new(chat("west", "1"))));
+    let counted = side.engine.evaluate(&config).unwrap();
+    assert_eq!(side.engine.last_evaluated(), 1, "only west's chat");
+    assert_eq!(counted, 1, "west's pickup breach");
+    let metrics = side.engine.rendered().to_string();
+    assert!(metrics.contains("source=\"west\""), "{metrics}");
+    assert!(!metrics.contains("source=\"east\""), "{metrics}");
+    drop(backfill);
+    let counted = side.engine.evaluate(&config).unwrap();
+    assert_eq!(
+        side.engine.last_evaluated(),
+        1,
+        "east's chat; west's is settled"
+    );
+    assert_eq!(counted, 1, "east's pickup breach");
+    assert!(side.engine.rendered().contains("source=\"east\""));
 }

@@ -145,7 +145,7 @@ fn a_store_from_a_newer_exporter_is_refused() {
     drop(conn);
     let err = Store::open(&path).err().expect("refused").to_string();
     assert!(
-        err.contains("schema version 99 is newer than this exporter's 2 (downgrade?)"),
+        err.contains("schema version 99 is newer than this exporter's 3 (downgrade?)"),
         "{err}"
     );
     let _ = std::fs::remove_dir_all(&path);
@@ -198,12 +198,21 @@ fn prune_forgets_old_finished_items_and_their_counted_keys_but_keeps_counters() 
         .unwrap();
     let mut counted = outcome("old", 1, "met");
     counted.at = 1_767_225_600; // 2026-01-01
-    store.count_outcomes(&[counted.clone()], |_| 0).unwrap();
+    let mut kept = outcome("recent", 1, "met");
+    kept.at = 1_767_225_600;
+    store
+        .count_outcomes(&[counted.clone(), kept], |_| 0)
+        .unwrap();
     let horizon = 1_790_000_000; // 2026-09-21
-    let removed = store
+    let pruned = store
         .prune("support", horizon, &["old".into(), "recent".into()])
         .unwrap();
-    assert_eq!(removed, 1);
+    assert_eq!(pruned.items, 1);
+    assert_eq!(
+        pruned.counted,
+        [("old".to_owned(), "first_response".to_owned(), 1)],
+        "the key of the recent item stays with it"
+    );
     let ids: Vec<_> = store
         .items("support")
         .unwrap()
@@ -212,8 +221,9 @@ fn prune_forgets_old_finished_items_and_their_counted_keys_but_keeps_counters() 
         .collect();
     assert_eq!(ids, ["recent"]);
     let windows = store.outcome_counts(&[0], i64::MAX).unwrap();
-    assert!(windows.iter().all(|(_, _, n)| n[0] == 0), "{windows:?}");
-    assert_eq!(store.counters().unwrap()[0].2, 1, "counters never go down");
+    let left: u64 = windows.iter().map(|(_, _, n)| n[0]).sum();
+    assert_eq!(left, 1, "only the stored item's key: {windows:?}");
+    assert_eq!(store.counters().unwrap()[0].2, 2, "counters never go down");
 }
 
 fn event(
@@ -323,5 +333,20 @@ fn a_schema_1_store_gains_the_event_table() {
     assert_eq!(written.len(), 1);
     assert_eq!(written[0].agent_replies.len(), 1);
     drop(store);
+    // Migration 3 indexed the events by time.
+    let conn = rusqlite::Connection::open(path.join("state.sqlite")).unwrap();
+    let indexed: bool = conn
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'item_events_at')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(indexed, "item_events_at after the upgrade");
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 3);
+    drop(conn);
     let _ = std::fs::remove_dir_all(&path);
 }
