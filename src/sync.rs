@@ -175,8 +175,15 @@ impl Run<'_> {
         let _backfill = self.initial.then(|| engine.backfill(&source.name));
         let mut pages: u32 = 0;
         let mut previous_ids: Vec<String> = Vec::new();
+        // Page N is written (decoded items into the store and the item set,
+        // one blocking task) while page N+1 is fetched: on a vendor with a
+        // real round trip the writes hide behind the requests. Writes stay in
+        // page order: the next one starts only after the previous finished.
+        let mut writing: Option<tokio::task::JoinHandle<Result<(), StoreError>>> = None;
         loop {
-            let page = provider.fetch_page(&cursor).await;
+            let (page, written) =
+                tokio::join!(provider.fetch_page(&cursor), finish(writing.take()));
+            written?;
             self.stream_reports(provider.take_stream_reports());
             let page = page?;
             pages += 1;
@@ -198,8 +205,9 @@ impl Run<'_> {
             } = page;
             let name = source.name.clone();
             self.items += items.len() as u64;
-            blocking(engine, move |e| {
-                let retain_only = checked_retain_only(e, &name, retain_only)?;
+            let e = engine.clone();
+            writing = Some(tokio::task::spawn_blocking(move || {
+                let retain_only = checked_retain_only(&e, &name, retain_only)?;
                 // The store merges stored timeline events into each item it
                 // writes (and writes back stored items the page's events
                 // touch); the item set gets the items as written.
@@ -218,8 +226,7 @@ impl Run<'_> {
                 removed.extend(forgotten);
                 e.apply(&name, items, &removed);
                 Ok(())
-            })
-            .await?;
+            }));
             for (c, n) in Channel::ALL.iter().zip(per_channel) {
                 if n > 0 {
                     engine
@@ -232,6 +239,7 @@ impl Run<'_> {
             }
             cursor = next_cursor;
             if done || cancel.is_cancelled() {
+                finish(writing.take()).await?;
                 return Ok(self.items);
             }
         }
@@ -383,6 +391,19 @@ fn per_channel(page: &Page) -> [u64; 3] {
             .unwrap_or(0)] += 1;
     }
     counts
+}
+
+/// Waits for a page write started by `sync_once`, if there is one.
+async fn finish(
+    writing: Option<tokio::task::JoinHandle<Result<(), StoreError>>>,
+) -> Result<(), SyncError> {
+    match writing {
+        Some(w) => w
+            .await
+            .map_err(|e| SyncError::Join(e.to_string()))?
+            .map_err(SyncError::from),
+        None => Ok(()),
+    }
 }
 
 async fn blocking<T: Send + 'static>(
