@@ -14,7 +14,7 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use helpdesk_sla_exporter::pages::View;
 use helpdesk_sla_exporter::pages::items::{self, Links};
-use helpdesk_sla_exporter::report::Row;
+use helpdesk_sla_exporter::report::{Row, Stamp};
 
 const ITEMS: usize = 100_000;
 const TEAMS: usize = 50;
@@ -42,9 +42,9 @@ fn rows() -> Vec<Row> {
                 target,
                 cycle: 1,
                 state,
-                started_at: "2026-11-29T08:00:00Z".into(),
-                due_at: "2026-11-30T08:00:00Z".into(),
-                completed_at: String::new(),
+                started_at: Stamp(Some("2026-11-29T08:00:00Z".parse().unwrap())),
+                due_at: Stamp(Some("2026-11-30T08:00:00Z".parse().unwrap())),
+                completed_at: Stamp::default(),
                 elapsed_seconds: 3_600,
                 remaining_seconds: remaining,
                 vendor_verdict: "",

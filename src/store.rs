@@ -699,14 +699,19 @@ impl Store {
             }
             // Events whose item never came (a skipped voice ticket, a ticket
             // outside the lookback) are kept as long as counted outcomes.
+            // NOT EXISTS looks each candidate up by the items' primary key;
+            // `NOT IN (SELECT id ...)` built a temporary index of every
+            // stored id of the source first, on every evaluation.
             tx.execute(
                 "DELETE FROM item_events WHERE source = ?1 AND at < ?2
-                 AND item_id NOT IN (SELECT id FROM items WHERE source = ?1)",
+                 AND NOT EXISTS (SELECT 1 FROM items
+                                 WHERE items.source = ?1 AND items.id = item_events.item_id)",
                 params![source, horizon],
             )?;
             let mut keys = tx.prepare_cached(
                 "DELETE FROM counted WHERE source = ?1 AND at < ?2
-                 AND item_id NOT IN (SELECT id FROM items WHERE source = ?1)
+                 AND NOT EXISTS (SELECT 1 FROM items
+                                 WHERE items.source = ?1 AND items.id = counted.item_id)
                  RETURNING item_id, target, cycle",
             )?;
             let mut rows = keys.query(params![source, horizon])?;

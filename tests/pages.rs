@@ -18,7 +18,7 @@ use common::{Exporter, get};
 use helpdesk_sla_exporter::pages::View;
 use helpdesk_sla_exporter::pages::items::{self, Links};
 use helpdesk_sla_exporter::pages::status::{Compliance, SourceRow, StatusPage};
-use helpdesk_sla_exporter::report::Row;
+use helpdesk_sla_exporter::report::{Row, Stamp};
 
 /// Sunday 2026-11-29 19:30 UTC.
 const AT: &str = "2026-11-29T19:30:00Z";
@@ -356,9 +356,9 @@ fn evil_row(state: &'static str) -> Row {
         target: "first_response",
         cycle: 1,
         state,
-        started_at: "2026-11-29T19:00:00Z".into(),
-        due_at: String::new(),
-        completed_at: String::new(),
+        started_at: Stamp(Some("2026-11-29T19:00:00Z".parse().unwrap())),
+        due_at: Stamp::default(),
+        completed_at: Stamp::default(),
         elapsed_seconds: 60,
         remaining_seconds: 120,
         vendor_verdict: "",

@@ -353,6 +353,7 @@ pub fn human_duration(secs: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::Stamp;
 
     fn row(id: &str, team: &str, state: &'static str, remaining: i64) -> Row {
         Row {
@@ -365,9 +366,9 @@ mod tests {
             target: "first_response",
             cycle: 1,
             state,
-            started_at: String::new(),
-            due_at: String::new(),
-            completed_at: String::new(),
+            started_at: Stamp::default(),
+            due_at: Stamp::default(),
+            completed_at: Stamp::default(),
             elapsed_seconds: 0,
             remaining_seconds: remaining,
             vendor_verdict: "",
