@@ -15,6 +15,7 @@
 //!   counter in the same transaction; the key's primary key makes a second
 //!   insert a no-op, so no outcome is counted twice and no counter goes down.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -507,33 +508,55 @@ impl Store {
         let tx = conn.transaction()?;
         let mut new = Vec::new();
         {
+            // A new row carries its completion from the start; an update
+            // is needed only for a row counted earlier without one.
             let mut insert = tx.prepare_cached(
-                "INSERT OR IGNORE INTO counted (source, item_id, target, cycle, series, outcome, at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT OR IGNORE INTO counted (source, item_id, target, cycle, series, outcome, at, completed)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?;
             let mut complete = tx.prepare_cached(
                 "UPDATE counted SET completed = 1
                  WHERE source = ?1 AND item_id = ?2 AND target = ?3 AND cycle = ?4 AND completed = 0",
             )?;
+            // Counter increments are summed here and written once per
+            // (series, name): a first evaluation counts ~300k outcomes into a
+            // few hundred counters, and an upsert per increment was most of
+            // its count step.
+            let mut bumps: HashMap<(&str, Cow<'static, str>), i64> = HashMap::new();
+            for (i, o) in outcomes.iter().enumerate() {
+                let inserted = insert.execute(params![
+                    o.source,
+                    o.item_id,
+                    o.target,
+                    o.cycle,
+                    o.series,
+                    o.outcome,
+                    o.at,
+                    o.completed_elapsed.is_some()
+                ])?;
+                if inserted == 1 {
+                    *bumps
+                        .entry((o.series.as_str(), Cow::Borrowed(o.outcome)))
+                        .or_default() += 1;
+                    new.push(i);
+                }
+                if let Some(elapsed) = o.completed_elapsed
+                    && (inserted == 1
+                        || complete.execute(params![o.source, o.item_id, o.target, o.cycle])? == 1)
+                {
+                    let bucket = Cow::Owned(bucket_counter(bucket_of(elapsed)));
+                    *bumps.entry((o.series.as_str(), bucket)).or_default() += 1;
+                    *bumps
+                        .entry((o.series.as_str(), Cow::Borrowed("sum")))
+                        .or_default() += elapsed;
+                }
+            }
             let mut bump = tx.prepare_cached(
                 "INSERT INTO counters (series, name, value) VALUES (?1, ?2, ?3)
                  ON CONFLICT (series, name) DO UPDATE SET value = value + excluded.value",
             )?;
-            for (i, o) in outcomes.iter().enumerate() {
-                let key = params![o.source, o.item_id, o.target, o.cycle];
-                let inserted = insert.execute(params![
-                    o.source, o.item_id, o.target, o.cycle, o.series, o.outcome, o.at
-                ])?;
-                if inserted == 1 {
-                    bump.execute(params![o.series, o.outcome, 1])?;
-                    new.push(i);
-                }
-                if let Some(elapsed) = o.completed_elapsed
-                    && complete.execute(key)? == 1
-                {
-                    bump.execute(params![o.series, bucket_counter(bucket_of(elapsed)), 1])?;
-                    bump.execute(params![o.series, "sum", elapsed])?;
-                }
+            for ((series, name), value) in bumps {
+                bump.execute(params![series, name.as_ref(), value])?;
             }
         }
         tx.commit()?;

@@ -1414,6 +1414,47 @@ fn two_level_requests() -> liveagent::LiveAgentConfig {
     }
 }
 
+/// Polls under a minute apart get the poll interval's part of the share:
+/// 1/4096 of 6000 requests a minute is 2 a sync at one-minute polls but 1 at
+/// 30 s polls (the share is per minute, not per sync).
+#[tokio::test]
+async fn the_level_share_is_per_minute_when_polls_are_closer() {
+    let server = MockServer::start().await;
+    mount_departments(&server).await;
+    Mock::given(path("/api/v3/tickets/history"))
+        .respond_with(json(serde_json::json!([])))
+        .mount(&server)
+        .await;
+    tickets_since_page_of_ten("2025-01-02 00:00:00")
+        .respond_with(json(serde_json::json!([
+            open_ticket("t1", "2025-01-02 10:00:00"),
+            open_ticket("t2", "2025-01-02 10:58:00"),
+            open_ticket("t3", "2025-01-02 11:00:00")
+        ])))
+        .mount(&server)
+        .await;
+    mount_level(&server, "t1", "Gold", "2025-01-02 12:30:00", 1).await;
+    mount_level(&server, "t2", "Basic", "2025-01-02 13:00:00", 0).await;
+    mount_level(&server, "t3", "Gold", "2025-01-02 14:00:00", 0).await;
+    let metrics = ClientMetrics::new(&prometheus::Registry::new()).unwrap();
+    let mut s = settings(&server, &[Channel::Ticket], 10);
+    s.poll_interval = Duration::from_secs(30);
+    let mut client = liveagent::client_settings(&s);
+    client.retry.max_retries = 0;
+    let p = LiveAgentProvider::with_client_settings(s, client, metrics)
+        .unwrap()
+        .with_clock(|| "2025-01-03T00:00:00Z".parse().unwrap())
+        .with_options(two_level_requests());
+    let (pages, _) = sync(&p, Cursor::default()).await.unwrap();
+    let levelled: Vec<&str> = pages
+        .iter()
+        .flat_map(|p| &p.items)
+        .filter(|i| i.priority.is_some())
+        .map(|i| i.id.as_str())
+        .collect();
+    assert_eq!(levelled, ["t1"], "one level read in a 30 s sync");
+}
+
 #[tokio::test]
 async fn levels_are_read_once_per_change_within_the_share_and_survive_a_restart() {
     let server = MockServer::start().await;
