@@ -1414,16 +1414,13 @@ fn two_level_requests() -> liveagent::LiveAgentConfig {
     }
 }
 
-/// Polls under a minute apart get the poll interval's part of the share:
-/// 1/4096 of 6000 requests a minute is 2 a sync at one-minute polls but 1 at
-/// 30 s polls (the share is per minute, not per sync).
-#[tokio::test]
-async fn the_level_share_is_per_minute_when_polls_are_closer() {
-    let server = MockServer::start().await;
-    mount_departments(&server).await;
+/// Departments, no history, and a first page of three open tickets (t1, t2,
+/// t3), listed once.
+async fn mount_three_open_tickets(server: &MockServer) {
+    mount_departments(server).await;
     Mock::given(path("/api/v3/tickets/history"))
         .respond_with(json(serde_json::json!([])))
-        .mount(&server)
+        .mount(server)
         .await;
     tickets_since_page_of_ten("2025-01-02 00:00:00")
         .respond_with(json(serde_json::json!([
@@ -1431,8 +1428,18 @@ async fn the_level_share_is_per_minute_when_polls_are_closer() {
             open_ticket("t2", "2025-01-02 10:58:00"),
             open_ticket("t3", "2025-01-02 11:00:00")
         ])))
-        .mount(&server)
+        .expect(1)
+        .mount(server)
         .await;
+}
+
+/// Polls under a minute apart get the poll interval's part of the share:
+/// 1/4096 of 6000 requests a minute is 2 a sync at one-minute polls but 1 at
+/// 30 s polls (the share is per minute, not per sync).
+#[tokio::test]
+async fn the_level_share_is_per_minute_when_polls_are_closer() {
+    let server = MockServer::start().await;
+    mount_three_open_tickets(&server).await;
     mount_level(&server, "t1", "Gold", "2025-01-02 12:30:00", 1).await;
     mount_level(&server, "t2", "Basic", "2025-01-02 13:00:00", 0).await;
     mount_level(&server, "t3", "Gold", "2025-01-02 14:00:00", 0).await;
@@ -1458,20 +1465,7 @@ async fn the_level_share_is_per_minute_when_polls_are_closer() {
 #[tokio::test]
 async fn levels_are_read_once_per_change_within_the_share_and_survive_a_restart() {
     let server = MockServer::start().await;
-    mount_departments(&server).await;
-    Mock::given(path("/api/v3/tickets/history"))
-        .respond_with(json(serde_json::json!([])))
-        .mount(&server)
-        .await;
-    tickets_since_page_of_ten("2025-01-02 00:00:00")
-        .respond_with(json(serde_json::json!([
-            open_ticket("t1", "2025-01-02 10:00:00"),
-            open_ticket("t2", "2025-01-02 10:58:00"),
-            open_ticket("t3", "2025-01-02 11:00:00")
-        ])))
-        .expect(1)
-        .mount(&server)
-        .await;
+    mount_three_open_tickets(&server).await;
     // The second sync re-reads the overlap: t2 and t3 again (unchanged; t2
     // inside the overlap window, t3 at the boundary second) and t1, changed
     // since.
