@@ -179,7 +179,7 @@ impl Run<'_> {
         // one blocking task) while page N+1 is fetched: on a vendor with a
         // real round trip the writes hide behind the requests. Writes stay in
         // page order: the next one starts only after the previous finished.
-        let mut writing: Option<tokio::task::JoinHandle<Result<(), StoreError>>> = None;
+        let mut writing: Option<StoreTask<()>> = None;
         loop {
             let (page, written) =
                 tokio::join!(provider.fetch_page(&cursor), finish(writing.take()));
@@ -205,9 +205,8 @@ impl Run<'_> {
             } = page;
             let name = source.name.clone();
             self.items += items.len() as u64;
-            let e = engine.clone();
-            writing = Some(tokio::task::spawn_blocking(move || {
-                let retain_only = checked_retain_only(&e, &name, retain_only)?;
+            writing = Some(spawn_store(engine, move |e| {
+                let retain_only = checked_retain_only(e, &name, retain_only)?;
                 // The store merges stored timeline events into each item it
                 // writes (and writes back stored items the page's events
                 // touch); the item set gets the items as written.
@@ -393,15 +392,27 @@ fn per_channel(page: &Page) -> [u64; 3] {
     counts
 }
 
+type StoreTask<T> = tokio::task::JoinHandle<Result<T, StoreError>>;
+
+/// Starts `f` on the blocking pool (SQLite blocks).
+fn spawn_store<T: Send + 'static>(
+    engine: &Arc<Engine>,
+    f: impl FnOnce(&Engine) -> Result<T, StoreError> + Send + 'static,
+) -> StoreTask<T> {
+    let engine = engine.clone();
+    tokio::task::spawn_blocking(move || f(&engine))
+}
+
+async fn joined<T>(task: StoreTask<T>) -> Result<T, SyncError> {
+    task.await
+        .map_err(|e| SyncError::Join(e.to_string()))?
+        .map_err(SyncError::from)
+}
+
 /// Waits for a page write started by `sync_once`, if there is one.
-async fn finish(
-    writing: Option<tokio::task::JoinHandle<Result<(), StoreError>>>,
-) -> Result<(), SyncError> {
+async fn finish(writing: Option<StoreTask<()>>) -> Result<(), SyncError> {
     match writing {
-        Some(w) => w
-            .await
-            .map_err(|e| SyncError::Join(e.to_string()))?
-            .map_err(SyncError::from),
+        Some(w) => joined(w).await,
         None => Ok(()),
     }
 }
@@ -410,9 +421,5 @@ async fn blocking<T: Send + 'static>(
     engine: &Arc<Engine>,
     f: impl FnOnce(&Engine) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, SyncError> {
-    let engine = engine.clone();
-    tokio::task::spawn_blocking(move || f(&engine))
-        .await
-        .map_err(|e| SyncError::Join(e.to_string()))?
-        .map_err(SyncError::from)
+    joined(spawn_store(engine, f)).await
 }
