@@ -102,9 +102,7 @@ impl Tallies {
     fn load(store: &Store) -> Result<Tallies, StoreError> {
         let mut t = Tallies::default();
         store.for_each_counted_instant(|series, outcome, at| t.push(series, outcome, at))?;
-        for v in t.instants.values_mut().flat_map(|m| m.values_mut()) {
-            v.sort_unstable();
-        }
+        t.sort();
         Ok(t)
     }
 
@@ -139,20 +137,10 @@ impl Tallies {
             .collect()
     }
 
-    fn add<'a>(&mut self, new: impl IntoIterator<Item = (&'a str, &'a str, i64)>) {
-        let mut touched: HashSet<(&str, &str)> = HashSet::new();
-        for (series, outcome, at) in new {
-            self.push(series, outcome, at);
-            touched.insert((series, outcome));
-        }
-        for (series, outcome) in touched {
-            if let Some(v) = self
-                .instants
-                .get_mut(series)
-                .and_then(|m| m.get_mut(outcome))
-            {
-                v.sort_unstable();
-            }
+    /// Puts every series' instants back in order after [`Tallies::push`]es.
+    fn sort(&mut self) {
+        for v in self.instants.values_mut().flat_map(|m| m.values_mut()) {
+            v.sort_unstable();
         }
     }
 
@@ -538,37 +526,37 @@ impl Engine {
     /// `finals` holds only those (the evaluation dropped the known ones); the
     /// store's primary key still guarantees once-only counting.
     ///
-    /// The finals are moved, not cloned, into what the store counts, and both
-    /// are dropped once counted.
+    /// Each final becomes a store row only while it is counted: a first
+    /// evaluation at 100k tickets offers ~300k, and their rows built all at
+    /// once were the largest allocation after a first sync.
     fn count(&self, finals: Vec<Final>, incremental: bool) -> Result<usize, StoreError> {
-        let to_count: Vec<CountedOutcome> = finals
-            .into_iter()
-            .filter_map(|f| {
-                let at = f
-                    .outcome
-                    .breached_at
-                    .or(f.outcome.completed_at)?
-                    .as_second();
-                Some(CountedOutcome {
-                    series: f.series.key(),
-                    target: f.series.target.to_owned(),
-                    source: f.series.source,
-                    item_id: f.item_id,
-                    cycle: f.outcome.cycle,
-                    outcome: f.outcome.state.as_str(),
-                    at,
-                    completed_elapsed: f.outcome.completed_at.map(|_| f.outcome.elapsed_seconds),
-                })
-            })
-            .collect();
-        let new = self.store.count_outcomes_new(&to_count, bucket_of)?;
-        if incremental && let Some(t) = self.tallies.lock().expect("lock poisoned").as_mut() {
-            t.add(new.iter().map(|&i| {
-                let o = &to_count[i];
-                (o.series.as_str(), o.outcome, o.at)
-            }));
+        let mut tallies = self.tallies.lock().expect("lock poisoned");
+        let mut keep = tallies.as_mut().filter(|_| incremental);
+        let counted = self.store.count_outcomes_each(
+            finals.into_iter().map(counted_outcome),
+            bucket_of,
+            |o| {
+                if let Some(t) = keep.as_mut() {
+                    t.push(&o.series, o.outcome, o.at);
+                }
+            },
+        );
+        match counted {
+            Ok(new) => {
+                if new > 0
+                    && let Some(t) = keep
+                {
+                    t.sort();
+                }
+                Ok(new)
+            }
+            Err(e) => {
+                // The tallies saw outcomes the rolled-back count did not
+                // keep: read them from the store again.
+                *tallies = None;
+                Err(e)
+            }
         }
-        Ok(new.len())
     }
 
     /// The finals the store holds as counted, as [`final_key`]s: the last
@@ -859,6 +847,20 @@ fn final_key(source: &str, item_id: &str, target: &str, cycle: u32, completed: b
     let mut h = std::collections::hash_map::DefaultHasher::new();
     (source, item_id, target, cycle, completed).hash(&mut h);
     h.finish()
+}
+
+/// What the store counts of a final outcome.
+fn counted_outcome(f: Final) -> CountedOutcome {
+    CountedOutcome {
+        series: f.series.key(),
+        target: f.series.target.to_owned(),
+        source: f.series.source.clone(),
+        item_id: f.item_id.into(),
+        cycle: f.cycle,
+        outcome: f.state.as_str(),
+        at: f.at.as_second(),
+        completed_elapsed: f.completed_elapsed,
+    }
 }
 
 fn bucket_of(elapsed: i64) -> usize {

@@ -6,10 +6,12 @@
 
 use std::collections::HashMap;
 use std::io::Write;
+use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
+use crate::compact::Interner;
 use crate::config::Config;
 use crate::model::Item;
 use crate::providers::{self, ClientMetrics, Cursor};
@@ -18,14 +20,19 @@ use crate::store::Store;
 
 /// One (item, target, cycle), with the raw team and priority (a report has no
 /// cardinality limit).
+///
+/// The view keeps a row per open cycle (~390k at 100k tickets in the
+/// benchmark), so label values are shared through an [`Interner`] and
+/// instants are whole seconds: owned strings and full timestamps made the
+/// rows the largest allocation of an evaluation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Row {
-    pub source: String,
+    pub source: Arc<str>,
     pub channel: &'static str,
-    pub item_id: String,
-    pub team: String,
-    pub priority: String,
-    pub policy: String,
+    pub item_id: Box<str>,
+    pub team: Arc<str>,
+    pub priority: Arc<str>,
+    pub policy: Arc<str>,
     pub target: &'static str,
     pub cycle: u32,
     pub state: &'static str,
@@ -42,16 +49,39 @@ pub struct Row {
     pub vendor_verdict: &'static str,
 }
 
-/// An instant of a row, shown as RFC 3339 text (empty when there is none).
-/// Formatted only when the row is written: an evaluation builds a row per
-/// open cycle (~200k at 100k tickets), and formatting three instants into
-/// three strings for each was a tenth of a steady-state evaluation's CPU.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Stamp(pub Option<Timestamp>);
+/// An instant of a row in whole seconds, shown as RFC 3339 text (empty when
+/// there is none). Formatted only when the row is written: an evaluation
+/// builds a row per open cycle (~390k at 100k tickets), and formatting three
+/// instants into three strings for each was a tenth of a steady-state
+/// evaluation's CPU. Outcomes' instants are whole seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp(i64);
+
+impl Stamp {
+    pub const NONE: Stamp = Stamp(i64::MIN);
+
+    pub fn get(self) -> Option<Timestamp> {
+        (self != Stamp::NONE)
+            .then(|| Timestamp::from_second(self.0).ok())
+            .flatten()
+    }
+}
+
+impl Default for Stamp {
+    fn default() -> Stamp {
+        Stamp::NONE
+    }
+}
+
+impl From<Option<Timestamp>> for Stamp {
+    fn from(t: Option<Timestamp>) -> Stamp {
+        t.map_or(Stamp::NONE, |t| Stamp(t.as_second()))
+    }
+}
 
 impl std::fmt::Display for Stamp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0 {
+        match self.get() {
             Some(t) => write!(f, "{t}"),
             None => Ok(()),
         }
@@ -86,6 +116,7 @@ pub const COLUMNS: [&str; 15] = [
 pub fn rows(items: &[Item], policies: &PolicySet, at: Timestamp) -> Vec<Row> {
     let mut out = Vec::new();
     let mut outcomes = Vec::new();
+    let mut labels = Interner::default();
     let mut sorted: Vec<&Item> = items.iter().collect();
     sorted.sort_by(|a, b| (&a.source, &a.id).cmp(&(&b.source, &b.id)));
     for item in sorted {
@@ -97,7 +128,7 @@ pub fn rows(items: &[Item], policies: &PolicySet, at: Timestamp) -> Vec<Row> {
         outcomes.sort_by_key(|o| (o.target, o.cycle));
         for (i, o) in outcomes.iter().enumerate() {
             let last = outcomes.get(i + 1).is_none_or(|n| n.target != o.target);
-            out.push(row_of_cycle(item, &policy.name, o, last));
+            out.push(row_of_cycle(item, &policy.name, o, last, &mut labels));
         }
     }
     out
@@ -107,8 +138,8 @@ pub fn rows(items: &[Item], policies: &PolicySet, at: Timestamp) -> Vec<Row> {
 /// running cycle past its `at_risk` threshold is `at_risk` (the same exclusive
 /// states as the `helpdesk_sla_open_items` gauge), so `/items` and `report`
 /// agree and a reader can filter on it.
-pub fn row(item: &Item, policy: &str, o: &Outcome) -> Row {
-    row_of_cycle(item, policy, o, true)
+pub fn row(item: &Item, policy: &str, o: &Outcome, labels: &mut Interner) -> Row {
+    row_of_cycle(item, policy, o, true, labels)
 }
 
 /// The vendor's verdict on the target of `o` when the item carries one.
@@ -125,14 +156,20 @@ fn vendor_verdict(item: &Item, o: &Outcome) -> &'static str {
 
 /// [`row`], saying whether `o` is its target's latest cycle (the only one a
 /// vendor verdict belongs to).
-pub fn row_of_cycle(item: &Item, policy: &str, o: &Outcome, last: bool) -> Row {
+pub fn row_of_cycle(
+    item: &Item,
+    policy: &str,
+    o: &Outcome,
+    last: bool,
+    labels: &mut Interner,
+) -> Row {
     Row {
-        source: item.source.clone(),
+        source: labels.intern(&item.source),
         channel: item.channel.as_str(),
-        item_id: item.id.clone(),
-        team: item.team.clone().unwrap_or_default(),
-        priority: item.priority.clone().unwrap_or_default(),
-        policy: policy.to_owned(),
+        item_id: item.id.as_str().into(),
+        team: labels.intern(item.team.as_deref().unwrap_or_default()),
+        priority: labels.intern(item.priority.as_deref().unwrap_or_default()),
+        policy: labels.intern(policy),
         target: o.target.as_str(),
         cycle: o.cycle,
         state: if o.state == State::Running && o.at_risk {
@@ -140,9 +177,9 @@ pub fn row_of_cycle(item: &Item, policy: &str, o: &Outcome, last: bool) -> Row {
         } else {
             o.state.as_str()
         },
-        started_at: Stamp(Some(o.started_at)),
-        due_at: Stamp(o.due_at),
-        completed_at: Stamp(o.completed_at),
+        started_at: Stamp::from(Some(o.started_at)),
+        due_at: Stamp::from(o.due_at),
+        completed_at: Stamp::from(o.completed_at),
         elapsed_seconds: o.elapsed_seconds,
         remaining_seconds: o.remaining_seconds,
         vendor_verdict: if last { vendor_verdict(item, o) } else { "" },
@@ -157,12 +194,12 @@ pub fn write_csv<'a>(
     writeln!(out, "{}", COLUMNS.join(","))?;
     for r in rows {
         let fields = [
-            r.source.clone(),
+            r.source.to_string(),
             r.channel.to_owned(),
-            r.item_id.clone(),
-            r.team.clone(),
-            r.priority.clone(),
-            r.policy.clone(),
+            r.item_id.to_string(),
+            r.team.to_string(),
+            r.priority.to_string(),
+            r.policy.to_string(),
             r.target.to_owned(),
             r.cycle.to_string(),
             r.state.to_owned(),

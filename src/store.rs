@@ -120,6 +120,20 @@ pub struct CountedOutcome {
     pub completed_elapsed: Option<i64>,
 }
 
+/// Counter increments of one count, summed per series and counter name.
+#[derive(Default)]
+struct Bumps(HashMap<String, HashMap<Cow<'static, str>, i64>>);
+
+impl Bumps {
+    fn add(&mut self, series: &str, name: Cow<'static, str>, by: i64) {
+        if !self.0.contains_key(series) {
+            self.0.insert(series.to_owned(), HashMap::new());
+        }
+        let names = self.0.get_mut(series).expect("inserted above");
+        *names.entry(name).or_default() += by;
+    }
+}
+
 /// Counter names in the `counters` table besides `met` and `breached`: the
 /// completion histogram as non-cumulative bucket counts `b0`..`bN` (N = +Inf)
 /// and `sum` in business seconds.
@@ -494,19 +508,24 @@ impl Store {
         outcomes: &[CountedOutcome],
         bucket_of: impl Fn(i64) -> usize,
     ) -> Result<usize, StoreError> {
-        Ok(self.count_outcomes_new(outcomes, bucket_of)?.len())
+        self.count_outcomes_each(outcomes, bucket_of, |_| {})
     }
 
-    /// [`Store::count_outcomes`], returning the indices (into `outcomes`) of
-    /// those counted for the first time, so callers can keep tallies in step.
-    pub fn count_outcomes_new(
+    /// [`Store::count_outcomes`] over outcomes made one at a time, calling
+    /// `on_new` with each one counted for the first time, so callers can
+    /// keep tallies in step. Nothing is held per outcome: a first evaluation
+    /// at 100k tickets counts ~300k, and building their rows all at once was
+    /// its largest allocation. On an error nothing is counted, even though
+    /// `on_new` has seen outcomes.
+    pub fn count_outcomes_each<O: std::borrow::Borrow<CountedOutcome>>(
         &self,
-        outcomes: &[CountedOutcome],
+        outcomes: impl IntoIterator<Item = O>,
         bucket_of: impl Fn(i64) -> usize,
-    ) -> Result<Vec<usize>, StoreError> {
+        mut on_new: impl FnMut(&CountedOutcome),
+    ) -> Result<usize, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let mut new = Vec::new();
+        let mut new = 0;
         {
             // A new row carries its completion from the start; an update
             // is needed only for a row counted earlier without one.
@@ -522,8 +541,9 @@ impl Store {
             // (series, name): a first evaluation counts ~300k outcomes into a
             // few hundred counters, and an upsert per increment was most of
             // its count step.
-            let mut bumps: HashMap<(&str, Cow<'static, str>), i64> = HashMap::new();
-            for (i, o) in outcomes.iter().enumerate() {
+            let mut bumps = Bumps::default();
+            for o in outcomes {
+                let o = o.borrow();
                 let inserted = insert.execute(params![
                     o.source,
                     o.item_id,
@@ -535,28 +555,26 @@ impl Store {
                     o.completed_elapsed.is_some()
                 ])?;
                 if inserted == 1 {
-                    *bumps
-                        .entry((o.series.as_str(), Cow::Borrowed(o.outcome)))
-                        .or_default() += 1;
-                    new.push(i);
+                    bumps.add(&o.series, Cow::Borrowed(o.outcome), 1);
+                    new += 1;
+                    on_new(o);
                 }
                 if let Some(elapsed) = o.completed_elapsed
                     && (inserted == 1
                         || complete.execute(params![o.source, o.item_id, o.target, o.cycle])? == 1)
                 {
-                    let bucket = Cow::Owned(bucket_counter(bucket_of(elapsed)));
-                    *bumps.entry((o.series.as_str(), bucket)).or_default() += 1;
-                    *bumps
-                        .entry((o.series.as_str(), Cow::Borrowed("sum")))
-                        .or_default() += elapsed;
+                    bumps.add(&o.series, Cow::Owned(bucket_counter(bucket_of(elapsed))), 1);
+                    bumps.add(&o.series, Cow::Borrowed("sum"), elapsed);
                 }
             }
             let mut bump = tx.prepare_cached(
                 "INSERT INTO counters (series, name, value) VALUES (?1, ?2, ?3)
                  ON CONFLICT (series, name) DO UPDATE SET value = value + excluded.value",
             )?;
-            for ((series, name), value) in bumps {
-                bump.execute(params![series, name.as_ref(), value])?;
+            for (series, names) in bumps.0 {
+                for (name, value) in names {
+                    bump.execute(params![series, name.as_ref(), value])?;
+                }
             }
         }
         tx.commit()?;

@@ -296,7 +296,7 @@ async fn the_demo_has_every_state_at_any_hour() {
         let met_channels: std::collections::BTreeSet<&str> = eval
             .finals
             .iter()
-            .filter(|f| f.outcome.state.as_str() == "met")
+            .filter(|f| f.state.as_str() == "met")
             .map(|f| f.series.channel)
             .collect();
         assert_eq!(
@@ -309,7 +309,7 @@ async fn the_demo_has_every_state_at_any_hour() {
             .finals
             .iter()
             .filter(|f| f.series.channel != "ticket")
-            .filter(|f| f.outcome.started_at > now - SignedDuration::from_hours(1))
+            .filter(|f| f.started_at > now - SignedDuration::from_hours(1))
             .map(|f| f.series.channel)
             .collect();
         assert_eq!(

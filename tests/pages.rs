@@ -347,16 +347,16 @@ const EVIL: &str = "<script>alert(\"x\")</script> O'Brien & Čšž 日本 \u{1F6
 
 fn evil_row(state: &'static str) -> Row {
     Row {
-        source: format!("src{EVIL}"),
+        source: format!("src{EVIL}").into(),
         channel: "ticket",
-        item_id: format!("id{EVIL}"),
-        team: format!("team{EVIL}"),
-        priority: format!("prio{EVIL}"),
-        policy: format!("policy{EVIL}"),
+        item_id: format!("id{EVIL}").into(),
+        team: format!("team{EVIL}").into(),
+        priority: format!("prio{EVIL}").into(),
+        policy: format!("policy{EVIL}").into(),
         target: "first_response",
         cycle: 1,
         state,
-        started_at: Stamp(Some("2026-11-29T19:00:00Z".parse().unwrap())),
+        started_at: Stamp::from(Some("2026-11-29T19:00:00Z".parse().unwrap())),
         due_at: Stamp::default(),
         completed_at: Stamp::default(),
         elapsed_seconds: 60,

@@ -176,7 +176,7 @@ pub type Links = HashMap<String, String>;
 /// The agent-interface link of `row`, if its source has a template.
 pub fn link(links: &Links, row: &Row) -> Option<String> {
     links
-        .get(&row.source)
+        .get(&*row.source)
         .map(|t| t.replace("{id}", &percent_encode(&row.item_id)))
 }
 
@@ -361,7 +361,7 @@ mod tests {
             channel: "ticket",
             item_id: id.into(),
             team: team.into(),
-            priority: String::new(),
+            priority: "".into(),
             policy: "p".into(),
             target: "first_response",
             cycle: 1,
@@ -395,7 +395,7 @@ mod tests {
             let sel = select(&v, &parse(Some(q)).unwrap());
             (
                 sel.total,
-                sel.rows.iter().map(|r| r.item_id.clone()).collect(),
+                sel.rows.iter().map(|r| r.item_id.to_string()).collect(),
             )
         };
         assert_eq!(
