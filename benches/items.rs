@@ -12,6 +12,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use helpdesk_sla_exporter::model::{Channel, Target};
 use helpdesk_sla_exporter::pages::View;
 use helpdesk_sla_exporter::pages::items::{self, Links};
 use helpdesk_sla_exporter::report::{Row, Stamp};
@@ -23,7 +24,10 @@ const PRIORITIES: [&str; 4] = ["low", "normal", "high", "urgent"];
 fn rows() -> Vec<Row> {
     let mut out = Vec::with_capacity(ITEMS * 2);
     for i in 0..ITEMS {
-        for (k, target) in ["first_response", "resolution"].into_iter().enumerate() {
+        for (k, target) in [Target::FirstResponse, Target::Resolution]
+            .into_iter()
+            .enumerate()
+        {
             // A deterministic spread of remaining times, -2 h .. +46 h.
             let remaining = ((i * 7919 + k * 104_729) % 172_800) as i64 - 7_200;
             let state = match remaining {
@@ -34,7 +38,7 @@ fn rows() -> Vec<Row> {
             };
             out.push(Row {
                 source: "support".into(),
-                channel: "ticket",
+                channel: Channel::Ticket,
                 item_id: format!("t{i:07}").into(),
                 team: format!("Team {:02}", i % TEAMS).into(),
                 priority: PRIORITIES[i % PRIORITIES.len()].into(),

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::compact::Interner;
 use crate::config::Config;
-use crate::model::Item;
+use crate::model::{Channel, Item, Target};
 use crate::providers::{self, ClientMetrics, Cursor};
 use crate::sla::{Outcome, PolicySet, State, evaluate_into};
 use crate::store::Store;
@@ -28,12 +28,12 @@ use crate::store::Store;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Row {
     pub source: Arc<str>,
-    pub channel: &'static str,
+    pub channel: Channel,
     pub item_id: Box<str>,
     pub team: Arc<str>,
     pub priority: Arc<str>,
     pub policy: Arc<str>,
-    pub target: &'static str,
+    pub target: Target,
     pub cycle: u32,
     pub state: &'static str,
     pub started_at: Stamp,
@@ -165,12 +165,12 @@ pub fn row_of_cycle(
 ) -> Row {
     Row {
         source: labels.intern(&item.source),
-        channel: item.channel.as_str(),
+        channel: item.channel,
         item_id: item.id.as_str().into(),
         team: labels.intern(item.team.as_deref().unwrap_or_default()),
         priority: labels.intern(item.priority.as_deref().unwrap_or_default()),
         policy: labels.intern(policy),
-        target: o.target.as_str(),
+        target: o.target,
         cycle: o.cycle,
         state: if o.state == State::Running && o.at_risk {
             "at_risk"
@@ -195,12 +195,12 @@ pub fn write_csv<'a>(
     for r in rows {
         let fields = [
             r.source.to_string(),
-            r.channel.to_owned(),
+            r.channel.as_str().to_owned(),
             r.item_id.to_string(),
             r.team.to_string(),
             r.priority.to_string(),
             r.policy.to_string(),
-            r.target.to_owned(),
+            r.target.as_str().to_owned(),
             r.cycle.to_string(),
             r.state.to_owned(),
             r.started_at.to_string(),

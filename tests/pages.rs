@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use askama::Template;
 use common::{Exporter, get};
+use helpdesk_sla_exporter::model::{Channel, Target};
 use helpdesk_sla_exporter::pages::View;
 use helpdesk_sla_exporter::pages::items::{self, Links};
 use helpdesk_sla_exporter::pages::status::{Compliance, SourceRow, StatusPage};
@@ -348,12 +349,12 @@ const EVIL: &str = "<script>alert(\"x\")</script> O'Brien & Čšž 日本 \u{1F6
 fn evil_row(state: &'static str) -> Row {
     Row {
         source: format!("src{EVIL}").into(),
-        channel: "ticket",
+        channel: Channel::Ticket,
         item_id: format!("id{EVIL}").into(),
         team: format!("team{EVIL}").into(),
         priority: format!("prio{EVIL}").into(),
         policy: format!("policy{EVIL}").into(),
-        target: "first_response",
+        target: Target::FirstResponse,
         cycle: 1,
         state,
         started_at: Stamp::from(Some("2026-11-29T19:00:00Z".parse().unwrap())),

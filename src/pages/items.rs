@@ -132,11 +132,11 @@ fn pairs(query: &str) -> Vec<(String, String)> {
 fn column<'a>(row: &'a Row, name: &str) -> &'a str {
     match name {
         "source" => &row.source,
-        "channel" => row.channel,
+        "channel" => row.channel.as_str(),
         "team" => &row.team,
         "priority" => &row.priority,
         "policy" => &row.policy,
-        "target" => row.target,
+        "target" => row.target.as_str(),
         "state" => row.state,
         _ => "",
     }
@@ -358,12 +358,12 @@ mod tests {
     fn row(id: &str, team: &str, state: &'static str, remaining: i64) -> Row {
         Row {
             source: "s".into(),
-            channel: "ticket",
+            channel: crate::model::Channel::Ticket,
             item_id: id.into(),
             team: team.into(),
             priority: "".into(),
             policy: "p".into(),
-            target: "first_response",
+            target: crate::model::Target::FirstResponse,
             cycle: 1,
             state,
             started_at: Stamp::default(),

@@ -34,14 +34,14 @@ impl View {
                 a.remaining_seconds,
                 &a.source,
                 &a.item_id,
-                a.target,
+                a.target.as_str(),
                 a.cycle,
             )
                 .cmp(&(
                     b.remaining_seconds,
                     &b.source,
                     &b.item_id,
-                    b.target,
+                    b.target.as_str(),
                     b.cycle,
                 ))
         });
