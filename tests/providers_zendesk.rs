@@ -778,9 +778,7 @@ fn exported_tickets_through_the_engine() {
 /// resolution 4 h with `pause_statuses: [pending]`, next reply 1 h.
 #[test]
 fn zendesk_breach_instants_feed_the_agreement_comparison() {
-    use helpdesk_sla_exporter::sla::{Calendar, Policy, PolicySet, TargetSpec};
-    use helpdesk_sla_exporter::snapshot::{LabelCaps, evaluate_all};
-    use std::sync::Arc;
+    use common::vendor::{compared, policy};
 
     let items: Vec<Item> = tickets("tickets.json", &Channel::ALL)
         .iter()
@@ -789,41 +787,14 @@ fn zendesk_breach_instants_feed_the_agreement_comparison() {
             _ => None,
         })
         .collect();
-    let policy = |first_reply_mins: i64, vendor: bool| {
-        let spec = |t, mins| {
-            let mut s = TargetSpec::new(
-                t,
-                SignedDuration::from_mins(mins),
-                0.9,
-                Arc::new(Calendar::always()),
-            );
-            s.pause_statuses = vec![Status::Pending];
-            s.use_vendor_due = vendor;
-            s
-        };
-        PolicySet::new(vec![Policy {
-            name: "zendesk".into(),
-            matcher: None,
-            targets: vec![
-                spec(Target::FirstResponse, first_reply_mins),
-                spec(Target::NextResponse, 60),
-                spec(Target::Resolution, 240),
-            ],
-        }])
-    };
-    let mut caps = LabelCaps {
-        team_limit: 10,
-        priority_limit: 10,
-        ..LabelCaps::default()
+    let targets = |first_reply_mins| {
+        [
+            (Target::FirstResponse, first_reply_mins),
+            (Target::NextResponse, 60),
+            (Target::Resolution, 240),
+        ]
     };
     let now = ts("2025-01-02T17:00:00Z");
-    let compared = |policies: &PolicySet, caps: &mut LabelCaps| -> Vec<(String, u64)> {
-        evaluate_all(&items, policies, now, caps)
-            .vendor
-            .iter()
-            .map(|(k, n)| (format!("{} {} {}", k.1, k.2, k.3), *n))
-            .collect()
-    };
     // first_response: 35436 was answered 45 min after creation; Zendesk's
     // first reply metric is achieved before its breach_at 10:15 (met). Under
     // a 1 h target both sides met; under 30 min ours breached. 35440 has no
@@ -837,21 +808,21 @@ fn zendesk_breach_instants_feed_the_agreement_comparison() {
     // between), 8 h past 4 h: breached. 35436's breach_at is tomorrow:
     // Zendesk has not decided, not compared.
     assert_eq!(
-        compared(&policy(60, false), &mut caps),
+        compared(&items, &policy(&targets(60), false), now),
         [
             ("ticket first_response agree_met".to_owned(), 1),
             ("ticket resolution agree_breached".to_owned(), 1),
         ]
     );
     assert_eq!(
-        compared(&policy(30, false), &mut caps),
+        compared(&items, &policy(&targets(30), false), now),
         [
             ("ticket first_response exporter_breached_only".to_owned(), 1),
             ("ticket resolution agree_breached".to_owned(), 1),
         ]
     );
     // Targets measured by Zendesk's own instants are not compared with themselves.
-    assert!(compared(&policy(30, true), &mut caps).is_empty());
+    assert!(compared(&items, &policy(&targets(30), true), now).is_empty());
 }
 
 #[tokio::test(start_paused = true)]

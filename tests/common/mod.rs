@@ -4,6 +4,7 @@
 
 pub mod liveagent;
 pub mod mutate;
+pub mod vendor;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
