@@ -89,19 +89,42 @@ struct OpenMark {
 
 /// One open cycle of an [`OpenMark`]: its series and state (an open-state
 /// gauge of one, and a time-to-breach observation while paused) and its row.
+/// 64 bytes: instants as seconds ([`NO_INSTANT`] for none), the vendor
+/// verdict as an index into [`VERDICTS`].
 #[derive(Debug)]
 struct OpenCycle {
     /// Interned: the per-series sums of skipped items are keyed by address.
     series: Arc<Series>,
-    /// Paused, else breached and still open.
-    paused: bool,
-    cycle: u32,
-    started_at: Option<Timestamp>,
-    due_at: Option<Timestamp>,
+    started_at: i64,
+    due_at: i64,
     /// Elapsed seconds at `at`.
     elapsed: i64,
-    vendor_verdict: &'static str,
     clock: RowClock,
+    cycle: u32,
+    /// Paused, else breached and still open.
+    paused: bool,
+    vendor_verdict: u8,
+}
+
+/// The row's vendor verdicts ([`Row::vendor_verdict`]) an [`OpenCycle`] can hold.
+const VERDICTS: [&str; 3] = ["", "met", "breached"];
+
+/// An absent instant in an [`OpenCycle`]; below any [`Timestamp`].
+const NO_INSTANT: i64 = i64::MIN;
+
+/// An instant of a row in seconds: `None` unless it is whole seconds (rows
+/// of whole-second items always are; another is not marked).
+fn whole_seconds(t: Option<Timestamp>) -> Option<i64> {
+    match t {
+        None => Some(NO_INSTANT),
+        Some(t) => (t.subsec_nanosecond() == 0).then(|| t.as_second()),
+    }
+}
+
+fn instant(s: i64) -> Option<Timestamp> {
+    (s != NO_INSTANT)
+        .then(|| Timestamp::from_second(s).ok())
+        .flatten()
 }
 
 impl OpenCycle {
@@ -122,12 +145,12 @@ impl OpenCycle {
             target: self.series.target,
             cycle: self.cycle,
             state: self.state(),
-            started_at: Stamp(self.started_at),
-            due_at: Stamp(self.due_at),
+            started_at: Stamp(instant(self.started_at)),
+            due_at: Stamp(instant(self.due_at)),
             completed_at: Stamp(None),
             elapsed_seconds: elapsed,
             remaining_seconds: remaining,
-            vendor_verdict: self.vendor_verdict,
+            vendor_verdict: VERDICTS[usize::from(self.vendor_verdict)],
         }
     }
 }
@@ -981,7 +1004,7 @@ fn open_mark(
     series: &mut HashSet<Arc<Series>>,
 ) -> Option<OpenMark> {
     let first = rows.first()?;
-    let cycles = rows
+    let cycles: Option<Box<[OpenCycle]>> = rows
         .iter()
         .zip(&s.clocks)
         .map(|(row, clock)| {
@@ -1001,16 +1024,16 @@ fn open_mark(
                     shared
                 }
             };
-            OpenCycle {
+            Some(OpenCycle {
                 series: shared,
-                paused: row.state == "paused",
-                cycle: row.cycle,
-                started_at: row.started_at.0,
-                due_at: row.due_at.0,
+                started_at: whole_seconds(row.started_at.0)?,
+                due_at: whole_seconds(row.due_at.0)?,
                 elapsed: row.elapsed_seconds,
-                vendor_verdict: row.vendor_verdict,
                 clock: clock.clone(),
-            }
+                cycle: row.cycle,
+                paused: row.state == "paused",
+                vendor_verdict: VERDICTS.iter().position(|v| *v == row.vendor_verdict)? as u8,
+            })
         })
         .collect();
     let mark = OpenMark {
@@ -1018,7 +1041,7 @@ fn open_mark(
         team: interner.intern(&first.team),
         priority: interner.intern(&first.priority),
         vendor: s.vendor.clone(),
-        cycles,
+        cycles: cycles?,
     };
     let exact = rows.len() == s.clocks.len()
         && rows
