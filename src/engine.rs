@@ -6,7 +6,11 @@
 //! Evaluations are incremental: an item that [`crate::snapshot::settles`] (no
 //! open cycle, nothing in it after `now`, every vendor verdict decided) and
 //! whose finals were counted is not evaluated again until it changes; only its
-//! vendor verdicts are added back. Compliance windows come from counted
+//! vendor verdicts are added back. Neither is an open-stable item (open, but
+//! no running cycle: [`crate::snapshot::OpenStable`]): its open states,
+//! paused time to breach, vendor verdicts and rows are added back, the rows'
+//! elapsed and remaining seconds moved to `now` by their
+//! [`crate::snapshot::RowClock`]. Compliance windows come from counted
 //! instants kept in memory ([`Tallies`]) instead of a scan of the store. The
 //! output is identical to a full evaluation (`tests/incremental.rs` compares
 //! the two over random timelines and poll sequences).
