@@ -6,7 +6,11 @@
 //! Evaluations are incremental: an item that [`crate::snapshot::settles`] (no
 //! open cycle, nothing in it after `now`, every vendor verdict decided) and
 //! whose finals were counted is not evaluated again until it changes; only its
-//! vendor verdicts are added back. Compliance windows come from counted
+//! vendor verdicts are added back. Neither is an open-stable item (open, but
+//! no running cycle: [`crate::snapshot::OpenStable`]): its open states,
+//! paused time to breach, vendor verdicts and rows are added back, the rows'
+//! elapsed and remaining seconds moved to `now` by their
+//! [`crate::snapshot::RowClock`]. Compliance windows come from counted
 //! instants kept in memory ([`Tallies`]) instead of a scan of the store. The
 //! output is identical to a full evaluation (`tests/incremental.rs` compares
 //! the two over random timelines and poll sequences).
@@ -26,12 +30,14 @@ use crate::compact::{Interner, Stored};
 use crate::config::Config;
 use crate::metrics::sla::{Inputs, Tally, render};
 use crate::metrics::source::SourceMetrics;
-use crate::model::{Channel, Item};
+use crate::model::{Channel, Item, Target};
 use crate::pages::View;
 use crate::pages::status::compliance_rows;
+use crate::report::{Row, Stamp};
 use crate::sla::Outcome;
 use crate::snapshot::{
-    BUCKETS, Evaluation, Final, LabelCaps, Series, VendorVerdict, evaluate_sorted,
+    BUCKETS, Evaluation, Final, Histogram, LabelCaps, OpenStable, RowClock, Series, VendorVerdict,
+    evaluate_sorted_marking,
 };
 use crate::store::{CountedOutcome, Store, StoreError};
 
@@ -55,10 +61,86 @@ pub type ItemSet = HashMap<Box<str>, Box<Tracked>>;
 #[derive(Debug)]
 pub struct Tracked {
     stored: Stored,
-    /// Set by the evaluation that found the item settled: its vendor
-    /// verdicts, which it adds to every later evaluation unchanged. A changed
-    /// item replaces the whole `Tracked`, so the mark goes with the old one.
-    settled: OnceLock<Box<[VendorVerdict]>>,
+    /// Set by the evaluation that found the item settled or open-stable:
+    /// what it adds to every later evaluation while it does not change. A
+    /// changed item replaces the whole `Tracked`, so the mark goes with the
+    /// old one.
+    settled: OnceLock<Mark>,
+}
+
+/// What an incremental evaluation adds for a tracked item it skips.
+#[derive(Debug)]
+enum Mark {
+    /// Settled ([`crate::snapshot::settles`], no open cycle): its vendor
+    /// verdicts, unchanged.
+    Settled(Box<[VendorVerdict]>),
+    /// Open-stable ([`OpenStable`]): its open cycles, whose rows move with
+    /// the clock by their [`RowClock`]s.
+    Open(Box<OpenMark>),
+}
+
+/// An open-stable item's share of an evaluation, as of `at`.
+#[derive(Debug)]
+struct OpenMark {
+    /// The evaluation instant it was found open-stable at (seconds).
+    at: i64,
+    /// The raw team and priority of its rows (interned).
+    team: Arc<str>,
+    priority: Arc<str>,
+    vendor: Box<[VendorVerdict]>,
+    cycles: Box<[OpenCycle]>,
+}
+
+/// One open cycle of an [`OpenMark`]: its series and state (an open-state
+/// gauge of one, and a time-to-breach observation while paused) and its row.
+/// 64 bytes: instants as [`Stamp`]s (seconds), the vendor verdict as an
+/// index into [`VERDICTS`].
+#[derive(Debug)]
+struct OpenCycle {
+    /// Interned: the per-series sums of skipped items are keyed by address.
+    series: Arc<Series>,
+    channel: Channel,
+    target: Target,
+    started_at: Stamp,
+    due_at: Stamp,
+    /// Elapsed seconds at `at`.
+    elapsed: i64,
+    clock: RowClock,
+    cycle: u32,
+    /// Paused, else breached and still open.
+    paused: bool,
+    vendor_verdict: u8,
+}
+
+/// The row's vendor verdicts ([`Row::vendor_verdict`]) an [`OpenCycle`] can hold.
+const VERDICTS: [&str; 3] = ["", "met", "breached"];
+
+impl OpenCycle {
+    fn state(&self) -> &'static str {
+        if self.paused { "paused" } else { "breached" }
+    }
+
+    /// Its `/items` row at `now` (seconds, not before `mark.at`).
+    fn row(&self, mark: &OpenMark, source: &str, id: &str, now: i64, labels: &mut Interner) -> Row {
+        let (elapsed, remaining) = self.clock.at(mark.at, self.elapsed, now);
+        Row {
+            source: labels.intern(source),
+            channel: self.channel,
+            item_id: id.into(),
+            team: mark.team.clone(),
+            priority: mark.priority.clone(),
+            policy: labels.intern(&self.series.policy),
+            target: self.target,
+            cycle: self.cycle,
+            state: self.state(),
+            started_at: self.started_at,
+            due_at: self.due_at,
+            completed_at: Stamp::NONE,
+            elapsed_seconds: elapsed,
+            remaining_seconds: remaining,
+            vendor_verdict: VERDICTS[usize::from(self.vendor_verdict)],
+        }
+    }
 }
 
 impl Tracked {
@@ -164,6 +246,9 @@ pub struct Engine {
     /// Team, priority and tag strings shared by the tracked items. Lock
     /// order: after `items`.
     interner: Mutex<Interner>,
+    /// The series of open-stable items' cycles, one copy each. Lock order:
+    /// after `items`, `caps` and `interner`.
+    series: Mutex<HashSet<Arc<Series>>>,
     caps: Mutex<LabelCaps>,
     /// The rendered SLA families; swapped whole after each evaluation.
     rendered: RwLock<Arc<String>>,
@@ -210,6 +295,7 @@ impl Engine {
             store: Arc::new(store),
             items: RwLock::new(HashMap::new()),
             interner: Mutex::new(Interner::default()),
+            series: Mutex::new(HashSet::new()),
             caps: Mutex::new(LabelCaps::default()),
             rendered: RwLock::new(Arc::new(String::new())),
             view: RwLock::new(Arc::new(View::default())),
@@ -261,7 +347,8 @@ impl Engine {
         }
     }
 
-    /// Clears every settled mark, so the next evaluation evaluates every item.
+    /// Clears every settled and open-stable mark, so the next evaluation
+    /// evaluates every item.
     pub fn forget_settled(&self) {
         let mut all = self.items.write().expect("lock poisoned");
         for t in all.values_mut().flat_map(|m| m.values_mut()) {
@@ -269,7 +356,8 @@ impl Engine {
         }
     }
 
-    /// How many items the last evaluation evaluated; settled ones are skipped.
+    /// How many items the last evaluation evaluated; settled and open-stable
+    /// ones are skipped.
     pub fn last_evaluated(&self) -> usize {
         self.last_evaluated.load(Ordering::Relaxed)
     }
@@ -446,7 +534,10 @@ impl Engine {
     /// each capped label has folded into `other`.
     ///
     /// Incrementally, settled items are skipped (their vendor verdicts are
-    /// added back) and the ones this evaluation finds settled are marked.
+    /// added back), so are open-stable ones (their open states, paused
+    /// time to breach, vendor verdicts and rows, moved to `now`, are added
+    /// back), and the ones this evaluation finds settled or open-stable are
+    /// marked.
     /// Also returns the settled items older than `horizon`, per source: done
     /// items a full evaluation would offer to [`Engine::prune`].
     fn evaluate_items(
@@ -465,37 +556,52 @@ impl Engine {
             let mut pending = Vec::new();
             let mut verdicts: HashMap<(&str, &'static str, VendorVerdict), u64> = HashMap::new();
             let mut aged: Aged = HashMap::new();
+            let mut open_marks: Vec<(&str, &str, &OpenMark)> = Vec::new();
             let backfilling = self.backfilling.lock().expect("lock poisoned").clone();
             for (source, map) in items.iter() {
                 if backfilling.contains(source) {
                     continue;
                 }
                 for (id, t) in map.iter() {
-                    match t.settled.get() {
-                        Some(settled) if incremental => {
-                            for v in settled.iter() {
-                                *verdicts
-                                    .entry((source.as_str(), t.stored.channel().as_str(), *v))
-                                    .or_default() += 1;
-                            }
+                    let vendor = match t.settled.get() {
+                        Some(Mark::Settled(settled)) if incremental => {
                             if t.stored.updated_at_second() < horizon {
                                 aged.entry(source.clone()).or_default().push(id.to_string());
                             }
+                            settled
                         }
-                        _ => pending.push((t.stored.created_at(), source.as_str(), &**id, &**t)),
+                        Some(Mark::Open(open)) if incremental => {
+                            open_marks.push((source.as_str(), &**id, open));
+                            &open.vendor
+                        }
+                        _ => {
+                            pending.push((t.stored.created_at(), source.as_str(), &**id, &**t));
+                            continue;
+                        }
+                    };
+                    for v in vendor.iter() {
+                        *verdicts
+                            .entry((source.as_str(), t.stored.channel().as_str(), *v))
+                            .or_default() += 1;
                     }
                 }
             }
             // The order `evaluate_all` would sort the items in; each is
-            // decoded only while it is evaluated.
+            // decoded only while it is evaluated. Skipped items call no
+            // label cap: their values were admitted or folded when they were
+            // evaluated, admitted values stay admitted and the caps only fill
+            // up, so a full evaluation gives them the same labels and admits
+            // the other items' values in the same order.
             pending.sort_unstable_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
-            let mut eval = evaluate_sorted(
+            let mut eval = evaluate_sorted_marking(
                 pending.iter().map(|(_, source, id, t)| t.item(source, id)),
                 &config.policies,
                 now,
                 &mut caps,
                 keep_final,
+                incremental,
             );
+            add_open_marks(&mut eval, &open_marks, now.as_second());
             for ((source, channel, (target, result)), n) in verdicts {
                 *eval
                     .vendor
@@ -505,7 +611,18 @@ impl Engine {
             if incremental {
                 for s in std::mem::take(&mut eval.settled) {
                     if let Some(t) = items.get(&s.source).and_then(|m| m.get(s.id.as_str())) {
-                        let _ = t.settled.set(s.vendor);
+                        let _ = t.settled.set(Mark::Settled(s.vendor));
+                    }
+                }
+                let mut interner = self.interner.lock().expect("lock poisoned");
+                let mut series = self.series.lock().expect("lock poisoned");
+                for s in std::mem::take(&mut eval.open_stable) {
+                    let Some(t) = items.get(&s.source).and_then(|m| m.get(s.id.as_str())) else {
+                        continue;
+                    };
+                    let rows = &eval.open_rows[s.rows.clone()];
+                    if let Some(mark) = open_mark(&s, rows, &mut interner, &mut series) {
+                        let _ = t.settled.set(Mark::Open(Box::new(mark)));
                     }
                 }
             }
@@ -699,8 +816,12 @@ impl Engine {
                 tracing::debug!(source = %source, removed, "pruned items past retention");
             }
         }
-        // Labels only pruned or replaced items held.
+        // Labels and series only pruned, replaced or re-evaluated items held.
         self.interner.lock().expect("lock poisoned").sweep();
+        self.series
+            .lock()
+            .expect("lock poisoned")
+            .retain(|s| Arc::strong_count(s) > 1);
         Ok(())
     }
 
@@ -810,6 +931,103 @@ impl Engine {
             map.insert(id, item);
         }
     }
+}
+
+/// Adds what the skipped open-stable items contribute at `now` (seconds):
+/// one open-state gauge per cycle, a time-to-breach observation per paused
+/// cycle, and its row with the elapsed and remaining seconds moved to `now`.
+/// Per-series sums are taken by the series' address first, so a `Series` is
+/// cloned once per series rather than once per cycle. (Histogram sums are
+/// sums of whole seconds, exact in any order.)
+fn add_open_marks(eval: &mut Evaluation, marks: &[(&str, &str, &OpenMark)], now: i64) {
+    let mut open: HashMap<(usize, bool), (&Series, u64)> = HashMap::new();
+    let mut waits: HashMap<usize, (&Series, Histogram)> = HashMap::new();
+    let mut labels = Interner::default();
+    for (source, id, mark) in marks {
+        for c in mark.cycles.iter() {
+            let row = c.row(mark, source, id, now, &mut labels);
+            let key = Arc::as_ptr(&c.series) as usize;
+            open.entry((key, c.paused)).or_insert((&c.series, 0)).1 += 1;
+            if c.paused {
+                waits
+                    .entry(key)
+                    .or_insert_with(|| (&c.series, Histogram::default()))
+                    .1
+                    .observe(row.remaining_seconds.max(0) as f64);
+            }
+            eval.open_rows.push(row);
+        }
+    }
+    for ((_, paused), (series, n)) in open {
+        let state = if paused { "paused" } else { "breached" };
+        *eval.open.entry((series.clone(), state)).or_default() += n;
+    }
+    for (_, (series, h)) in waits {
+        eval.time_to_breach
+            .entry(series.clone())
+            .or_default()
+            .add(&h);
+    }
+}
+
+/// The mark of an item the evaluation found open-stable, whose rows are
+/// `rows`; `None` (the item is evaluated again next time) unless every row
+/// rebuilt from the mark at the instant it was evaluated at is the row the
+/// evaluation made.
+fn open_mark(
+    s: &OpenStable,
+    rows: &[Row],
+    interner: &mut Interner,
+    series: &mut HashSet<Arc<Series>>,
+) -> Option<OpenMark> {
+    let first = rows.first()?;
+    let cycles: Option<Box<[OpenCycle]>> = rows
+        .iter()
+        .zip(&s.clocks)
+        .map(|(row, clock)| {
+            let key = Series {
+                source: s.source.clone(),
+                channel: row.channel.as_str(),
+                team: s.team.clone(),
+                priority: s.priority.clone(),
+                policy: row.policy.to_string(),
+                target: row.target.as_str(),
+            };
+            let shared = match series.get(&key) {
+                Some(shared) => shared.clone(),
+                None => {
+                    let shared = Arc::new(key);
+                    series.insert(shared.clone());
+                    shared
+                }
+            };
+            Some(OpenCycle {
+                series: shared,
+                channel: row.channel,
+                target: row.target,
+                started_at: row.started_at,
+                due_at: row.due_at,
+                elapsed: row.elapsed_seconds,
+                clock: clock.clone(),
+                cycle: row.cycle,
+                paused: row.state == "paused",
+                vendor_verdict: VERDICTS.iter().position(|v| *v == row.vendor_verdict)? as u8,
+            })
+        })
+        .collect();
+    let mark = OpenMark {
+        at: s.at,
+        team: interner.intern(&first.team),
+        priority: interner.intern(&first.priority),
+        vendor: s.vendor.clone(),
+        cycles: cycles?,
+    };
+    let exact = rows.len() == s.clocks.len()
+        && rows
+            .iter()
+            .zip(mark.cycles.iter())
+            .all(|(row, c)| c.row(&mark, &s.source, &s.id, s.at, &mut Interner::default()) == *row);
+    exact.then_some(mark)
 }
 
 /// A source's backfill, from [`Engine::backfill`] until dropped.

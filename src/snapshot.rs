@@ -5,12 +5,13 @@
 //! happens in [`crate::engine`].
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Range;
 use std::sync::Arc;
 
 use jiff::Timestamp;
 
 use crate::model::Item;
-use crate::sla::{Outcome, PolicySet, State, evaluate_into};
+use crate::sla::{Calendar, Outcome, Policy, PolicySet, State, evaluate_into};
 
 /// Upper bounds (seconds) of the time-to-breach and completion histograms: a
 /// minute to a week, dense where alerts and dashboards look (under 1 h).
@@ -87,6 +88,14 @@ impl Histogram {
             .unwrap_or(BUCKETS.len());
         self.counts[i] += 1;
         self.sum += v;
+    }
+
+    /// Adds another histogram's observations.
+    pub fn add(&mut self, other: &Histogram) {
+        for (c, o) in self.counts.iter_mut().zip(other.counts) {
+            *c += o;
+        }
+        self.sum += other.sum;
     }
 
     pub fn cumulative(&self) -> [u64; BUCKETS.len() + 1] {
@@ -183,8 +192,76 @@ pub struct Evaluation {
     /// not (see [`settles`]), with their share of `vendor`. An incremental
     /// evaluator may skip them from now on.
     pub settled: Vec<Settled>,
+    /// Open items whose evaluation moves with the clock only by the rule of
+    /// [`RowClock`] while they do not change (see [`open_stable`]); filled
+    /// only by [`evaluate_sorted_marking`] when asked to.
+    pub open_stable: Vec<OpenStable>,
     /// How many items this evaluation evaluated.
     pub evaluated: usize,
+}
+
+/// An open item that is *open-stable* at the evaluation's `now`: it has an
+/// open cycle, no cycle is running (each is final, not applicable, paused,
+/// or breached and still open), every instant it holds is at or before
+/// `now`, and every vendor verdict is decided. While it does not change, a
+/// later evaluation gives it the same open states, time to breach, vendor
+/// verdicts and finals, and the same rows except for the elapsed and
+/// remaining seconds of its breached cycles, which move as its
+/// [`RowClock`]s say.
+#[derive(Debug, Clone)]
+pub struct OpenStable {
+    pub source: String,
+    pub id: String,
+    /// The `now` it was evaluated at, in seconds.
+    pub at: i64,
+    /// Its capped team and priority labels (what its [`Series`] carry).
+    pub team: String,
+    pub priority: String,
+    /// Its vendor comparisons (as [`Settled::vendor`]).
+    pub vendor: Box<[VendorVerdict]>,
+    /// Its rows in [`Evaluation::open_rows`], one per open cycle.
+    pub rows: Range<usize>,
+    /// How each of those rows moves with the clock, in the same order.
+    pub clocks: Vec<RowClock>,
+}
+
+/// How the elapsed and remaining seconds of an open cycle of an unchanged
+/// open-stable item move from the instant `at` it was evaluated at to a
+/// later `now`. Every pause interval of such an item either ended by `at` or
+/// is open-ended (a status interval without an end in one of the target's
+/// pause statuses; resolved spells of an open resolution cycle all ended at
+/// a reopen), so from `at` on the clock either runs on its calendar or stands
+/// still, and `elapsed(now) = elapsed(at) + between(at, now)` or
+/// `elapsed(at)`; see `TargetClock::run` in `sla/evaluate.rs`.
+#[derive(Debug, Clone)]
+pub struct RowClock {
+    /// The calendar the clock runs on; `None` while it stands still.
+    pub runs: Option<Arc<Calendar>>,
+    /// How the remaining seconds follow.
+    pub remaining: Remaining,
+}
+
+/// The remaining seconds of an open cycle as `TargetClock::run` computes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Remaining {
+    /// `within - elapsed` (business seconds).
+    Within(i64),
+    /// `due - now`: the vendor's due instant is the measurement
+    /// (`use_vendor_due`), in wall seconds.
+    Due(i64),
+}
+
+impl RowClock {
+    /// The elapsed and remaining seconds at `now` of a row that had
+    /// `elapsed` at `at` (`now >= at`).
+    pub fn at(&self, at: i64, elapsed: i64, now: i64) -> (i64, i64) {
+        let elapsed = elapsed + self.runs.as_ref().map_or(0, |c| c.between_secs(at, now));
+        let remaining = match self.remaining {
+            Remaining::Within(within) => within - elapsed,
+            Remaining::Due(due) => due - now,
+        };
+        (elapsed, remaining)
+    }
 }
 
 /// A done item that [`settles`] at the evaluation's `now`.
@@ -214,7 +291,7 @@ pub fn settles(item: &Item, now: Timestamp) -> bool {
 }
 
 /// The latest instant an item holds.
-fn latest_instant(item: &Item) -> Timestamp {
+pub(crate) fn latest_instant(item: &Item) -> Timestamp {
     let lists = [
         &item.agent_replies[..],
         &item.customer_messages[..],
@@ -333,7 +410,21 @@ pub fn evaluate_sorted<I: std::borrow::Borrow<Item>>(
     policies: &PolicySet,
     now: Timestamp,
     caps: &mut LabelCaps,
+    keep_final: impl FnMut(&Item, &Outcome) -> bool,
+) -> Evaluation {
+    evaluate_sorted_marking(items, policies, now, caps, keep_final, false)
+}
+
+/// [`evaluate_sorted`], also recording the open items that are open-stable
+/// at `now` in [`Evaluation::open_stable`] when `mark_open` is set (an
+/// incremental evaluator skips them until they change).
+pub fn evaluate_sorted_marking<I: std::borrow::Borrow<Item>>(
+    items: impl IntoIterator<Item = I>,
+    policies: &PolicySet,
+    now: Timestamp,
+    caps: &mut LabelCaps,
     mut keep_final: impl FnMut(&Item, &Outcome) -> bool,
+    mark_open: bool,
 ) -> Evaluation {
     let mut eval = Evaluation::default();
     let mut outcomes = Vec::new();
@@ -376,6 +467,9 @@ pub fn evaluate_sorted<I: std::borrow::Borrow<Item>>(
         let team = caps.label(&item.source, "team", item.team.as_deref());
         let priority = caps.label(&item.source, "priority", item.priority.as_deref());
         let mut open = false;
+        let rows_from = eval.open_rows.len();
+        // A running cycle (at risk or not) changes with the clock.
+        let running = outcomes.iter().any(|o| o.state == State::Running);
         for o in outcomes.drain(..) {
             let series = Series {
                 source: item.source.clone(),
@@ -434,9 +528,78 @@ pub fn evaluate_sorted<I: std::borrow::Borrow<Item>>(
                 .or_default()
                 .push(item.id.clone());
             settle(&mut eval, item, now, &verdicts);
+        } else if mark_open && !running && settles(item, now) {
+            let rows = rows_from..eval.open_rows.len();
+            if let Some(clocks) = open_stable(item, policy, now, &eval.open_rows[rows.clone()]) {
+                eval.open_stable.push(OpenStable {
+                    source: item.source.clone(),
+                    id: item.id.clone(),
+                    at: now.as_second(),
+                    team,
+                    priority,
+                    vendor: verdicts.as_slice().into(),
+                    rows,
+                    clocks,
+                });
+            }
         }
     }
     eval
+}
+
+/// The [`RowClock`] of each open row of an item that has no running cycle
+/// and [`settles`] at `now` (so every instant it holds is at or before
+/// `now`), or `None` when a row is not one this rule can move exactly.
+///
+/// Such a row is paused (the clock stands still until the item changes) or
+/// breached and still open (`TargetClock::run`'s `End::Open` past the due
+/// instant). Each is its target's latest cycle (an open cycle always is),
+/// so the vendor due applies to it when the target uses one. Its clock
+/// stands still from `now` on iff one of the item's status intervals is
+/// open-ended in one of the target's pause statuses: every other pause
+/// interval ended at or before `now`. The rule is checked against the row
+/// itself: its remaining seconds must be what the rule gives at `now`.
+fn open_stable(
+    item: &Item,
+    policy: &Policy,
+    now: Timestamp,
+    rows: &[crate::report::Row],
+) -> Option<Vec<RowClock>> {
+    let now = now.as_second();
+    rows.iter()
+        .map(|row| {
+            // The first spec of a target is the one evaluated.
+            let spec = policy.targets.iter().find(|s| s.target == row.target)?;
+            let within = spec.within.as_secs().max(0);
+            let clock = match row.state {
+                "paused" => RowClock {
+                    runs: None,
+                    remaining: Remaining::Within(within),
+                },
+                "breached" => {
+                    let vendor = spec
+                        .use_vendor_due
+                        .then(|| item.vendor_due.iter().find(|v| v.target == spec.target))
+                        .flatten();
+                    let stands = item
+                        .statuses
+                        .iter()
+                        .any(|s| s.end.is_none() && spec.pause_statuses.contains(&s.status));
+                    RowClock {
+                        runs: (!stands).then(|| spec.calendar.clone()),
+                        remaining: match vendor {
+                            Some(v) => Remaining::Due(v.due_at.as_second()),
+                            None => Remaining::Within(within),
+                        },
+                    }
+                }
+                _ => return None,
+            };
+            let exact = clock.at(now, row.elapsed_seconds, now)
+                == (row.elapsed_seconds, row.remaining_seconds);
+            exact.then_some(clock)
+        })
+        .collect()
 }
 
 /// Records a done item as settled when [`settles`] holds for it.

@@ -2,8 +2,9 @@
 //! sequence (item versions with random timelines, removals, and clock steps
 //! from minutes to weeks, past the retention horizon), one evaluating
 //! incrementally (settled items skipped, compliance windows from in-memory
-//! tallies) and one fully (every item, windows scanned from the store). After
-//! every evaluation `/metrics`' SLA families and the pages' view must be equal.
+//! tallies, open-stable items skipped with their rows moved by the clock) and
+//! one fully (every item, windows scanned from the store). After every
+//! evaluation `/metrics`' SLA families and the pages' view must be equal.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -22,7 +23,9 @@ const T0: i64 = 1_772_434_800;
 const SOURCES: [&str; 2] = ["east", "west"];
 
 /// Two sources, an office calendar with a holiday, tickets on business time
-/// with at-risk, pause and vendor-due targets, chats and calls on wall time,
+/// with at-risk, pause and vendor-due targets (first response compared with
+/// the vendor's verdict, resolution measured by the vendor's due instant when
+/// there is one), chats and calls on wall time,
 /// and team/priority caps of 2 so folding into `other` is exercised.
 fn config() -> Config {
     let mut text = String::from("metrics:\n  label_limits: {team: 2, priority: 2}\nsources:\n");
@@ -48,7 +51,7 @@ policies:
     targets:
       first_response: {within: 2h, objective: 0.95, calendar: office, at_risk: 25%}
       next_response: {within: 4h, objective: 0.9, calendar: office}
-      resolution: {within: 1d, objective: 0.9, calendar: office, pause_statuses: [answered]}
+      resolution: {within: 1d, objective: 0.9, calendar: office, pause_statuses: [answered], use_vendor_due: true}
       assignment: {within: 30m, objective: 0.9, calendar: office}
   - name: live
     targets:
@@ -94,6 +97,7 @@ fn item(base: i64) -> impl Strategy<Value = Item> {
             prop::option::of(any::<bool>()),
         )),
         (prop::option::of(0..600i64), prop::option::of(0..4_000i64)),
+        prop::option::of(0..200_000i64),
     )
         .prop_map(
             move |(
@@ -105,6 +109,7 @@ fn item(base: i64) -> impl Strategy<Value = Item> {
                 (team, priority),
                 due,
                 (answered, ended),
+                resolution_due,
             )| {
                 let channel = [Channel::Ticket, Channel::Chat, Channel::Call][channel as usize];
                 let created = T0 + base + start;
@@ -171,6 +176,14 @@ fn item(base: i64) -> impl Strategy<Value = Item> {
                                 due_at: ts(created + due),
                                 completed_at: done.map(|d| ts(created + d)),
                                 breached,
+                            });
+                        }
+                        if let Some(due) = resolution_due {
+                            it.vendor_due.push(VendorDue {
+                                target: Target::Resolution,
+                                due_at: ts(created + due),
+                                completed_at: it.resolutions.last().copied(),
+                                breached: None,
                             });
                         }
                     }
@@ -294,7 +307,9 @@ fn settled_items_are_not_evaluated_again() {
     done.answered_at = Some(ts(T0 + 20));
     done.ended_at = Some(ts(T0 + 300));
     done.updated_at = ts(T0 + 300);
-    let mut open = Item::new("east", "2", Channel::Chat, ts(T0 + 19 * 86_400));
+    // Waiting 10 s: pickup and answer still running (a breached one would
+    // be open-stable and skipped too, see below).
+    let mut open = Item::new("east", "2", Channel::Chat, ts(T0 + 20 * 86_400 - 10));
     open.updated_at = open.created_at;
     side.apply(&Step::Upsert(Box::new(done.clone())));
     side.apply(&Step::Upsert(Box::new(open)));
@@ -327,6 +342,125 @@ fn settled_items_are_not_evaluated_again() {
     let reloaded = self::config();
     side.engine.evaluate(&reloaded).unwrap();
     assert_eq!(side.engine.last_evaluated(), 2);
+}
+
+/// The open rows of one item in the view: (target, state, elapsed, remaining).
+fn rows_of(side: &Side, id: &str) -> Vec<(&'static str, &'static str, i64, i64)> {
+    let mut rows: Vec<_> = side
+        .engine
+        .view()
+        .rows
+        .iter()
+        .filter(|r| &*r.item_id == id)
+        .map(|r| (r.target.as_str(), r.state, r.elapsed_seconds, r.remaining_seconds))
+        .collect();
+    rows.sort();
+    rows
+}
+
+/// An open ticket whose cycles all breached long ago (or are paused) is
+/// open-stable: the next evaluation does not evaluate it, yet its rows'
+/// elapsed seconds grow by the business time that passed (and not while
+/// paused), exactly as a full evaluation has them; a new version of it is
+/// evaluated again.
+#[test]
+fn open_breached_items_are_not_evaluated_again_but_their_rows_move() {
+    let config = config();
+    // Monday 2026-03-23 10:00 in Ljubljana, three weeks after T0.
+    let now = Arc::new(AtomicI64::new(T0 + 21 * 86_400 + 2 * 3_600));
+    let incremental = engine(&now, &config, true);
+    let full = engine(&now, &config, false);
+    // Never answered, assigned or resolved: first response, assignment and
+    // resolution all breached and still open; open status, so every clock runs.
+    let mut breached = Item::new("east", "1", Channel::Ticket, ts(T0));
+    breached.customer_messages.push(ts(T0));
+    breached.statuses.push(StatusInterval {
+        status: Status::Open,
+        start: ts(T0),
+        end: None,
+    });
+    // Answered within the hour and waiting on the customer since: first
+    // response met, assignment breached (its clock runs), resolution paused.
+    let mut paused = Item::new("east", "2", Channel::Ticket, ts(T0));
+    paused.customer_messages.push(ts(T0));
+    paused.agent_replies.push(ts(T0 + 3_600));
+    paused.statuses.push(StatusInterval {
+        status: Status::Open,
+        start: ts(T0),
+        end: Some(ts(T0 + 3_600)),
+    });
+    paused.statuses.push(StatusInterval {
+        status: Status::Answered,
+        start: ts(T0 + 3_600),
+        end: None,
+    });
+    paused.updated_at = ts(T0 + 3_600);
+    for side in [&incremental, &full] {
+        side.apply(&Step::Upsert(Box::new(breached.clone())));
+        side.apply(&Step::Upsert(Box::new(paused.clone())));
+        side.engine.evaluate(&config).unwrap();
+    }
+    assert_eq!(incremental.engine.last_evaluated(), 2);
+    assert_eq!(incremental.output(), full.output());
+    let before = (rows_of(&incremental, "1"), rows_of(&incremental, "2"));
+    assert_eq!(
+        before.0.iter().map(|r| (r.0, r.1)).collect::<Vec<_>>(),
+        [
+            ("assignment", "breached"),
+            ("first_response", "breached"),
+            ("resolution", "breached")
+        ]
+    );
+    assert_eq!(
+        before.1.iter().map(|r| (r.0, r.1)).collect::<Vec<_>>(),
+        [("assignment", "breached"), ("resolution", "paused")]
+    );
+
+    // 10:00 to 13:30 local: three and a half hours, of which the lunch
+    // hour (12:00-13:00) is not business time.
+    now.fetch_add(3 * 3_600 + 1_800, Ordering::Relaxed);
+    for side in [&incremental, &full] {
+        side.engine.evaluate(&config).unwrap();
+    }
+    assert_eq!(incremental.engine.last_evaluated(), 0, "both are skipped");
+    assert_eq!(full.engine.last_evaluated(), 2);
+    assert_eq!(incremental.output(), full.output());
+    let business = 9_000;
+    let moved = |rows: &[(&'static str, &'static str, i64, i64)], by: &dyn Fn(&str) -> i64| {
+        rows.iter()
+            .map(|&(t, s, e, r)| (t, s, e + by(t), r - by(t)))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(rows_of(&incremental, "1"), moved(&before.0, &|_| business));
+    assert_eq!(
+        rows_of(&incremental, "2"),
+        moved(&before.1, &|t| if t == "resolution" { 0 } else { business }),
+        "the paused resolution stands still"
+    );
+
+    // A new version (the ticket is assigned) is evaluated again.
+    let mut assigned = breached.clone();
+    assigned.first_assigned_at = Some(ts(T0 + 21 * 86_400 + 5 * 3_600));
+    assigned.updated_at = ts(T0 + 21 * 86_400 + 5 * 3_600);
+    now.fetch_add(1_800, Ordering::Relaxed);
+    for side in [&incremental, &full] {
+        side.apply(&Step::Upsert(Box::new(assigned.clone())));
+        side.engine.evaluate(&config).unwrap();
+    }
+    assert_eq!(
+        incremental.engine.last_evaluated(),
+        1,
+        "only the new version"
+    );
+    assert_eq!(incremental.output(), full.output());
+    assert_eq!(
+        rows_of(&incremental, "1")
+            .iter()
+            .map(|r| r.0)
+            .collect::<Vec<_>>(),
+        ["first_response", "resolution"],
+        "the assignment cycle is no longer open"
+    );
 }
 
 /// A source in its backfill (a first sync from no cursor) is not evaluated:
