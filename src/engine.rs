@@ -617,11 +617,12 @@ impl Engine {
                 let mut interner = self.interner.lock().expect("lock poisoned");
                 let mut series = self.series.lock().expect("lock poisoned");
                 for s in std::mem::take(&mut eval.open_stable) {
-                    let Some(t) = items.get(&s.source).and_then(|m| m.get(s.id.as_str())) else {
+                    let Some(&(_, source, id, t)) = pending.get(s.item) else {
                         continue;
                     };
                     let rows = &eval.open_rows[s.rows.clone()];
-                    if let Some(mark) = open_mark(&s, rows, &mut interner, &mut series) {
+                    if let Some(mark) = open_mark(&s, source, id, rows, &mut interner, &mut series)
+                    {
                         let _ = t.settled.set(Mark::Open(Box::new(mark)));
                     }
                 }
@@ -976,6 +977,8 @@ fn add_open_marks(eval: &mut Evaluation, marks: &[(&str, &str, &OpenMark)], now:
 /// evaluation made.
 fn open_mark(
     s: &OpenStable,
+    source: &str,
+    id: &str,
     rows: &[Row],
     interner: &mut Interner,
     series: &mut HashSet<Arc<Series>>,
@@ -986,10 +989,10 @@ fn open_mark(
         .zip(&s.clocks)
         .map(|(row, clock)| {
             let key = Series {
-                source: s.source.clone(),
+                source: source.to_owned(),
                 channel: row.channel.as_str(),
-                team: s.team.clone(),
-                priority: s.priority.clone(),
+                team: s.team.to_string(),
+                priority: s.priority.to_string(),
                 policy: row.policy.to_string(),
                 target: row.target.as_str(),
             };
@@ -1026,7 +1029,7 @@ fn open_mark(
         && rows
             .iter()
             .zip(mark.cycles.iter())
-            .all(|(row, c)| c.row(&mark, &s.source, &s.id, s.at, &mut Interner::default()) == *row);
+            .all(|(row, c)| c.row(&mark, source, id, s.at, &mut Interner::default()) == *row);
     exact.then_some(mark)
 }
 

@@ -352,7 +352,14 @@ fn rows_of(side: &Side, id: &str) -> Vec<(&'static str, &'static str, i64, i64)>
         .rows
         .iter()
         .filter(|r| &*r.item_id == id)
-        .map(|r| (r.target.as_str(), r.state, r.elapsed_seconds, r.remaining_seconds))
+        .map(|r| {
+            (
+                r.target.as_str(),
+                r.state,
+                r.elapsed_seconds,
+                r.remaining_seconds,
+            )
+        })
         .collect();
     rows.sort();
     rows
