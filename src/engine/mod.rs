@@ -15,6 +15,9 @@
 //! output is identical to a full evaluation (`tests/incremental.rs` compares
 //! the two over random timelines and poll sequences).
 
+mod marks;
+mod tallies;
+
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
@@ -25,19 +28,19 @@ use std::time::{Duration, Instant};
 use jiff::{SignedDuration, Timestamp};
 use tokio::sync::Notify;
 
+use self::marks::{Mark, OpenMark, add_open_marks, open_mark};
+use self::tallies::Tallies;
 use crate::clock::Clock;
 use crate::compact::{Interner, Stored};
 use crate::config::Config;
 use crate::metrics::sla::{Inputs, Tally, render};
 use crate::metrics::source::SourceMetrics;
-use crate::model::{Channel, Item, Target};
+use crate::model::{Channel, Item};
 use crate::pages::View;
 use crate::pages::status::compliance_rows;
-use crate::report::{Row, Stamp};
 use crate::sla::Outcome;
 use crate::snapshot::{
-    BUCKETS, Evaluation, Final, Histogram, LabelCaps, OpenStable, RowClock, Series, VendorVerdict,
-    evaluate_sorted_marking,
+    BUCKETS, Evaluation, Final, LabelCaps, Series, VendorVerdict, evaluate_sorted_marking,
 };
 use crate::store::{CountedOutcome, Store, StoreError};
 
@@ -68,81 +71,6 @@ pub struct Tracked {
     settled: OnceLock<Mark>,
 }
 
-/// What an incremental evaluation adds for a tracked item it skips.
-#[derive(Debug)]
-enum Mark {
-    /// Settled ([`crate::snapshot::settles`], no open cycle): its vendor
-    /// verdicts, unchanged.
-    Settled(Box<[VendorVerdict]>),
-    /// Open-stable ([`OpenStable`]): its open cycles, whose rows move with
-    /// the clock by their [`RowClock`]s.
-    Open(Box<OpenMark>),
-}
-
-/// An open-stable item's share of an evaluation, as of `at`.
-#[derive(Debug)]
-struct OpenMark {
-    /// The evaluation instant it was found open-stable at (seconds).
-    at: i64,
-    /// The raw team and priority of its rows (interned).
-    team: Arc<str>,
-    priority: Arc<str>,
-    vendor: Box<[VendorVerdict]>,
-    cycles: Box<[OpenCycle]>,
-}
-
-/// One open cycle of an [`OpenMark`]: its series and state (an open-state
-/// gauge of one, and a time-to-breach observation while paused) and its row.
-/// 64 bytes: instants as [`Stamp`]s (seconds), the vendor verdict as an
-/// index into [`VERDICTS`].
-#[derive(Debug)]
-struct OpenCycle {
-    /// Interned: the per-series sums of skipped items are keyed by address.
-    series: Arc<Series>,
-    channel: Channel,
-    target: Target,
-    started_at: Stamp,
-    due_at: Stamp,
-    /// Elapsed seconds at `at`.
-    elapsed: i64,
-    clock: RowClock,
-    cycle: u32,
-    /// Paused, else breached and still open.
-    paused: bool,
-    vendor_verdict: u8,
-}
-
-/// The row's vendor verdicts ([`Row::vendor_verdict`]) an [`OpenCycle`] can hold.
-const VERDICTS: [&str; 3] = ["", "met", "breached"];
-
-impl OpenCycle {
-    fn state(&self) -> &'static str {
-        if self.paused { "paused" } else { "breached" }
-    }
-
-    /// Its `/items` row at `now` (seconds, not before `mark.at`).
-    fn row(&self, mark: &OpenMark, source: &str, id: &str, now: i64, labels: &mut Interner) -> Row {
-        let (elapsed, remaining) = self.clock.at(mark.at, self.elapsed, now);
-        Row {
-            source: labels.intern(source),
-            channel: self.channel,
-            item_id: id.into(),
-            team: mark.team.clone(),
-            priority: mark.priority.clone(),
-            policy: labels.intern(&self.series.policy),
-            target: self.target,
-            cycle: self.cycle,
-            state: self.state(),
-            started_at: self.started_at,
-            due_at: self.due_at,
-            completed_at: Stamp::NONE,
-            elapsed_seconds: elapsed,
-            remaining_seconds: remaining,
-            vendor_verdict: VERDICTS[usize::from(self.vendor_verdict)],
-        }
-    }
-}
-
 impl Tracked {
     /// The item, decoded from its compact form (or borrowed when kept whole).
     pub fn item(&self, source: &str, id: &str) -> Cow<'_, Item> {
@@ -165,78 +93,6 @@ pub fn entry(item: Item, source: &str, interner: &mut Interner) -> (Box<str>, Bo
             settled: OnceLock::new(),
         }),
     )
-}
-
-/// Counted outcomes in memory, for the compliance windows: per (series key,
-/// outcome) the instants (seconds) they were counted at, sorted. Loaded from
-/// the store once and kept in step with what [`Engine`] counts, so a window's
-/// tally is two binary searches instead of a scan of every counted row.
-#[derive(Debug, Default)]
-struct Tallies {
-    /// Series key -> outcome -> instants.
-    instants: HashMap<String, HashMap<String, Vec<i64>>>,
-}
-
-impl Tallies {
-    /// Reads the store's counted rows one at a time (borrowed), allocating
-    /// only per series and outcome: a `Vec` of every row as owned strings
-    /// was a transient of ~50 MB at 300k counted outcomes after a restart.
-    fn load(store: &Store) -> Result<Tallies, StoreError> {
-        let mut t = Tallies::default();
-        store.for_each_counted_instant(|series, outcome, at| t.push(series, outcome, at))?;
-        t.sort();
-        Ok(t)
-    }
-
-    fn push(&mut self, series: &str, outcome: &str, at: i64) {
-        if !self.instants.contains_key(series) {
-            self.instants.insert(series.to_owned(), HashMap::new());
-        }
-        let by_outcome = self.instants.get_mut(series).expect("inserted above");
-        if !by_outcome.contains_key(outcome) {
-            by_outcome.insert(outcome.to_owned(), Vec::new());
-        }
-        by_outcome
-            .get_mut(outcome)
-            .expect("inserted above")
-            .push(at);
-    }
-
-    /// The same rows as [`Store::outcome_counts`]: per series and outcome,
-    /// how many instants fall in `[start, to]` for each of `starts`.
-    fn counts(&self, starts: &[i64], to: i64) -> Vec<(String, String, Vec<u64>)> {
-        self.instants
-            .iter()
-            .flat_map(|(series, m)| m.iter().map(move |(outcome, at)| (series, outcome, at)))
-            .map(|(series, outcome, at)| {
-                let end = at.partition_point(|a| *a <= to);
-                let counts = starts
-                    .iter()
-                    .map(|s| end.saturating_sub(at.partition_point(|a| a < s)) as u64)
-                    .collect();
-                (series.clone(), outcome.clone(), counts)
-            })
-            .collect()
-    }
-
-    /// Puts every series' instants back in order after [`Tallies::push`]es.
-    fn sort(&mut self) {
-        for v in self.instants.values_mut().flat_map(|m| m.values_mut()) {
-            v.sort_unstable();
-        }
-    }
-
-    /// Forgets instants before `horizon`: no window reaches that far back.
-    fn prune(&mut self, horizon: i64) {
-        for m in self.instants.values_mut() {
-            for v in m.values_mut() {
-                let old = v.partition_point(|a| *a < horizon);
-                v.drain(..old);
-            }
-            m.retain(|_, v| !v.is_empty());
-        }
-        self.instants.retain(|_, m| !m.is_empty());
-    }
 }
 
 /// The state the pollers and the evaluator share.
@@ -932,105 +788,6 @@ impl Engine {
             map.insert(id, item);
         }
     }
-}
-
-/// Adds what the skipped open-stable items contribute at `now` (seconds):
-/// one open-state gauge per cycle, a time-to-breach observation per paused
-/// cycle, and its row with the elapsed and remaining seconds moved to `now`.
-/// Per-series sums are taken by the series' address first, so a `Series` is
-/// cloned once per series rather than once per cycle. (Histogram sums are
-/// sums of whole seconds, exact in any order.)
-fn add_open_marks(eval: &mut Evaluation, marks: &[(&str, &str, &OpenMark)], now: i64) {
-    let mut open: HashMap<(usize, bool), (&Series, u64)> = HashMap::new();
-    let mut waits: HashMap<usize, (&Series, Histogram)> = HashMap::new();
-    let mut labels = Interner::default();
-    for (source, id, mark) in marks {
-        for c in mark.cycles.iter() {
-            let row = c.row(mark, source, id, now, &mut labels);
-            let key = Arc::as_ptr(&c.series) as usize;
-            open.entry((key, c.paused)).or_insert((&c.series, 0)).1 += 1;
-            if c.paused {
-                waits
-                    .entry(key)
-                    .or_insert_with(|| (&c.series, Histogram::default()))
-                    .1
-                    .observe(row.remaining_seconds.max(0) as f64);
-            }
-            eval.open_rows.push(row);
-        }
-    }
-    for ((_, paused), (series, n)) in open {
-        let state = if paused { "paused" } else { "breached" };
-        *eval.open.entry((series.clone(), state)).or_default() += n;
-    }
-    for (_, (series, h)) in waits {
-        eval.time_to_breach
-            .entry(series.clone())
-            .or_default()
-            .add(&h);
-    }
-}
-
-/// The mark of an item the evaluation found open-stable, whose rows are
-/// `rows`; `None` (the item is evaluated again next time) unless every row
-/// rebuilt from the mark at the instant it was evaluated at is the row the
-/// evaluation made.
-fn open_mark(
-    s: &OpenStable,
-    source: &str,
-    id: &str,
-    rows: &[Row],
-    interner: &mut Interner,
-    series: &mut HashSet<Arc<Series>>,
-) -> Option<OpenMark> {
-    let first = rows.first()?;
-    let cycles: Option<Box<[OpenCycle]>> = rows
-        .iter()
-        .zip(&s.clocks)
-        .map(|(row, clock)| {
-            let key = Series {
-                source: source.to_owned(),
-                channel: row.channel.as_str(),
-                team: s.team.to_string(),
-                priority: s.priority.to_string(),
-                policy: row.policy.to_string(),
-                target: row.target.as_str(),
-            };
-            let shared = match series.get(&key) {
-                Some(shared) => shared.clone(),
-                None => {
-                    let shared = Arc::new(key);
-                    series.insert(shared.clone());
-                    shared
-                }
-            };
-            Some(OpenCycle {
-                series: shared,
-                channel: row.channel,
-                target: row.target,
-                started_at: row.started_at,
-                due_at: row.due_at,
-                elapsed: row.elapsed_seconds,
-                clock: clock.clone(),
-                cycle: row.cycle,
-                paused: row.state == "paused",
-                vendor_verdict: VERDICTS.iter().position(|v| *v == row.vendor_verdict)? as u8,
-            })
-        })
-        .collect();
-    let mark = OpenMark {
-        at: s.at,
-        team: interner.intern(&first.team),
-        priority: interner.intern(&first.priority),
-        vendor: s.vendor.clone(),
-        cycles: cycles?,
-    };
-    let exact = rows.len() == s.clocks.len()
-        && rows
-            .iter()
-            .zip(mark.cycles.iter())
-            .all(|(row, c)| c.row(&mark, source, id, s.at, &mut Interner::default()) == *row);
-    exact.then_some(mark)
 }
 
 /// A source's backfill, from [`Engine::backfill`] until dropped.

@@ -1,0 +1,185 @@
+//! What an incremental evaluation keeps of an item it skips: the vendor
+//! verdicts of a settled item, or the open cycles of an open-stable one,
+//! whose rows move with the clock by their [`RowClock`]s.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use crate::compact::Interner;
+use crate::model::{Channel, Target};
+use crate::report::{Row, Stamp};
+use crate::snapshot::{Evaluation, Histogram, OpenStable, RowClock, Series, VendorVerdict};
+
+/// What an incremental evaluation adds for a tracked item it skips.
+#[derive(Debug)]
+pub(super) enum Mark {
+    /// Settled ([`crate::snapshot::settles`], no open cycle): its vendor
+    /// verdicts, unchanged.
+    Settled(Box<[VendorVerdict]>),
+    /// Open-stable ([`OpenStable`]): its open cycles, whose rows move with
+    /// the clock by their [`RowClock`]s.
+    Open(Box<OpenMark>),
+}
+
+/// An open-stable item's share of an evaluation, as of `at`.
+#[derive(Debug)]
+pub(super) struct OpenMark {
+    /// The evaluation instant it was found open-stable at (seconds).
+    at: i64,
+    /// The raw team and priority of its rows (interned).
+    team: Arc<str>,
+    priority: Arc<str>,
+    pub(super) vendor: Box<[VendorVerdict]>,
+    cycles: Box<[OpenCycle]>,
+}
+
+/// One open cycle of an [`OpenMark`]: its series and state (an open-state
+/// gauge of one, and a time-to-breach observation while paused) and its row.
+/// 64 bytes: instants as [`Stamp`]s (seconds), the vendor verdict as an
+/// index into [`VERDICTS`].
+#[derive(Debug)]
+struct OpenCycle {
+    /// Interned: the per-series sums of skipped items are keyed by address.
+    series: Arc<Series>,
+    channel: Channel,
+    target: Target,
+    started_at: Stamp,
+    due_at: Stamp,
+    /// Elapsed seconds at `at`.
+    elapsed: i64,
+    clock: RowClock,
+    cycle: u32,
+    /// Paused, else breached and still open.
+    paused: bool,
+    vendor_verdict: u8,
+}
+
+/// The row's vendor verdicts ([`Row::vendor_verdict`]) an [`OpenCycle`] can hold.
+const VERDICTS: [&str; 3] = ["", "met", "breached"];
+
+impl OpenCycle {
+    fn state(&self) -> &'static str {
+        if self.paused { "paused" } else { "breached" }
+    }
+
+    /// Its `/items` row at `now` (seconds, not before `mark.at`).
+    fn row(&self, mark: &OpenMark, source: &str, id: &str, now: i64, labels: &mut Interner) -> Row {
+        let (elapsed, remaining) = self.clock.at(mark.at, self.elapsed, now);
+        Row {
+            source: labels.intern(source),
+            channel: self.channel,
+            item_id: id.into(),
+            team: mark.team.clone(),
+            priority: mark.priority.clone(),
+            policy: labels.intern(&self.series.policy),
+            target: self.target,
+            cycle: self.cycle,
+            state: self.state(),
+            started_at: self.started_at,
+            due_at: self.due_at,
+            completed_at: Stamp::NONE,
+            elapsed_seconds: elapsed,
+            remaining_seconds: remaining,
+            vendor_verdict: VERDICTS[usize::from(self.vendor_verdict)],
+        }
+    }
+}
+
+/// Adds what the skipped open-stable items contribute at `now` (seconds):
+/// one open-state gauge per cycle, a time-to-breach observation per paused
+/// cycle, and its row with the elapsed and remaining seconds moved to `now`.
+/// Per-series sums are taken by the series' address first, so a `Series` is
+/// cloned once per series rather than once per cycle. (Histogram sums are
+/// sums of whole seconds, exact in any order.)
+pub(super) fn add_open_marks(eval: &mut Evaluation, marks: &[(&str, &str, &OpenMark)], now: i64) {
+    let mut open: HashMap<(usize, bool), (&Series, u64)> = HashMap::new();
+    let mut waits: HashMap<usize, (&Series, Histogram)> = HashMap::new();
+    let mut labels = Interner::default();
+    for (source, id, mark) in marks {
+        for c in mark.cycles.iter() {
+            let row = c.row(mark, source, id, now, &mut labels);
+            let key = Arc::as_ptr(&c.series) as usize;
+            open.entry((key, c.paused)).or_insert((&c.series, 0)).1 += 1;
+            if c.paused {
+                waits
+                    .entry(key)
+                    .or_insert_with(|| (&c.series, Histogram::default()))
+                    .1
+                    .observe(row.remaining_seconds.max(0) as f64);
+            }
+            eval.open_rows.push(row);
+        }
+    }
+    for ((_, paused), (series, n)) in open {
+        let state = if paused { "paused" } else { "breached" };
+        *eval.open.entry((series.clone(), state)).or_default() += n;
+    }
+    for (_, (series, h)) in waits {
+        eval.time_to_breach
+            .entry(series.clone())
+            .or_default()
+            .add(&h);
+    }
+}
+
+/// The mark of an item the evaluation found open-stable, whose rows are
+/// `rows`; `None` (the item is evaluated again next time) unless every row
+/// rebuilt from the mark at the instant it was evaluated at is the row the
+/// evaluation made.
+pub(super) fn open_mark(
+    s: &OpenStable,
+    source: &str,
+    id: &str,
+    rows: &[Row],
+    interner: &mut Interner,
+    series: &mut HashSet<Arc<Series>>,
+) -> Option<OpenMark> {
+    let first = rows.first()?;
+    let cycles: Option<Box<[OpenCycle]>> = rows
+        .iter()
+        .zip(&s.clocks)
+        .map(|(row, clock)| {
+            let key = Series {
+                source: source.to_owned(),
+                channel: row.channel.as_str(),
+                team: s.team.to_string(),
+                priority: s.priority.to_string(),
+                policy: row.policy.to_string(),
+                target: row.target.as_str(),
+            };
+            let shared = match series.get(&key) {
+                Some(shared) => shared.clone(),
+                None => {
+                    let shared = Arc::new(key);
+                    series.insert(shared.clone());
+                    shared
+                }
+            };
+            Some(OpenCycle {
+                series: shared,
+                channel: row.channel,
+                target: row.target,
+                started_at: row.started_at,
+                due_at: row.due_at,
+                elapsed: row.elapsed_seconds,
+                clock: clock.clone(),
+                cycle: row.cycle,
+                paused: row.state == "paused",
+                vendor_verdict: VERDICTS.iter().position(|v| *v == row.vendor_verdict)? as u8,
+            })
+        })
+        .collect();
+    let mark = OpenMark {
+        at: s.at,
+        team: interner.intern(&first.team),
+        priority: interner.intern(&first.priority),
+        vendor: s.vendor.clone(),
+        cycles: cycles?,
+    };
+    let exact = rows.len() == s.clocks.len()
+        && rows
+            .iter()
+            .zip(mark.cycles.iter())
+            .all(|(row, c)| c.row(&mark, source, id, s.at, &mut Interner::default()) == *row);
+    exact.then_some(mark)
+}
