@@ -6,7 +6,8 @@
 //! paging (`date_changed D>=`, `_page`, `_perPage`), `/tickets/history` with a
 //! `conversation_id IN` filter and `_cursor` / `next_page_cursor`, `/chats`
 //! pages on `date_created`, `/calls` cursors on `dateCreated`, and the short
-//! `/departments`, `/slas`, `/tags` and `/settings` lists.
+//! `/departments`, `/slas`, `/tags` and `/settings` lists, and one ticket with
+//! its SLA level (`/tickets/{id}`, `/tickets/{id}/sla`).
 //!
 //! Control endpoints (not part of the API, never in the access log):
 //! `GET /-/stats` (requests per endpoint since the last reset), `GET /-/log`
@@ -32,6 +33,7 @@ use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
+use serde_json::json;
 use tokio::net::TcpListener;
 
 /// LiveAgent's largest `_perPage`.
@@ -274,6 +276,30 @@ fn api(state: &State, path: &str, query: &HashMap<String, String>) -> Reply {
     let path = path.strip_prefix("/api/v3").unwrap_or(path);
     let per_page = per_page(query);
     let data = state.data.read().expect("data lock");
+    // `GET /tickets/{ticketId}` (the list's row) and `GET /tickets/{ticketId}/sla`
+    // (`TicketSla`: every generated ticket is on one level, without due
+    // instants): the provider reads both for the SLA level of new and changed
+    // open tickets, and a 404 would tell it the ticket is gone.
+    if let Some(rest) = path.strip_prefix("/tickets/")
+        && rest != "history"
+    {
+        let (id, sla) = match rest.strip_suffix("/sla") {
+            Some(id) => (id, true),
+            None => (rest, false),
+        };
+        let index = state.index.read().expect("index lock");
+        let Some(&i) = index.get(id) else {
+            return error(404, "ticket not found");
+        };
+        return if sla {
+            ok(
+                json!({"conversationid": id, "sla_level_id": "std", "sla_level_name": "Standard"})
+                    .to_string(),
+            )
+        } else {
+            ok(data.tickets[i].row.clone())
+        };
+    }
     match path {
         "/ping" => ok("{}".into()),
         "/departments" => {
