@@ -4,7 +4,7 @@
 //! Counting itself (which needs the store's memory of what was counted)
 //! happens in [`crate::engine`].
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -67,6 +67,18 @@ impl Series {
         ];
         it.next().is_none().then_some(out)
     }
+}
+
+/// The one shared copy of `series` in `set` (added when it is not there yet):
+/// finals and skipped items' cycles hold a few hundred series among
+/// hundreds of thousands of outcomes.
+pub fn share(set: &mut HashSet<Arc<Series>>, series: Series) -> Arc<Series> {
+    if let Some(s) = set.get(&series) {
+        return s.clone();
+    }
+    let s = Arc::new(series);
+    set.insert(s.clone());
+    s
 }
 
 /// Open items by exclusive state: `breached` before `at_risk` before `paused`
@@ -430,7 +442,7 @@ pub fn evaluate_sorted_marking<I: std::borrow::Borrow<Item>>(
     let mut eval = Evaluation::default();
     let mut outcomes = Vec::new();
     let mut verdicts = Vec::new();
-    let mut shared: HashMap<Series, Arc<Series>> = HashMap::new();
+    let mut shared: HashSet<Arc<Series>> = HashSet::new();
     let mut labels = crate::compact::Interner::default();
     for item in items {
         let item: &Item = item.borrow();
@@ -504,16 +516,8 @@ pub fn evaluate_sorted_marking<I: std::borrow::Borrow<Item>>(
                 && let Some(at) = o.breached_at.or(o.completed_at)
                 && keep_final(item, &o)
             {
-                let series = match shared.get(&series) {
-                    Some(s) => s.clone(),
-                    None => {
-                        let s = Arc::new(series);
-                        shared.insert(Series::clone(&s), s.clone());
-                        s
-                    }
-                };
                 eval.finals.push(Final {
-                    series,
+                    series: share(&mut shared, series),
                     item_id: item.id.as_str().into(),
                     cycle: o.cycle,
                     state: o.state,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::compact::Interner;
 use crate::model::{Channel, Target};
 use crate::report::{Row, Stamp};
-use crate::snapshot::{Evaluation, Histogram, OpenStable, RowClock, Series, VendorVerdict};
+use crate::snapshot::{Evaluation, Histogram, OpenStable, RowClock, Series, VendorVerdict, share};
 
 /// What an incremental evaluation adds for a tracked item it skips.
 #[derive(Debug)]
@@ -147,16 +147,8 @@ pub(super) fn open_mark(
                 policy: row.policy.to_string(),
                 target: row.target.as_str(),
             };
-            let shared = match series.get(&key) {
-                Some(shared) => shared.clone(),
-                None => {
-                    let shared = Arc::new(key);
-                    series.insert(shared.clone());
-                    shared
-                }
-            };
             Some(OpenCycle {
-                series: shared,
+                series: share(series, key),
                 channel: row.channel,
                 target: row.target,
                 started_at: row.started_at,
@@ -176,10 +168,11 @@ pub(super) fn open_mark(
         vendor: s.vendor.clone(),
         cycles: cycles?,
     };
+    let mut labels = Interner::default();
     let exact = rows.len() == s.clocks.len()
         && rows
             .iter()
             .zip(mark.cycles.iter())
-            .all(|(row, c)| c.row(&mark, source, id, s.at, &mut Interner::default()) == *row);
+            .all(|(row, c)| c.row(&mark, source, id, s.at, &mut labels) == *row);
     exact.then_some(mark)
 }
