@@ -60,6 +60,11 @@ pub struct Stamp(i64);
 impl Stamp {
     pub const NONE: Stamp = Stamp(i64::MIN);
 
+    /// The instant in seconds, if any.
+    pub fn seconds(self) -> Option<i64> {
+        (self != Stamp::NONE).then_some(self.0)
+    }
+
     pub fn get(self) -> Option<Timestamp> {
         (self != Stamp::NONE)
             .then(|| Timestamp::from_second(self.0).ok())

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use jiff::Timestamp;
 
 use crate::model::Item;
-use crate::sla::{Calendar, Outcome, Policy, PolicySet, State, evaluate_into};
+use crate::sla::{AtRisk, Calendar, Outcome, Policy, PolicySet, State, evaluate_into};
 
 /// Upper bounds (seconds) of the time-to-breach and completion histograms: a
 /// minute to a week, dense where alerts and dashboards look (under 1 h).
@@ -213,13 +213,15 @@ pub struct Evaluation {
 }
 
 /// An open item that is *open-stable* at the evaluation's `now`: it has an
-/// open cycle, no cycle is running (each is final, not applicable, paused,
-/// or breached and still open), every instant it holds is at or before
-/// `now`, and every vendor verdict is decided. While it does not change, a
-/// later evaluation gives it the same open states, time to breach, vendor
-/// verdicts and finals, and the same rows except for the elapsed and
-/// remaining seconds of its breached cycles, which move as its
-/// [`RowClock`]s say.
+/// open cycle, every instant it holds is at or before `now`, and every
+/// vendor verdict is decided. While it does not change, a later evaluation
+/// before [`OpenStable::until`] gives it the same open states, time to breach
+/// buckets' inputs moved by the clock, vendor verdicts and finals, and the
+/// same rows except for the elapsed and remaining seconds of its running
+/// and breached cycles, which move as its [`RowClock`]s say. A cycle that is
+/// paused or breached and still open stays so until the item changes; a
+/// running one stays running (or at risk) until `until`: the first instant
+/// at which it could breach or cross its at-risk threshold.
 #[derive(Debug, Clone)]
 pub struct OpenStable {
     /// Its position in the evaluation order (0 for the first item
@@ -236,6 +238,10 @@ pub struct OpenStable {
     pub rows: Range<usize>,
     /// How each of those rows moves with the clock, in the same order.
     pub clocks: Vec<RowClock>,
+    /// The first instant (seconds) a later evaluation must evaluate the item
+    /// again at: a running cycle may breach or turn at risk then.
+    /// `i64::MAX` when no cycle runs.
+    pub until: i64,
 }
 
 /// How the elapsed and remaining seconds of an open cycle of an unchanged
@@ -481,8 +487,6 @@ pub fn evaluate_sorted_marking<I: std::borrow::Borrow<Item>>(
         let priority = caps.label(&item.source, "priority", item.priority.as_deref());
         let mut open = false;
         let rows_from = eval.open_rows.len();
-        // A running cycle (at risk or not) changes with the clock.
-        let running = outcomes.iter().any(|o| o.state == State::Running);
         for o in outcomes.drain(..) {
             let series = Series {
                 source: item.source.clone(),
@@ -533,9 +537,11 @@ pub fn evaluate_sorted_marking<I: std::borrow::Borrow<Item>>(
                 .or_default()
                 .push(item.id.clone());
             settle(&mut eval, item, now, &verdicts);
-        } else if mark_open && !running && settles(item, now) {
+        } else if mark_open && settles(item, now) {
             let rows = rows_from..eval.open_rows.len();
-            if let Some(clocks) = open_stable(item, policy, now, &eval.open_rows[rows.clone()]) {
+            if let Some((clocks, until)) =
+                open_stable(item, policy, now, &eval.open_rows[rows.clone()])
+            {
                 eval.open_stable.push(OpenStable {
                     item: eval.evaluated - 1,
                     at: now.as_second(),
@@ -544,6 +550,7 @@ pub fn evaluate_sorted_marking<I: std::borrow::Borrow<Item>>(
                     vendor: verdicts.as_slice().into(),
                     rows,
                     clocks,
+                    until,
                 });
             }
         }
@@ -551,26 +558,37 @@ pub fn evaluate_sorted_marking<I: std::borrow::Borrow<Item>>(
     eval
 }
 
-/// The [`RowClock`] of each open row of an item that has no running cycle
-/// and [`settles`] at `now` (so every instant it holds is at or before
-/// `now`), or `None` when a row is not one this rule can move exactly.
+/// The [`RowClock`] of each open row of an item that [`settles`] at `now`
+/// (so every instant it holds is at or before `now`), with the first instant
+/// the rows may stop following them ([`OpenStable::until`]), or `None` when
+/// a row is not one this rule can move exactly.
 ///
-/// Such a row is paused (the clock stands still until the item changes) or
+/// Such a row is paused (the clock stands still until the item changes),
 /// breached and still open (`TargetClock::run`'s `End::Open` past the due
-/// instant). Each is its target's latest cycle (an open cycle always is),
-/// so the vendor due applies to it when the target uses one. Its clock
-/// stands still from `now` on iff one of the item's status intervals is
-/// open-ended in one of the target's pause statuses: every other pause
-/// interval ended at or before `now`. The rule is checked against the row
-/// itself: its remaining seconds must be what the rule gives at `now`.
+/// instant), or running, at risk or not (before its due instant). Each is
+/// its target's latest cycle (an open cycle always is), so the vendor due
+/// applies to it when the target uses one. Its clock stands still from `now`
+/// on iff one of the item's status intervals is open-ended in one of the
+/// target's pause statuses: every other pause interval ended at or before
+/// `now`. The rule is checked against the row itself: its remaining seconds
+/// must be what the rule gives at `now`.
+///
+/// A running row stays running while `now` is not past its due instant, and
+/// one not at risk stays so while its remaining seconds are not below the
+/// threshold. They fall by at most the wall seconds that pass (business
+/// seconds never outrun wall seconds; a vendor due's fall by exactly those),
+/// so the row is surely not at risk while fewer wall seconds have passed than
+/// its margin above the threshold.
 fn open_stable(
     item: &Item,
     policy: &Policy,
     now: Timestamp,
     rows: &[crate::report::Row],
-) -> Option<Vec<RowClock>> {
+) -> Option<(Vec<RowClock>, i64)> {
     let now = now.as_second();
-    rows.iter()
+    let mut until = i64::MAX;
+    let clocks = rows
+        .iter()
         .map(|row| {
             // The first spec of a target is the one evaluated.
             let spec = policy.targets.iter().find(|s| s.target == row.target)?;
@@ -580,7 +598,7 @@ fn open_stable(
                     runs: None,
                     remaining: Remaining::Within(within),
                 },
-                "breached" => {
+                "breached" | "running" | "at_risk" => {
                     let vendor = spec
                         .use_vendor_due
                         .then(|| item.vendor_due.iter().find(|v| v.target == spec.target))
@@ -599,11 +617,29 @@ fn open_stable(
                 }
                 _ => return None,
             };
+            if row.state == "running" || row.state == "at_risk" {
+                until = until.min(row.due_at.seconds()?.checked_add(1)?);
+            }
+            // One second short of the margin: the threshold of a fraction is
+            // a float, compared as `TargetClock::run` compares it.
+            let margin = match (row.state, spec.at_risk) {
+                ("running", Some(AtRisk::Fraction(f))) => {
+                    Some((row.remaining_seconds as f64 - f * within as f64).floor() as i64)
+                }
+                ("running", Some(AtRisk::Remaining(d))) => {
+                    Some(row.remaining_seconds - d.as_secs())
+                }
+                _ => None,
+            };
+            if let Some(margin) = margin {
+                until = until.min(now.saturating_add(margin.max(0)));
+            }
             let exact = clock.at(now, row.elapsed_seconds, now)
                 == (row.elapsed_seconds, row.remaining_seconds);
             exact.then_some(clock)
         })
-        .collect()
+        .collect::<Option<Vec<_>>>()?;
+    Some((clocks, until))
 }
 
 /// Records a done item as settled when [`settles`] holds for it.

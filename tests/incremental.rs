@@ -84,9 +84,14 @@ enum Step {
 /// starting somewhere around `T0` plus `base`, with some events possibly
 /// later than the clock (vendors' clocks differ).
 fn item(base: i64) -> impl Strategy<Value = Item> {
+    item_within(base, 5 * 86_400)
+}
+
+/// [`item`], created within `span` seconds after `T0` plus `base`.
+fn item_within(base: i64, span: i64) -> impl Strategy<Value = Item> {
     (
         (0..2usize, 0..8u8, 0..3u8),
-        0..5 * 86_400i64,
+        0..span,
         prop::collection::vec((0..6u8, 60..30_000i64), 0..6),
         prop::collection::vec(0..80_000i64, 0..4),
         prop::option::of(0..20_000i64),
@@ -202,9 +207,20 @@ fn item(base: i64) -> impl Strategy<Value = Item> {
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         5 => (0..40 * 86_400i64).prop_flat_map(item).prop_map(|i| Step::Upsert(Box::new(i))),
+        // Around the first clock (`T0` + 3 days, Thursday 08:00 in the
+        // office calendar): cycles that are running when an evaluation skips
+        // them and turn at risk or breach during the next steps.
+        2 => (3 * 86_400 - 6 * 3_600..3 * 86_400i64)
+            .prop_flat_map(|base| item_within(base, 6 * 3_600))
+            .prop_map(|i| Step::Upsert(Box::new(i))),
         1 => (0..2usize, 0..8u8).prop_map(|(s, id)| Step::Remove(s, id)),
-        3 => prop_oneof![0..3_600i64, 3_600..3 * 86_400i64, 10 * 86_400..20 * 86_400i64]
-            .prop_map(Step::Advance),
+        3 => prop_oneof![
+            0..1_200i64,
+            0..3_600i64,
+            3_600..3 * 86_400i64,
+            10 * 86_400..20 * 86_400i64
+        ]
+        .prop_map(Step::Advance),
     ]
 }
 
@@ -317,25 +333,38 @@ fn settled_items_are_not_evaluated_again() {
     assert_eq!(side.engine.last_evaluated(), 2);
     let first = side.output();
     side.engine.evaluate(&config).unwrap();
-    assert_eq!(side.engine.last_evaluated(), 1, "only the open chat");
+    assert_eq!(
+        side.engine.last_evaluated(),
+        0,
+        "the running chat too: nothing changes before its pickup's due instant"
+    );
     assert_eq!(side.output(), first);
+    // 55 s later its pickup (60 s) has breached: the chat is evaluated
+    // again, and marked again (breached and still open).
+    now.fetch_add(55, Ordering::Relaxed);
+    side.engine.evaluate(&config).unwrap();
+    assert_eq!(side.engine.last_evaluated(), 1, "only the open chat");
+    let second = side.output();
+    side.engine.evaluate(&config).unwrap();
+    assert_eq!(side.engine.last_evaluated(), 0);
+    assert_eq!(side.output(), second);
     // Re-reading the settled chat unchanged keeps it settled; a changed
     // version is evaluated again.
     side.apply(&Step::Upsert(Box::new(done.clone())));
     side.engine.evaluate(&config).unwrap();
     assert_eq!(
         side.engine.last_evaluated(),
-        1,
+        0,
         "an identical re-read stays settled"
     );
-    assert_eq!(side.output(), first);
+    assert_eq!(side.output(), second);
     let mut changed = done.clone();
     changed.updated_at = ts(T0 + 301);
     side.apply(&Step::Upsert(Box::new(changed)));
     side.engine.evaluate(&config).unwrap();
     assert_eq!(
         side.engine.last_evaluated(),
-        2,
+        1,
         "a changed version is evaluated"
     );
     // A new config (a reload) evaluates everything again.
@@ -503,4 +532,75 @@ fn a_backfilling_source_is_evaluated_only_when_its_backfill_ends() {
     );
     assert_eq!(counted, 1, "east's pickup breach");
     assert!(side.engine.rendered().contains("source=\"east\""));
+}
+
+/// An open ticket whose cycles are running is skipped until the first
+/// instant one of them could turn at risk or breach: until then its rows'
+/// remaining seconds fall by the business time that passed, exactly as a
+/// full evaluation has them; past that instant it is evaluated again, and
+/// the state it turns to and the breach counted once are the full
+/// evaluation's.
+#[test]
+fn running_items_are_skipped_until_their_next_transition() {
+    let config = config();
+    // Monday 2026-03-23 10:10 in Ljubljana; the ticket came in at 10:00.
+    let monday_10 = T0 + 21 * 86_400 + 2 * 3_600;
+    let now = Arc::new(AtomicI64::new(monday_10 + 600));
+    let incremental = engine(&now, &config, true);
+    let full = engine(&now, &config, false);
+    // Assigned at once; first response (2 h, at risk below 25%: 30 min) is
+    // due at 12:00 and resolution (1 business day) runs.
+    let mut ticket = Item::new("east", "1", Channel::Ticket, ts(monday_10));
+    ticket.customer_messages.push(ts(monday_10));
+    ticket.first_assigned_at = Some(ts(monday_10 + 60));
+    ticket.statuses.push(StatusInterval {
+        status: Status::Open,
+        start: ts(monday_10),
+        end: None,
+    });
+    ticket.updated_at = ts(monday_10 + 60);
+    let step = |by: i64| {
+        now.fetch_add(by, Ordering::Relaxed);
+        let counted: Vec<usize> = [&incremental, &full]
+            .iter()
+            .map(|side| side.engine.evaluate(&config).unwrap())
+            .collect();
+        assert_eq!(counted[0], counted[1], "newly counted outcomes");
+        assert_eq!(incremental.output(), full.output());
+        (
+            incremental.engine.last_evaluated(),
+            rows_of(&incremental, "1"),
+        )
+    };
+    for side in [&incremental, &full] {
+        side.apply(&Step::Upsert(Box::new(ticket.clone())));
+    }
+    let (evaluated, before) = step(0);
+    assert_eq!(evaluated, 1);
+    assert_eq!(
+        before.iter().map(|r| (r.0, r.1)).collect::<Vec<_>>(),
+        [("first_response", "running"), ("resolution", "running")]
+    );
+    // 10:10 to 11:29: still more than 30 minutes to the due instant.
+    let (evaluated, rows) = step(79 * 60);
+    assert_eq!(evaluated, 0, "running, skipped");
+    let moved: Vec<_> = before
+        .iter()
+        .map(|&(t, s, e, r)| (t, s, e + 79 * 60, r - 79 * 60))
+        .collect();
+    assert_eq!(rows, moved);
+    // 11:31: first response is at risk, so the ticket was evaluated again.
+    let (evaluated, rows) = step(2 * 60);
+    assert_eq!(evaluated, 1);
+    assert_eq!((rows[0].0, rows[0].1), ("first_response", "at_risk"));
+    let (evaluated, _) = step(60);
+    assert_eq!(evaluated, 0, "at risk, skipped until due");
+    // 13:30 (the lunch hour is not business time): breached, and counted
+    // once by both.
+    let (evaluated, rows) = step(118 * 60);
+    assert_eq!(evaluated, 1);
+    assert_eq!((rows[0].0, rows[0].1), ("first_response", "breached"));
+    assert_eq!(rows[0].3, -30 * 60, "due at 12:00, 30 business minutes ago");
+    let (evaluated, _) = step(600);
+    assert_eq!(evaluated, 0);
 }

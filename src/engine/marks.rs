@@ -1,6 +1,7 @@
 //! What an incremental evaluation keeps of an item it skips: the vendor
 //! verdicts of a settled item, or the open cycles of an open-stable one,
-//! whose rows move with the clock by their [`RowClock`]s.
+//! whose rows move with the clock by their [`RowClock`]s until the mark's
+//! `until`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -17,8 +18,8 @@ pub(super) enum Mark {
     /// verdicts, unchanged.
     Settled(Box<[VendorVerdict]>),
     /// Open-stable ([`OpenStable`]): its open cycles, whose rows move with
-    /// the clock by their [`RowClock`]s.
-    Open(Box<OpenMark>),
+    /// the clock by their [`RowClock`]s until [`OpenMark::until`].
+    Open(Arc<OpenMark>),
 }
 
 /// An open-stable item's share of an evaluation, as of `at`.
@@ -26,6 +27,9 @@ pub(super) enum Mark {
 pub(super) struct OpenMark {
     /// The evaluation instant it was found open-stable at (seconds).
     at: i64,
+    /// The first instant (seconds) the item must be evaluated again at
+    /// ([`OpenStable::until`]).
+    pub(super) until: i64,
     /// The raw team and priority of its rows (interned).
     team: Arc<str>,
     priority: Arc<str>,
@@ -34,9 +38,9 @@ pub(super) struct OpenMark {
 }
 
 /// One open cycle of an [`OpenMark`]: its series and state (an open-state
-/// gauge of one, and a time-to-breach observation while paused) and its row.
-/// 64 bytes: instants as [`Stamp`]s (seconds), the vendor verdict as an
-/// index into [`VERDICTS`].
+/// gauge of one, and a time-to-breach observation unless breached) and its
+/// row. 64 bytes: instants as [`Stamp`]s (seconds), the state and the vendor
+/// verdict as indexes into [`STATES`] and [`VERDICTS`].
 #[derive(Debug)]
 struct OpenCycle {
     /// Interned: the per-series sums of skipped items are keyed by address.
@@ -49,17 +53,20 @@ struct OpenCycle {
     elapsed: i64,
     clock: RowClock,
     cycle: u32,
-    /// Paused, else breached and still open.
-    paused: bool,
+    state: u8,
     vendor_verdict: u8,
 }
+
+/// The open states an [`OpenCycle`] can hold; the first is the one without
+/// a time-to-breach observation.
+const STATES: [&str; 4] = ["breached", "paused", "running", "at_risk"];
 
 /// The row's vendor verdicts ([`Row::vendor_verdict`]) an [`OpenCycle`] can hold.
 const VERDICTS: [&str; 3] = ["", "met", "breached"];
 
 impl OpenCycle {
     fn state(&self) -> &'static str {
-        if self.paused { "paused" } else { "breached" }
+        STATES[usize::from(self.state)]
     }
 
     /// Its `/items` row at `now` (seconds, not before `mark.at`).
@@ -85,22 +92,27 @@ impl OpenCycle {
     }
 }
 
-/// Adds what the skipped open-stable items contribute at `now` (seconds):
-/// one open-state gauge per cycle, a time-to-breach observation per paused
-/// cycle, and its row with the elapsed and remaining seconds moved to `now`.
+/// Adds what the skipped open-stable items contribute at `now` (seconds,
+/// before each mark's `until`): one open-state gauge per cycle, a
+/// time-to-breach observation per cycle not breached, and its row with the
+/// elapsed and remaining seconds moved to `now`.
 /// Per-series sums are taken by the series' address first, so a `Series` is
 /// cloned once per series rather than once per cycle. (Histogram sums are
 /// sums of whole seconds, exact in any order.)
-pub(super) fn add_open_marks(eval: &mut Evaluation, marks: &[(&str, &str, &OpenMark)], now: i64) {
-    let mut open: HashMap<(usize, bool), (&Series, u64)> = HashMap::new();
+pub(super) fn add_open_marks(
+    eval: &mut Evaluation,
+    marks: &[(&str, &str, Arc<OpenMark>)],
+    now: i64,
+) {
+    let mut open: HashMap<(usize, u8), (&Series, u64)> = HashMap::new();
     let mut waits: HashMap<usize, (&Series, Histogram)> = HashMap::new();
     let mut labels = Interner::default();
     for (source, id, mark) in marks {
         for c in mark.cycles.iter() {
             let row = c.row(mark, source, id, now, &mut labels);
             let key = Arc::as_ptr(&c.series) as usize;
-            open.entry((key, c.paused)).or_insert((&c.series, 0)).1 += 1;
-            if c.paused {
+            open.entry((key, c.state)).or_insert((&c.series, 0)).1 += 1;
+            if c.state != 0 {
                 waits
                     .entry(key)
                     .or_insert_with(|| (&c.series, Histogram::default()))
@@ -110,9 +122,11 @@ pub(super) fn add_open_marks(eval: &mut Evaluation, marks: &[(&str, &str, &OpenM
             eval.open_rows.push(row);
         }
     }
-    for ((_, paused), (series, n)) in open {
-        let state = if paused { "paused" } else { "breached" };
-        *eval.open.entry((series.clone(), state)).or_default() += n;
+    for ((_, state), (series, n)) in open {
+        *eval
+            .open
+            .entry((series.clone(), STATES[usize::from(state)]))
+            .or_default() += n;
     }
     for (_, (series, h)) in waits {
         eval.time_to_breach
@@ -156,13 +170,14 @@ pub(super) fn open_mark(
                 elapsed: row.elapsed_seconds,
                 clock: clock.clone(),
                 cycle: row.cycle,
-                paused: row.state == "paused",
+                state: STATES.iter().position(|v| *v == row.state)? as u8,
                 vendor_verdict: VERDICTS.iter().position(|v| *v == row.vendor_verdict)? as u8,
             })
         })
         .collect();
     let mark = OpenMark {
         at: s.at,
+        until: s.until,
         team: interner.intern(&first.team),
         priority: interner.intern(&first.priority),
         vendor: s.vendor.clone(),

@@ -6,11 +6,12 @@
 //! Evaluations are incremental: an item that [`crate::snapshot::settles`] (no
 //! open cycle, nothing in it after `now`, every vendor verdict decided) and
 //! whose finals were counted is not evaluated again until it changes; only its
-//! vendor verdicts are added back. Neither is an open-stable item (open, but
-//! no running cycle: [`crate::snapshot::OpenStable`]): its open states,
-//! paused time to breach, vendor verdicts and rows are added back, the rows'
-//! elapsed and remaining seconds moved to `now` by their
-//! [`crate::snapshot::RowClock`]. Compliance windows come from counted
+//! vendor verdicts are added back. Neither is an open-stable item (open,
+//! nothing in it after `now`: [`crate::snapshot::OpenStable`]) until a
+//! running cycle of it could breach or turn at risk: its open states, time to
+//! breach, vendor verdicts and rows are added back, the rows' elapsed and
+//! remaining seconds moved to `now` by their [`crate::snapshot::RowClock`].
+//! Compliance windows come from counted
 //! instants kept in memory ([`Tallies`]) instead of a scan of the store. The
 //! output is identical to a full evaluation (`tests/incremental.rs` compares
 //! the two over random timelines and poll sequences).
@@ -22,7 +23,7 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use jiff::{SignedDuration, Timestamp};
@@ -65,10 +66,10 @@ pub type ItemSet = HashMap<Box<str>, Box<Tracked>>;
 pub struct Tracked {
     stored: Stored,
     /// Set by the evaluation that found the item settled or open-stable:
-    /// what it adds to every later evaluation while it does not change. A
-    /// changed item replaces the whole `Tracked`, so the mark goes with the
-    /// old one.
-    settled: OnceLock<Mark>,
+    /// what it adds to every later evaluation while it does not change (and,
+    /// open-stable, until the mark's `until`). A changed item replaces the
+    /// whole `Tracked`, so the mark goes with the old one.
+    settled: Mutex<Option<Mark>>,
 }
 
 impl Tracked {
@@ -90,7 +91,7 @@ pub fn entry(item: Item, source: &str, interner: &mut Interner) -> (Box<str>, Bo
         id,
         Box::new(Tracked {
             stored: Stored::new(item, source, interner),
-            settled: OnceLock::new(),
+            settled: Mutex::new(None),
         }),
     )
 }
@@ -208,7 +209,7 @@ impl Engine {
     pub fn forget_settled(&self) {
         let mut all = self.items.write().expect("lock poisoned");
         for t in all.values_mut().flat_map(|m| m.values_mut()) {
-            t.settled.take();
+            t.settled.get_mut().expect("lock poisoned").take();
         }
     }
 
@@ -390,10 +391,10 @@ impl Engine {
     /// each capped label has folded into `other`.
     ///
     /// Incrementally, settled items are skipped (their vendor verdicts are
-    /// added back), so are open-stable ones (their open states, paused
-    /// time to breach, vendor verdicts and rows, moved to `now`, are added
-    /// back), and the ones this evaluation finds settled or open-stable are
-    /// marked.
+    /// added back), so are open-stable ones before their mark's `until`
+    /// (their open states, time to breach, vendor verdicts and rows, moved
+    /// to `now`, are added back), and the ones this evaluation finds settled
+    /// or open-stable are marked.
     /// Also returns the settled items older than `horizon`, per source: done
     /// items a full evaluation would offer to [`Engine::prune`].
     fn evaluate_items(
@@ -412,25 +413,28 @@ impl Engine {
             let mut pending = Vec::new();
             let mut verdicts: HashMap<(&str, &'static str, VendorVerdict), u64> = HashMap::new();
             let mut aged: Aged = HashMap::new();
-            let mut open_marks: Vec<(&str, &str, &OpenMark)> = Vec::new();
+            let mut open_marks: Vec<(&str, &str, Arc<OpenMark>)> = Vec::new();
             let backfilling = self.backfilling.lock().expect("lock poisoned").clone();
             for (source, map) in items.iter() {
                 if backfilling.contains(source) {
                     continue;
                 }
                 for (id, t) in map.iter() {
-                    let vendor = match t.settled.get() {
+                    let mut mark = t.settled.lock().expect("lock poisoned");
+                    let vendor = match &*mark {
                         Some(Mark::Settled(settled)) if incremental => {
                             if t.stored.updated_at_second() < horizon {
                                 aged.entry(source.clone()).or_default().push(id.to_string());
                             }
                             settled
                         }
-                        Some(Mark::Open(open)) if incremental => {
-                            open_marks.push((source.as_str(), &**id, open));
+                        Some(Mark::Open(open)) if incremental && now.as_second() < open.until => {
+                            open_marks.push((source.as_str(), &**id, open.clone()));
                             &open.vendor
                         }
                         _ => {
+                            // An expired mark goes: the evaluation may mark it again.
+                            *mark = None;
                             pending.push((t.stored.created_at(), source.as_str(), &**id, &**t));
                             continue;
                         }
@@ -467,7 +471,7 @@ impl Engine {
             if incremental {
                 for s in std::mem::take(&mut eval.settled) {
                     if let Some(t) = items.get(&s.source).and_then(|m| m.get(s.id.as_str())) {
-                        let _ = t.settled.set(Mark::Settled(s.vendor));
+                        *t.settled.lock().expect("lock poisoned") = Some(Mark::Settled(s.vendor));
                     }
                 }
                 let mut interner = self.interner.lock().expect("lock poisoned");
@@ -479,7 +483,8 @@ impl Engine {
                     let rows = &eval.open_rows[s.rows.clone()];
                     if let Some(mark) = open_mark(&s, source, id, rows, &mut interner, &mut series)
                     {
-                        let _ = t.settled.set(Mark::Open(Box::new(mark)));
+                        *t.settled.lock().expect("lock poisoned") =
+                            Some(Mark::Open(Arc::new(mark)));
                     }
                 }
             }
