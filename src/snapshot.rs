@@ -213,9 +213,9 @@ pub struct Evaluation {
 }
 
 /// An open item that is *open-stable* at the evaluation's `now`: it has an
-/// open cycle, every instant it holds is at or before `now`, and every
-/// vendor verdict is decided. While it does not change, a later evaluation
-/// before [`OpenStable::until`] gives it the same open states, time to breach
+/// open cycle and every event it holds is at or before `now` (a vendor due
+/// may lie later: see [`open_settles_until`]). While it does not change, a
+/// later evaluation before [`OpenStable::until`] gives it the same open states, time to breach
 /// buckets' inputs moved by the clock, vendor verdicts and finals, and the
 /// same rows except for the elapsed and remaining seconds of its running
 /// and breached cycles, which move as its [`RowClock`]s say. A cycle that is
@@ -239,8 +239,8 @@ pub struct OpenStable {
     /// How each of those rows moves with the clock, in the same order.
     pub clocks: Vec<RowClock>,
     /// The first instant (seconds) a later evaluation must evaluate the item
-    /// again at: a running cycle may breach or turn at risk then.
-    /// `i64::MAX` when no cycle runs.
+    /// again at: a running cycle may breach or turn at risk then, or an
+    /// undecided vendor due flip. `i64::MAX` when neither can happen.
     pub until: i64,
 }
 
@@ -311,6 +311,15 @@ pub fn settles(item: &Item, now: Timestamp) -> bool {
 
 /// The latest instant an item holds.
 pub(crate) fn latest_instant(item: &Item) -> Timestamp {
+    let dues = item.vendor_due.iter().map(|v| v.due_at);
+    dues.chain([latest_event(item)])
+        .max()
+        .unwrap_or(item.created_at)
+}
+
+/// The latest instant an item holds other than a vendor's due instant: its
+/// events, which an evaluation as of an earlier instant ignores.
+fn latest_event(item: &Item) -> Timestamp {
     let lists = [
         &item.agent_replies[..],
         &item.customer_messages[..],
@@ -321,22 +330,40 @@ pub(crate) fn latest_instant(item: &Item) -> Timestamp {
         .statuses
         .iter()
         .flat_map(|s| std::iter::once(s.start).chain(s.end));
-    let vendor = item
-        .vendor_due
-        .iter()
-        .flat_map(|v| std::iter::once(v.due_at).chain(v.completed_at));
+    let completed = item.vendor_due.iter().filter_map(|v| v.completed_at);
     lists
         .into_iter()
         .flatten()
         .copied()
         .chain(statuses)
-        .chain(vendor)
+        .chain(completed)
         .chain(item.first_assigned_at)
         .chain(item.answered_at)
         .chain(item.ended_at)
         .chain([item.created_at, item.updated_at])
         .max()
         .unwrap_or(item.created_at)
+}
+
+/// Until when (seconds, exclusive) an open item evaluates the same at every
+/// later instant but for its clocks ([`OpenStable`]), or `None`: every event
+/// it holds must be at or before `now`; a vendor due may lie later, and one
+/// neither breached nor completed flips to breached one second after it
+/// passes (as in [`settles`]), so it ends the span then.
+fn open_settles_until(item: &Item, now: Timestamp) -> Option<i64> {
+    if latest_event(item) > now {
+        return None;
+    }
+    let undecided = item
+        .vendor_due
+        .iter()
+        .filter(|v| v.breached.is_none() && v.completed_at.is_none() && v.due_at >= now);
+    Some(
+        undecided
+            .map(|v| v.due_at.as_second().saturating_add(1))
+            .min()
+            .unwrap_or(i64::MAX),
+    )
 }
 
 /// Compares the vendor's verdict on each of the item's targets with ours. The
@@ -537,11 +564,12 @@ pub fn evaluate_sorted_marking<I: std::borrow::Borrow<Item>>(
                 .or_default()
                 .push(item.id.clone());
             settle(&mut eval, item, now, &verdicts);
-        } else if mark_open && settles(item, now) {
+        } else if mark_open && let Some(vendor_until) = open_settles_until(item, now) {
             let rows = rows_from..eval.open_rows.len();
             if let Some((clocks, until)) =
                 open_stable(item, policy, now, &eval.open_rows[rows.clone()])
             {
+                let until = until.min(vendor_until);
                 eval.open_stable.push(OpenStable {
                     item: eval.evaluated - 1,
                     at: now.as_second(),
@@ -558,8 +586,8 @@ pub fn evaluate_sorted_marking<I: std::borrow::Borrow<Item>>(
     eval
 }
 
-/// The [`RowClock`] of each open row of an item that [`settles`] at `now`
-/// (so every instant it holds is at or before `now`), with the first instant
+/// The [`RowClock`] of each open row of an item whose events are all at or
+/// before `now` ([`open_settles_until`]), with the first instant
 /// the rows may stop following them ([`OpenStable::until`]), or `None` when
 /// a row is not one this rule can move exactly.
 ///
