@@ -215,7 +215,10 @@ impl Data {
         let i = self.next_chat;
         self.next_chat += 1;
         let dept = self.rng.usize(0..self.departments.len());
-        let started = (self.rng.u8(0..10) > 0).then(|| created + self.rng.i64(5..300));
+        // No instant after the data's `now`: an API lists what happened so
+        // far (a chat created in the last ten seconds was picked up by now).
+        let started =
+            (self.rng.u8(0..10) > 0).then(|| (created + self.rng.i64(5..300)).min(self.now));
         let id = format!("c{i:07x}");
         let row = json!({
             "id": id, "subject": "Benchmark chat", "preview": "", "chat_order": 0,
@@ -230,8 +233,9 @@ impl Data {
     fn push_call(&mut self, created: i64) {
         let i = self.next_call;
         self.next_call += 1;
-        let answered = (self.rng.u8(0..10) > 0).then(|| created + self.rng.i64(3..90));
-        let finished = answered.unwrap_or(created) + self.rng.i64(30..900);
+        let answered =
+            (self.rng.u8(0..10) > 0).then(|| (created + self.rng.i64(3..90)).min(self.now));
+        let finished = (answered.unwrap_or(created) + self.rng.i64(30..900)).min(self.now);
         let id = format!("k{i:07x}");
         let row = json!({
             "id": id, "ticketId": null, "type": "I", "fromNumber": "+38610000000",
@@ -248,7 +252,7 @@ impl Data {
     /// new status change (answered, customer reply or reopen), and as many new
     /// (already ended) chats and calls arrive as `fraction` of each, created in
     /// the last ten seconds (polls are at least ten seconds apart, so they are
-    /// newer than anything a previous sync saw).
+    /// newer than anything a previous sync saw) and ended by `now`.
     /// Returns (tickets changed, chats added, calls added).
     pub fn mutate(&mut self, fraction: f64, now: i64) -> (usize, usize, usize) {
         self.now = now;
