@@ -69,11 +69,19 @@ impl OpenCycle {
         STATES[usize::from(self.state)]
     }
 
-    /// Its `/items` row at `now` (seconds, not before `mark.at`).
-    fn row(&self, mark: &OpenMark, source: &str, id: &str, now: i64, labels: &mut Interner) -> Row {
+    /// Its `/items` row at `now` (seconds, not before `mark.at`); `source`
+    /// is interned by the caller, once per item.
+    fn row(
+        &self,
+        mark: &OpenMark,
+        source: &Arc<str>,
+        id: &str,
+        now: i64,
+        labels: &mut Interner,
+    ) -> Row {
         let (elapsed, remaining) = self.clock.at(mark.at, self.elapsed, now);
         Row {
-            source: labels.intern(source),
+            source: source.clone(),
             channel: self.channel,
             item_id: id.into(),
             team: mark.team.clone(),
@@ -108,8 +116,9 @@ pub(super) fn add_open_marks(
     let mut waits: HashMap<usize, (&Series, Histogram)> = HashMap::new();
     let mut labels = Interner::default();
     for (source, id, mark) in marks {
+        let source = labels.intern(source);
         for c in mark.cycles.iter() {
-            let row = c.row(mark, source, id, now, &mut labels);
+            let row = c.row(mark, &source, id, now, &mut labels);
             let key = Arc::as_ptr(&c.series) as usize;
             open.entry((key, c.state)).or_insert((&c.series, 0)).1 += 1;
             if c.state != 0 {
@@ -184,10 +193,11 @@ pub(super) fn open_mark(
         cycles: cycles?,
     };
     let mut labels = Interner::default();
+    let source = labels.intern(source);
     let exact = rows.len() == s.clocks.len()
         && rows
             .iter()
             .zip(mark.cycles.iter())
-            .all(|(row, c)| c.row(&mark, source, id, s.at, &mut labels) == *row);
+            .all(|(row, c)| c.row(&mark, &source, id, s.at, &mut labels) == *row);
     exact.then_some(mark)
 }
