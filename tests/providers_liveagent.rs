@@ -1562,6 +1562,98 @@ async fn levels_are_read_once_per_change_within_the_share_and_survive_a_restart(
     // Request counts are checked by each mock's `expect` when the server drops.
 }
 
+/// The cursor of `levels_are_read_once_per_change_within_the_share_and_survive_a_restart`
+/// after its first sync, as the version before issue 19 stored it: instants as
+/// RFC 3339 strings, id lists and the overlap set as JSON arrays.
+fn previous_version_cursor() -> Cursor {
+    Cursor(serde_json::json!({
+        "active": null,
+        "tickets": {
+            "since": "2025-01-02T11:00:00Z", "seen": ["t3"], "page": 1,
+            "levels": {
+                "t1": {"changed": "2025-01-02T10:00:00Z", "name": "Gold",
+                       "due": [["first_response", "2025-01-02T12:30:00Z"]]},
+                "t2": {"changed": "2025-01-02T10:58:00Z", "name": "Basic",
+                       "due": [["first_response", "2025-01-02T13:00:00Z"]]}
+            },
+            "levels_pending": ["t3"],
+            "level_requests": 2,
+            "recent": [["t2", "2025-01-02T10:58:00Z"], ["t3", "2025-01-02T11:00:00Z"]]
+        },
+        "chats": {"since": null, "page": 0, "cursor": null, "oldest_running": null, "newest": null},
+        "calls": {"since": null, "page": 0, "cursor": null, "oldest_running": null, "newest": null},
+        "sla_log": {"tickets": {"since": "2025-01-02T00:00:00Z"}, "chats": {"since": null},
+                    "calls": {"since": null}, "records": {}}
+    }))
+}
+
+/// An upgrade must not start over: a cursor stored by the previous version
+/// (the old encoding) reads into the same state this version writes, and a
+/// sync from it keeps the level cache, the pending list and the overlap set.
+#[tokio::test]
+async fn a_cursor_stored_by_the_previous_version_resumes_with_levels_pending_and_overlap() {
+    let server = MockServer::start().await;
+    mount_three_open_tickets(&server).await;
+    mount_level(&server, "t1", "Gold", "2025-01-02 12:30:00", 1).await;
+    mount_level(&server, "t2", "Basic", "2025-01-02 13:00:00", 1).await;
+    let build = || provider(&server, &[Channel::Ticket], 10).with_options(two_level_requests());
+    let (_, written) = sync(&build(), Cursor::default()).await.unwrap();
+    let old = previous_version_cursor();
+    let read = |c: &Cursor| serde_json::from_value::<LiveAgentCursor>(c.0.clone()).unwrap();
+    assert_eq!(
+        read(&old),
+        read(&written),
+        "the old encoding reads as this version's state"
+    );
+    assert_ne!(old, written, "this version writes the short forms");
+
+    // The resumed sync, as after the restart in the test above: t2 is skipped
+    // (the overlap set), t3's pending level is read first, t1 keeps its
+    // cached level. A cursor that started over would read from the lookback
+    // again (the first page's mock allows one call) and re-read t1's level.
+    tickets_since_page_of_ten("2025-01-02 10:55:00")
+        .respond_with(json(serde_json::json!([
+            open_ticket("t2", "2025-01-02 10:58:00"),
+            open_ticket("t3", "2025-01-02 11:00:00"),
+            open_ticket("t1", "2025-01-02 12:00:00")
+        ])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    mount_level(&server, "t3", "Gold", "2025-01-02 14:00:00", 1).await;
+    Mock::given(method("GET"))
+        .and(path("/api/v3/tickets/t3"))
+        .respond_with(json(open_ticket("t3", "2025-01-02 11:00:00")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let stored: Cursor = serde_json::from_str(&old.0.to_string()).unwrap();
+    let (pages, cursor) = sync(&build(), stored).await.unwrap();
+    let items: HashMap<&str, &Item> = pages
+        .iter()
+        .flat_map(|p| &p.items)
+        .map(|i| (i.id.as_str(), i))
+        .collect();
+    assert!(!items.contains_key("t2"), "the overlap set survived");
+    assert_eq!(
+        items["t3"].priority.as_deref(),
+        Some("Gold"),
+        "pending read"
+    );
+    assert_eq!(
+        items["t1"].priority.as_deref(),
+        Some("Gold"),
+        "cached level"
+    );
+    let state = read(&cursor);
+    assert_eq!(state.tickets.levels_pending, ["t1"]);
+    assert_eq!(state.tickets.levels.len(), 3);
+    // The new cursor reads back to the same state from its stored text.
+    let text = serde_json::to_string(&cursor).unwrap();
+    assert_eq!(read(&serde_json::from_str(&text).unwrap()), state);
+    // Request counts are checked by each mock's `expect` when the server drops.
+}
+
 #[tokio::test]
 async fn a_share_of_zero_reads_no_levels() {
     let server = MockServer::start().await;

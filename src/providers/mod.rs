@@ -163,7 +163,9 @@ impl Cursor {
     /// version) starts the sync over from the initial lookback, with a warning:
     /// the store's exactly-once counting makes a re-read harmless.
     pub fn read<T: serde::de::DeserializeOwned + Default>(&self, source: &str) -> T {
-        serde_json::from_value(self.0.clone()).unwrap_or_else(|e| {
+        // Read through a reference: cloning the whole JSON tree first would
+        // cost as much as reading it (issue 19).
+        T::deserialize(&self.0).unwrap_or_else(|e| {
             if !self.is_initial() {
                 tracing::warn!(source = %source, error = %e, "unreadable cursor, starting over");
             }

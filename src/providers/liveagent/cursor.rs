@@ -1,10 +1,12 @@
-//! The LiveAgent sync position, persisted by the store after every page.
+//! The LiveAgent sync position, persisted by the store after every page; its
+//! big lists and instants in the short forms of [`compact`].
 
 use std::collections::BTreeMap;
 
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
+use super::compact;
 use crate::model::{Channel, Target};
 
 /// Chats and calls that are still running keep the next sync's window open at
@@ -56,7 +58,7 @@ impl SlaLogCursor {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LogPosition {
     pub since: Option<Timestamp>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "compact::ids")]
     pub seen: Vec<String>,
 }
 
@@ -64,7 +66,9 @@ pub struct LogPosition {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LogRecord {
     pub target: Target,
+    #[serde(with = "compact::ts")]
     pub due: Timestamp,
+    #[serde(with = "compact::ts")]
     pub closed: Timestamp,
 }
 
@@ -75,6 +79,7 @@ pub struct LogRecord {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TicketCursor {
     pub since: Option<Timestamp>,
+    #[serde(with = "compact::ids")]
     pub seen: Vec<String>,
     /// Above 1 only while more than a page of tickets share the second `since`.
     pub page: u32,
@@ -103,10 +108,10 @@ pub struct TicketCursor {
     /// Fallback: the open tickets created before the window as the last
     /// finished pass listed them (sorted, bounded). One missing from the next
     /// pass left the open statuses and is read by id.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "compact::ids")]
     pub open_old: Vec<String>,
     /// Fallback: the ids the running open pass listed so far.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "compact::ids")]
     pub open_seen: Vec<String>,
     /// Each ticket's SLA level as last read from `/tickets/{id}/sla`, by
     /// ticket id: read again only once the ticket changed. Bounded (the most
@@ -116,7 +121,7 @@ pub struct TicketCursor {
     pub levels: BTreeMap<String, CachedLevel>,
     /// Open tickets that changed while this sync's share of requests for
     /// levels was spent: read first on the next syncs, oldest first.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "compact::ids")]
     pub levels_pending: Vec<String>,
     /// Requests spent on levels in the running sync.
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -125,7 +130,11 @@ pub struct TicketCursor {
     /// overlap window before `since` (sorted, bounded): the overlap re-read
     /// skips a row whose change was already taken, so it costs one page and
     /// no history, and only rows the search index showed late are new.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        with = "compact::recent"
+    )]
     pub recent: Vec<(String, Timestamp)>,
 }
 
@@ -134,13 +143,14 @@ pub struct TicketCursor {
 pub struct CachedLevel {
     /// The ticket's `date_changed` when the level was read: a later change
     /// reads it again (an open ticket) and makes `due` stale.
+    #[serde(with = "compact::ts")]
     pub changed: Timestamp,
     /// `sla_level_name`, the item's `priority`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// The vendor's due instant per SLA type (`first_answer`, `next_answer`,
     /// `first_resolve`, `first_assign`) as of `changed`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "compact::dues")]
     pub due: Vec<(Target, Timestamp)>,
 }
 

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
 
+mod compact;
 mod config;
 mod cursor;
 mod fallbacks;
@@ -84,6 +85,11 @@ pub struct LiveAgentProvider {
     /// Undocumented requests found refused or ignored: the provider uses the
     /// documented fallback from then on (until a restart re-checks).
     fallbacks: Mutex<Fallbacks>,
+    /// The cursor the last page returned, as JSON and typed: the next page
+    /// nearly always starts from it, and then takes the typed one instead of
+    /// reading the JSON again (issue 19: the cursor holds the level cache and
+    /// the overlap set, and reading it was a real part of every page).
+    last: Mutex<Option<(serde_json::Value, LiveAgentCursor)>>,
 }
 
 /// The undocumented requests the provider relies on, each checked on every
@@ -170,6 +176,7 @@ impl LiveAgentProvider {
             options: LiveAgentConfig::default(),
             settings_read: std::sync::atomic::AtomicBool::new(false),
             fallbacks: Mutex::new(Fallbacks::default()),
+            last: Mutex::new(None),
         })
     }
 
@@ -196,7 +203,7 @@ impl LiveAgentProvider {
     }
 
     async fn page(&self, raw: &Cursor) -> Result<Page, ProviderError> {
-        let mut cur: LiveAgentCursor = raw.read(&self.source.name);
+        let mut cur = self.resume(raw);
         let streams = self.streams();
         let Some(stream) = cur.active.or_else(|| streams.first().copied()) else {
             return Ok(Page {
@@ -312,17 +319,28 @@ impl LiveAgentProvider {
             from,
             position: position.unwrap_or(from).max(from),
         };
-        let next = Cursor(serde_json::to_value(&cur).expect("cursor serializes"));
+        let next = serde_json::to_value(&cur).expect("cursor serializes");
+        *self.last.lock().expect("last cursor lock") = Some((next.clone(), cur));
         Ok(Page {
             items,
             removed,
             retain_only: None,
-            next,
+            next: Cursor(next),
             done,
             progress: Some(progress),
             rejected,
             events: Vec::new(),
         })
+    }
+
+    /// The typed cursor for `raw`: the one the last page returned when `raw`
+    /// is its JSON (the sync loop's next call), else `raw` read.
+    fn resume(&self, raw: &Cursor) -> LiveAgentCursor {
+        let last = self.last.lock().expect("last cursor lock").take();
+        match last {
+            Some((json, cur)) if json == raw.0 => cur,
+            _ => raw.read(&self.source.name),
+        }
     }
 
     async fn tickets_page(
