@@ -1414,6 +1414,29 @@ fn two_level_requests() -> liveagent::LiveAgentConfig {
     }
 }
 
+/// The second sync after [`mount_three_open_tickets`]: it re-reads the
+/// overlap, t2 and t3 again (unchanged; t2 inside the overlap window, t3 at
+/// the boundary second) and t1, changed since; t3, deferred by the first
+/// sync's share of level requests, is read once with its row.
+async fn mount_second_sync(server: &MockServer) {
+    tickets_since_page_of_ten("2025-01-02 10:55:00")
+        .respond_with(json(serde_json::json!([
+            open_ticket("t2", "2025-01-02 10:58:00"),
+            open_ticket("t3", "2025-01-02 11:00:00"),
+            open_ticket("t1", "2025-01-02 12:00:00")
+        ])))
+        .expect(1)
+        .mount(server)
+        .await;
+    mount_level(server, "t3", "Gold", "2025-01-02 14:00:00", 1).await;
+    Mock::given(method("GET"))
+        .and(path("/api/v3/tickets/t3"))
+        .respond_with(json(open_ticket("t3", "2025-01-02 11:00:00")))
+        .expect(1)
+        .mount(server)
+        .await;
+}
+
 /// Departments, no history, and a first page of three open tickets (t1, t2,
 /// t3), listed once.
 async fn mount_three_open_tickets(server: &MockServer) {
@@ -1466,30 +1489,11 @@ async fn the_level_share_is_per_minute_when_polls_are_closer() {
 async fn levels_are_read_once_per_change_within_the_share_and_survive_a_restart() {
     let server = MockServer::start().await;
     mount_three_open_tickets(&server).await;
-    // The second sync re-reads the overlap: t2 and t3 again (unchanged; t2
-    // inside the overlap window, t3 at the boundary second) and t1, changed
-    // since.
-    tickets_since_page_of_ten("2025-01-02 10:55:00")
-        .respond_with(json(serde_json::json!([
-            open_ticket("t2", "2025-01-02 10:58:00"),
-            open_ticket("t3", "2025-01-02 11:00:00"),
-            open_ticket("t1", "2025-01-02 12:00:00")
-        ])))
-        .expect(1)
-        .mount(&server)
-        .await;
+    mount_second_sync(&server).await;
     // t1 is read twice (it changed), t2 once (skipped in the overlap after
-    // the restart: its change was taken); t3,
-    // deferred by the first sync's share, once in the second with its row.
+    // the restart: its change was taken).
     mount_level(&server, "t1", "Gold", "2025-01-02 12:30:00", 2).await;
     mount_level(&server, "t2", "Basic", "2025-01-02 13:00:00", 1).await;
-    mount_level(&server, "t3", "Gold", "2025-01-02 14:00:00", 1).await;
-    Mock::given(method("GET"))
-        .and(path("/api/v3/tickets/t3"))
-        .respond_with(json(open_ticket("t3", "2025-01-02 11:00:00")))
-        .expect(1)
-        .mount(&server)
-        .await;
 
     let build = || provider(&server, &[Channel::Ticket], 10).with_options(two_level_requests());
     let (pages, cursor) = sync(&build(), Cursor::default()).await.unwrap();
@@ -1611,22 +1615,7 @@ async fn a_cursor_stored_by_the_previous_version_resumes_with_levels_pending_and
     // (the overlap set), t3's pending level is read first, t1 keeps its
     // cached level. A cursor that started over would read from the lookback
     // again (the first page's mock allows one call) and re-read t1's level.
-    tickets_since_page_of_ten("2025-01-02 10:55:00")
-        .respond_with(json(serde_json::json!([
-            open_ticket("t2", "2025-01-02 10:58:00"),
-            open_ticket("t3", "2025-01-02 11:00:00"),
-            open_ticket("t1", "2025-01-02 12:00:00")
-        ])))
-        .expect(1)
-        .mount(&server)
-        .await;
-    mount_level(&server, "t3", "Gold", "2025-01-02 14:00:00", 1).await;
-    Mock::given(method("GET"))
-        .and(path("/api/v3/tickets/t3"))
-        .respond_with(json(open_ticket("t3", "2025-01-02 11:00:00")))
-        .expect(1)
-        .mount(&server)
-        .await;
+    mount_second_sync(&server).await;
     let stored: Cursor = serde_json::from_str(&old.0.to_string()).unwrap();
     let (pages, cursor) = sync(&build(), stored).await.unwrap();
     let items: HashMap<&str, &Item> = pages
