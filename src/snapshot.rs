@@ -215,13 +215,13 @@ pub struct Evaluation {
 /// An open item that is *open-stable* at the evaluation's `now`: it has an
 /// open cycle and every event it holds is at or before `now` (a vendor due
 /// may lie later: see [`open_settles_until`]). While it does not change, a
-/// later evaluation before [`OpenStable::until`] gives it the same open states, time to breach
-/// buckets' inputs moved by the clock, vendor verdicts and finals, and the
-/// same rows except for the elapsed and remaining seconds of its running
-/// and breached cycles, which move as its [`RowClock`]s say. A cycle that is
-/// paused or breached and still open stays so until the item changes; a
-/// running one stays running (or at risk) until `until`: the first instant
-/// at which it could breach or cross its at-risk threshold.
+/// later evaluation before [`OpenStable::until`] gives it the same open
+/// states, vendor verdicts and finals, and the same rows except for the
+/// elapsed and remaining seconds of its running and breached cycles, which
+/// move as its [`RowClock`]s say (and with them its time to breach). A
+/// cycle that is paused or breached and still open stays so until the item
+/// changes; a running one stays running (or at risk) until `until`: the
+/// first instant at which it could breach or cross its at-risk threshold.
 #[derive(Debug, Clone)]
 pub struct OpenStable {
     /// Its position in the evaluation order (0 for the first item

@@ -57,8 +57,7 @@ struct OpenCycle {
     vendor_verdict: u8,
 }
 
-/// The open states an [`OpenCycle`] can hold; the first is the one without
-/// a time-to-breach observation.
+/// The open states an [`OpenCycle`] can hold.
 const STATES: [&str; 4] = ["breached", "paused", "running", "at_risk"];
 
 /// The row's vendor verdicts ([`Row::vendor_verdict`]) an [`OpenCycle`] can hold.
@@ -121,7 +120,8 @@ pub(super) fn add_open_marks(
             let row = c.row(mark, &source, id, now, &mut labels);
             let key = Arc::as_ptr(&c.series) as usize;
             open.entry((key, c.state)).or_insert((&c.series, 0)).1 += 1;
-            if c.state != 0 {
+            // Every open state but breached has a time to breach.
+            if c.state() != "breached" {
                 waits
                     .entry(key)
                     .or_insert_with(|| (&c.series, Histogram::default()))

@@ -11,10 +11,10 @@
 //! running cycle of it could breach or turn at risk: its open states, time to
 //! breach, vendor verdicts and rows are added back, the rows' elapsed and
 //! remaining seconds moved to `now` by their [`crate::snapshot::RowClock`].
-//! Compliance windows come from counted
-//! instants kept in memory ([`Tallies`]) instead of a scan of the store. The
-//! output is identical to a full evaluation (`tests/incremental.rs` compares
-//! the two over random timelines and poll sequences).
+//! Compliance windows come from counted instants kept in memory ([`Tallies`])
+//! instead of a scan of the store. The output is identical to a full
+//! evaluation (`tests/incremental.rs` compares the two over random timelines
+//! and poll sequences).
 
 mod marks;
 mod tallies;
