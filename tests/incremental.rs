@@ -378,7 +378,7 @@ fn rows_of(side: &Side, id: &str) -> Vec<(&'static str, &'static str, i64, i64)>
     let mut rows: Vec<_> = side
         .engine
         .view()
-        .rows
+        .rows()
         .iter()
         .filter(|r| &*r.item_id == id)
         .map(|r| {

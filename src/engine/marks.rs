@@ -30,6 +30,8 @@ pub(super) struct OpenMark {
     /// The first instant (seconds) the item must be evaluated again at
     /// ([`OpenStable::until`]).
     pub(super) until: i64,
+    /// The item's id, for its rows.
+    id: Box<str>,
     /// The raw team and priority of its rows (interned).
     team: Arc<str>,
     priority: Arc<str>,
@@ -68,21 +70,13 @@ impl OpenCycle {
         STATES[usize::from(self.state)]
     }
 
-    /// Its `/items` row at `now` (seconds, not before `mark.at`); `source`
-    /// is interned by the caller, once per item.
-    fn row(
-        &self,
-        mark: &OpenMark,
-        source: &Arc<str>,
-        id: &str,
-        now: i64,
-        labels: &mut Interner,
-    ) -> Row {
+    /// Its `/items` row at `now` (seconds, not before `mark.at`).
+    fn row(&self, mark: &OpenMark, source: &Arc<str>, now: i64, labels: &mut Interner) -> Row {
         let (elapsed, remaining) = self.clock.at(mark.at, self.elapsed, now);
         Row {
             source: source.clone(),
             channel: self.channel,
-            item_id: id.into(),
+            item_id: mark.id.clone(),
             team: mark.team.clone(),
             priority: mark.priority.clone(),
             policy: labels.intern(&self.series.policy),
@@ -99,36 +93,33 @@ impl OpenCycle {
     }
 }
 
+/// The open-stable marks an evaluation skipped, per source.
+pub(super) type OpenMarks = Vec<(Arc<str>, Vec<Arc<OpenMark>>)>;
+
 /// Adds what the skipped open-stable items contribute at `now` (seconds,
-/// before each mark's `until`): one open-state gauge per cycle, a
-/// time-to-breach observation per cycle not breached, and its row with the
-/// elapsed and remaining seconds moved to `now`.
+/// before each mark's `until`) to the aggregates: one open-state gauge per
+/// cycle and a time-to-breach observation per cycle not breached, its
+/// remaining seconds moved to `now`. Their rows are built only when a page
+/// reads them ([`mark_rows`]).
 /// Per-series sums are taken by the series' address first, so a `Series` is
 /// cloned once per series rather than once per cycle. (Histogram sums are
 /// sums of whole seconds, exact in any order.)
-pub(super) fn add_open_marks(
-    eval: &mut Evaluation,
-    marks: &[(&str, &str, Arc<OpenMark>)],
-    now: i64,
-) {
+pub(super) fn add_open_marks(eval: &mut Evaluation, marks: &OpenMarks, now: i64) {
     let mut open: HashMap<(usize, u8), (&Series, u64)> = HashMap::new();
     let mut waits: HashMap<usize, (&Series, Histogram)> = HashMap::new();
-    let mut labels = Interner::default();
-    for (source, id, mark) in marks {
-        let source = labels.intern(source);
+    for mark in marks.iter().flat_map(|(_, m)| m) {
         for c in mark.cycles.iter() {
-            let row = c.row(mark, &source, id, now, &mut labels);
             let key = Arc::as_ptr(&c.series) as usize;
             open.entry((key, c.state)).or_insert((&c.series, 0)).1 += 1;
             // Every open state but breached has a time to breach.
             if c.state() != "breached" {
+                let (_, remaining) = c.clock.at(mark.at, c.elapsed, now);
                 waits
                     .entry(key)
                     .or_insert_with(|| (&c.series, Histogram::default()))
                     .1
-                    .observe(row.remaining_seconds.max(0) as f64);
+                    .observe(remaining.max(0) as f64);
             }
-            eval.open_rows.push(row);
         }
     }
     for ((_, state), (series, n)) in open {
@@ -142,6 +133,28 @@ pub(super) fn add_open_marks(
             .entry(series.clone())
             .or_default()
             .add(&h);
+    }
+}
+
+/// Adds the rows of the skipped open-stable items at `now` (seconds), their
+/// elapsed and remaining seconds moved to `now`: what a page reads of them.
+pub(super) fn mark_rows(marks: OpenMarks, now: i64) -> impl FnOnce(&mut Vec<Row>) + Send {
+    move |rows: &mut Vec<Row>| {
+        let mut labels = Interner::default();
+        rows.reserve(
+            marks
+                .iter()
+                .flat_map(|(_, m)| m)
+                .map(|m| m.cycles.len())
+                .sum(),
+        );
+        for (source, marks) in &marks {
+            for mark in marks {
+                for c in mark.cycles.iter() {
+                    rows.push(c.row(mark, source, now, &mut labels));
+                }
+            }
+        }
     }
 }
 
@@ -185,6 +198,7 @@ pub(super) fn open_mark(
         })
         .collect();
     let mark = OpenMark {
+        id: id.into(),
         at: s.at,
         until: s.until,
         team: interner.intern(&first.team),
@@ -198,6 +212,6 @@ pub(super) fn open_mark(
         && rows
             .iter()
             .zip(mark.cycles.iter())
-            .all(|(row, c)| c.row(&mark, &source, id, s.at, &mut labels) == *row);
+            .all(|(row, c)| c.row(&mark, &source, s.at, &mut labels) == *row);
     exact.then_some(mark)
 }

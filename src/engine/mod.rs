@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use jiff::{SignedDuration, Timestamp};
 use tokio::sync::Notify;
 
-use self::marks::{Mark, OpenMark, add_open_marks, open_mark};
+use self::marks::{Mark, OpenMarks, add_open_marks, mark_rows, open_mark};
 use self::tallies::Tallies;
 use crate::clock::Clock;
 use crate::compact::{Interner, Stored};
@@ -344,7 +344,7 @@ impl Engine {
             );
             seen.insert(key) && !known.contains(&key)
         };
-        let (mut eval, folded, aged) =
+        let (mut eval, folded, aged, skipped) =
             match self.evaluate_items(config, now, horizon, incremental, keep_final) {
                 Ok(v) => v,
                 Err(e) => {
@@ -372,7 +372,7 @@ impl Engine {
             }
         };
         let counted_at = started.elapsed();
-        self.render(config, now, &mut eval, &folded, incremental)?;
+        self.render(config, now, &mut eval, skipped, &folded, incremental)?;
         let rendered_at = started.elapsed();
         self.prune(&eval, aged, horizon)?;
         tracing::debug!(
@@ -404,8 +404,8 @@ impl Engine {
         horizon: i64,
         incremental: bool,
         keep_final: impl FnMut(&Item, &Outcome) -> bool,
-    ) -> Result<(Evaluation, Folded, Aged), StoreError> {
-        let (eval, admitted, folded, aged) = {
+    ) -> Result<(Evaluation, Folded, Aged, OpenMarks), StoreError> {
+        let (eval, admitted, folded, aged, open_marks) = {
             let items = self.items.read().expect("lock poisoned");
             let mut caps = self.caps.lock().expect("lock poisoned");
             caps.team_limit = config.metrics.team_limit;
@@ -413,12 +413,13 @@ impl Engine {
             let mut pending = Vec::new();
             let mut verdicts: HashMap<(&str, &'static str, VendorVerdict), u64> = HashMap::new();
             let mut aged: Aged = HashMap::new();
-            let mut open_marks: Vec<(&str, &str, Arc<OpenMark>)> = Vec::new();
+            let mut open_marks: OpenMarks = Vec::new();
             let backfilling = self.backfilling.lock().expect("lock poisoned").clone();
             for (source, map) in items.iter() {
                 if backfilling.contains(source) {
                     continue;
                 }
+                let mut skipped = Vec::new();
                 for (id, t) in map.iter() {
                     let mut mark = t.settled.lock().expect("lock poisoned");
                     let vendor = match &*mark {
@@ -429,7 +430,7 @@ impl Engine {
                             settled
                         }
                         Some(Mark::Open(open)) if incremental && now.as_second() < open.until => {
-                            open_marks.push((source.as_str(), &**id, open.clone()));
+                            skipped.push(open.clone());
                             &open.vendor
                         }
                         _ => {
@@ -444,6 +445,9 @@ impl Engine {
                             .entry((source.as_str(), t.stored.channel().as_str(), *v))
                             .or_default() += 1;
                     }
+                }
+                if !skipped.is_empty() {
+                    open_marks.push((source.as_str().into(), skipped));
                 }
             }
             // The order `evaluate_all` would sort the items in; each is
@@ -493,12 +497,12 @@ impl Engine {
                 .into_iter()
                 .map(|l| (l, caps.folded.get(l).map_or(0, |s| s.len() as u64)))
                 .collect();
-            (eval, admitted, folded, aged)
+            (eval, admitted, folded, aged, open_marks)
         };
         for (source, label, value) in &admitted {
             self.store.admit_label_value(source, label, value)?;
         }
-        Ok((eval, folded, aged))
+        Ok((eval, folded, aged, open_marks))
     }
 
     /// Counts final outcomes not counted before, once each, in the store.
@@ -562,12 +566,14 @@ impl Engine {
 
     /// Renders the SLA families from the evaluation, the stored counters and
     /// the compliance windows, and swaps them in for `/metrics`; moves the
-    /// open rows into the view `/` and `/items` read.
+    /// open rows, and the skipped items' rows to build on first read, into
+    /// the view `/` and `/items` read.
     fn render(
         &self,
         config: &Config,
         now: Timestamp,
         eval: &mut Evaluation,
+        skipped: OpenMarks,
         folded: &[(&'static str, u64)],
         incremental: bool,
     ) -> Result<(), StoreError> {
@@ -605,9 +611,18 @@ impl Engine {
             &mut text,
         );
         *self.rendered.write().expect("lock poisoned") = Arc::new(text);
-        let view = View::new(
+        // One open row per open-state gauge of one.
+        let mut states = [0; 4];
+        for ((_, state), n) in &eval.open {
+            if let Some(i) = crate::pages::items::STATES.iter().position(|s| s == state) {
+                states[i] += *n as usize;
+            }
+        }
+        let view = View::deferred(
             now,
             std::mem::take(&mut eval.open_rows),
+            Some(Box::new(mark_rows(skipped, now.as_second()))),
+            states,
             compliance_rows(&compliance, &objectives),
         );
         *self.view.write().expect("lock poisoned") = Arc::new(view);

@@ -152,8 +152,9 @@ pub struct Selection<'a> {
 /// page: one pass, no sort, no allocation beyond the page.
 pub fn select<'a>(view: &'a View, q: &Query) -> Selection<'a> {
     let mut total = 0;
-    let mut rows = Vec::with_capacity(q.limit.min(view.rows.len()));
-    for row in &view.rows {
+    let all = view.rows();
+    let mut rows = Vec::with_capacity(q.limit.min(all.len()));
+    for row in all {
         let matches = q
             .filters
             .iter()

@@ -10,46 +10,123 @@
 pub mod items;
 pub mod status;
 
+use std::sync::{Mutex, OnceLock};
+
 use jiff::Timestamp;
 
 use crate::report::Row;
 
+/// Rows a [`View`] adds on its first read (the skipped items' rows, moved to
+/// the view's instant).
+pub type MoreRows = Box<dyn FnOnce(&mut Vec<Row>) + Send>;
+
 /// What one evaluation leaves for the pages.
-#[derive(Debug, Default)]
+///
+/// The open rows are sorted when a page first reads them, not by the
+/// evaluation: at 100k tickets they are ~400k rows, and building and
+/// sorting them after every evaluation (every 15 s and after each sync)
+/// was a third of a poll's CPU, for pages most evaluations never serve.
+/// The counts per state the status page shows are known without them.
+#[derive(Default)]
 pub struct View {
     /// The instant the rows were evaluated at.
     pub at: Option<Timestamp>,
     /// Open cycles sorted by remaining time (breached first), then source,
-    /// item, target and cycle, so paging is stable between requests.
-    pub rows: Vec<Row>,
-    /// Compliance per source, team, policy, target and window.
+    /// item, target and cycle, so paging is stable between requests; built
+    /// on first read from `unsorted` and `more`.
+    rows: OnceLock<Vec<Row>>,
+    unsorted: Mutex<Option<(Vec<Row>, Option<MoreRows>)>>,
+    /// Open rows per state, in [`items::STATES`] order.
+    states: [usize; 4],
+    /// Compliance per source, team, policy and target and window.
     pub compliance: Vec<status::Compliance>,
 }
 
 impl View {
-    /// Builds the view, sorting `rows` by time to breach.
-    pub fn new(at: Timestamp, mut rows: Vec<Row>, compliance: Vec<status::Compliance>) -> View {
-        rows.sort_unstable_by(|a, b| {
-            (
-                a.remaining_seconds,
-                &a.source,
-                &a.item_id,
-                a.target.as_str(),
-                a.cycle,
-            )
-                .cmp(&(
-                    b.remaining_seconds,
-                    &b.source,
-                    &b.item_id,
-                    b.target.as_str(),
-                    b.cycle,
-                ))
-        });
+    /// The view of `rows`, sorted by time to breach.
+    pub fn new(at: Timestamp, rows: Vec<Row>, compliance: Vec<status::Compliance>) -> View {
+        let mut states = [0; 4];
+        for row in &rows {
+            if let Some(i) = items::STATES.iter().position(|s| *s == row.state) {
+                states[i] += 1;
+            }
+        }
+        let view = View::deferred(at, rows, None, states, compliance);
+        view.rows();
+        view
+    }
+
+    /// The view of `rows` and what `more` adds, sorted on first read;
+    /// `states` counts them all per state, in [`items::STATES`] order.
+    pub fn deferred(
+        at: Timestamp,
+        rows: Vec<Row>,
+        more: Option<MoreRows>,
+        states: [usize; 4],
+        compliance: Vec<status::Compliance>,
+    ) -> View {
         View {
             at: Some(at),
-            rows,
+            rows: OnceLock::new(),
+            unsorted: Mutex::new(Some((rows, more))),
+            states,
             compliance,
         }
+    }
+
+    /// The open rows, sorted by time to breach (sorted now if no page has
+    /// read them yet).
+    pub fn rows(&self) -> &[Row] {
+        self.rows.get_or_init(|| {
+            let taken = self.unsorted.lock().expect("lock poisoned").take();
+            let Some((mut rows, more)) = taken else {
+                return Vec::new();
+            };
+            if let Some(more) = more {
+                more(&mut rows);
+            }
+            rows.sort_unstable_by(|a, b| {
+                (
+                    a.remaining_seconds,
+                    &a.source,
+                    &a.item_id,
+                    a.target.as_str(),
+                    a.cycle,
+                )
+                    .cmp(&(
+                        b.remaining_seconds,
+                        &b.source,
+                        &b.item_id,
+                        b.target.as_str(),
+                        b.cycle,
+                    ))
+            });
+            rows
+        })
+    }
+
+    /// How many open rows are in `state` (one of [`items::STATES`]).
+    pub fn count(&self, state: &str) -> usize {
+        items::STATES
+            .iter()
+            .position(|s| *s == state)
+            .map_or(0, |i| self.states[i])
+    }
+
+    /// How many open rows there are.
+    pub fn open(&self) -> usize {
+        self.states.iter().sum()
+    }
+}
+
+impl std::fmt::Debug for View {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("View")
+            .field("at", &self.at)
+            .field("rows", &self.rows())
+            .field("states", &self.states)
+            .field("compliance", &self.compliance)
+            .finish()
     }
 }
 

@@ -129,7 +129,6 @@ impl StatusPage {
         demo: bool,
         telemetry: String,
     ) -> StatusPage {
-        let count = |state: &str| view.rows.iter().filter(|r| r.state == state).count();
         let mut lines: BTreeMap<(String, String, String, &'static str), ComplianceLine> =
             BTreeMap::new();
         for c in &view.compliance {
@@ -164,9 +163,9 @@ impl StatusPage {
                 .map(|t| t.to_string())
                 .unwrap_or_else(|| "not yet".into()),
             sources,
-            at_risk: count("at_risk"),
-            breached: count("breached"),
-            open: view.rows.len(),
+            at_risk: view.count("at_risk"),
+            breached: view.count("breached"),
+            open: view.open(),
             windows,
             compliance: lines.into_values().collect(),
         }
@@ -223,9 +222,8 @@ mod tests {
             (10, 20, 0.9)
         );
         let view = View {
-            at: None,
-            rows: vec![],
             compliance: rows,
+            ..View::default()
         };
         let page = StatusPage::new(
             &view,
