@@ -10,6 +10,7 @@ use std::sync::Arc;
 use jiff::Timestamp;
 
 use crate::model::Item;
+use crate::report::Row;
 use crate::sla::{Outcome, PolicySet, State, evaluate_into};
 
 mod stable;
@@ -203,15 +204,11 @@ pub struct Evaluation {
     /// One row per open cycle (running, at risk, paused, or breached and
     /// still open) with the raw team and priority, for `/items`. Ids live
     /// here and never in a label.
-    pub open_rows: Vec<crate::report::Row>,
+    pub open_rows: Vec<Row>,
     /// Done items whose evaluation can no longer change while the item does
     /// not (see [`settles`]), with their share of `vendor`. An incremental
     /// evaluator may skip them from now on.
     pub settled: Vec<Settled>,
-    /// Open items whose evaluation moves with the clock only by the rule of
-    /// [`RowClock`] while they do not change (see [`open_stable`]); filled
-    /// only by [`evaluate_sorted_marking`] when asked to.
-    pub open_stable: Vec<OpenStable>,
     /// How many items this evaluation evaluated.
     pub evaluated: usize,
 }
@@ -370,19 +367,23 @@ pub fn evaluate_sorted<I: std::borrow::Borrow<Item>>(
     caps: &mut LabelCaps,
     keep_final: impl FnMut(&Item, &Outcome) -> bool,
 ) -> Evaluation {
-    evaluate_sorted_marking(items, policies, now, caps, keep_final, false)
+    let no_marks: Option<fn(OpenStable, &[Row]) -> bool> = None;
+    evaluate_sorted_marking(items, policies, now, caps, keep_final, no_marks)
 }
 
-/// [`evaluate_sorted`], also recording the open items that are open-stable
-/// at `now` in [`Evaluation::open_stable`] when `mark_open` is set (an
-/// incremental evaluator skips them until they change).
+/// [`evaluate_sorted`], also handing each open item that is open-stable at
+/// `now` (see [`OpenStable`]) to `mark_open` with its rows, when given (an
+/// incremental evaluator skips such items until they change). When it
+/// returns true it has taken the rows over (it builds them again when they
+/// are read), and they leave [`Evaluation::open_rows`]; the open states,
+/// time to breach and vendor verdicts stay.
 pub fn evaluate_sorted_marking<I: std::borrow::Borrow<Item>>(
     items: impl IntoIterator<Item = I>,
     policies: &PolicySet,
     now: Timestamp,
     caps: &mut LabelCaps,
     mut keep_final: impl FnMut(&Item, &Outcome) -> bool,
-    mark_open: bool,
+    mut mark_open: Option<impl FnMut(OpenStable, &[Row]) -> bool>,
 ) -> Evaluation {
     let mut eval = Evaluation::default();
     let mut outcomes = Vec::new();
@@ -476,22 +477,23 @@ pub fn evaluate_sorted_marking<I: std::borrow::Borrow<Item>>(
                 .or_default()
                 .push(item.id.clone());
             settle(&mut eval, item, now, &verdicts);
-        } else if mark_open && let Some(vendor_until) = open_settles_until(item, now) {
-            let rows = rows_from..eval.open_rows.len();
-            if let Some((clocks, until)) =
-                open_stable(item, policy, now, &eval.open_rows[rows.clone()])
-            {
-                let until = until.min(vendor_until);
-                eval.open_stable.push(OpenStable {
+        } else if let Some(mark) = mark_open.as_mut()
+            && let Some(vendor_until) = open_settles_until(item, now)
+        {
+            let rows = &eval.open_rows[rows_from..];
+            if let Some((clocks, until)) = open_stable(item, policy, now, rows) {
+                let stable = OpenStable {
                     item: eval.evaluated - 1,
                     at: now.as_second(),
                     team: labels.intern(&team),
                     priority: labels.intern(&priority),
                     vendor: verdicts.as_slice().into(),
-                    rows,
                     clocks,
-                    until,
-                });
+                    until: until.min(vendor_until),
+                };
+                if mark(stable, rows) {
+                    eval.open_rows.truncate(rows_from);
+                }
             }
         }
     }

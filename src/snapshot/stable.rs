@@ -2,7 +2,6 @@
 //! not change, until when, and how its rows move with the clock meanwhile
 //! ([`OpenStable`], [`RowClock`]). Pure, like the rest of the snapshot.
 
-use std::ops::Range;
 use std::sync::Arc;
 
 use jiff::Timestamp;
@@ -34,9 +33,7 @@ pub struct OpenStable {
     pub priority: Arc<str>,
     /// Its vendor comparisons (as [`super::Settled::vendor`]).
     pub vendor: Box<[VendorVerdict]>,
-    /// Its rows in [`Evaluation::open_rows`], one per open cycle.
-    pub rows: Range<usize>,
-    /// How each of those rows moves with the clock, in the same order.
+    /// How each of its rows moves with the clock, in their order.
     pub clocks: Vec<RowClock>,
     /// The first instant (seconds) a later evaluation must evaluate the item
     /// again at: a running cycle may breach or turn at risk then, or an
