@@ -740,21 +740,8 @@ impl Store {
             }
             // Events whose item never came (a skipped voice ticket, a ticket
             // outside the lookback) are kept as long as counted outcomes.
-            // NOT EXISTS looks each candidate up by the items' primary key;
-            // `NOT IN (SELECT id ...)` built a temporary index of every
-            // stored id of the source first, on every evaluation.
-            tx.execute(
-                "DELETE FROM item_events WHERE source = ?1 AND at < ?2
-                 AND NOT EXISTS (SELECT 1 FROM items
-                                 WHERE items.source = ?1 AND items.id = item_events.item_id)",
-                params![source, horizon],
-            )?;
-            let mut keys = tx.prepare_cached(
-                "DELETE FROM counted WHERE source = ?1 AND at < ?2
-                 AND NOT EXISTS (SELECT 1 FROM items
-                                 WHERE items.source = ?1 AND items.id = counted.item_id)
-                 RETURNING item_id, target, cycle",
-            )?;
+            tx.execute(PRUNE_ORPHAN_EVENTS, params![source, horizon])?;
+            let mut keys = tx.prepare_cached(PRUNE_COUNTED)?;
             let mut rows = keys.query(params![source, horizon])?;
             while let Some(r) = rows.next()? {
                 counted.push((r.get(0)?, r.get(1)?, r.get(2)?));
@@ -767,6 +754,22 @@ impl Store {
         })
     }
 }
+
+/// Drops the events past the horizon whose item never came. NOT EXISTS looks
+/// each candidate up by the items' primary key; `NOT IN (SELECT id ...)`
+/// built a temporary index of every stored id of the source first.
+const PRUNE_ORPHAN_EVENTS: &str = "DELETE FROM item_events WHERE source = ?1 AND at < ?2
+    AND NOT EXISTS (SELECT 1 FROM items
+                    WHERE items.source = ?1 AND items.id = item_events.item_id)";
+
+/// Drops the counted keys past the horizon whose item is gone. `+source`
+/// keeps the planner off the primary key's `source` prefix: that scanned
+/// every counted row of the source (~450k at 100k tickets, 0.1 s) on every
+/// evaluation, where the index on `at` finds only the rows past the horizon.
+const PRUNE_COUNTED: &str = "DELETE FROM counted WHERE +source = ?1 AND at < ?2
+    AND NOT EXISTS (SELECT 1 FROM items
+                    WHERE items.source = ?1 AND items.id = counted.item_id)
+    RETURNING item_id, target, cycle";
 
 /// What [`Store::prune`] removed.
 #[derive(Debug, Default)]
@@ -790,4 +793,31 @@ fn text<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> Result<&'r str, rusqlite::E
     row.get_ref(i)?.as_str().map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plan SQLite picks for `sql` in a store with the current schema.
+    fn plan(sql: &str) -> String {
+        let store = Store::in_memory().unwrap();
+        let conn = store.conn();
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows = stmt
+            .query_map(params!["s", 0], |r| r.get::<_, String>(3))
+            .unwrap();
+        rows.map(Result::unwrap).collect::<Vec<_>>().join("; ")
+    }
+
+    #[test]
+    fn every_evaluations_prune_reads_only_rows_past_the_horizon() {
+        let counted = plan(PRUNE_COUNTED);
+        assert!(counted.contains("INDEX counted_at (at<?)"), "{counted}");
+        let events = plan(PRUNE_ORPHAN_EVENTS);
+        assert!(
+            events.contains("INDEX item_events_at (source=? AND at<?)"),
+            "{events}"
+        );
+    }
 }
