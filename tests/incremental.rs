@@ -237,6 +237,11 @@ fn engine(now: &Arc<AtomicI64>, config: &Config, incremental: bool) -> Side {
         Arc::new(move || ts(now.load(Ordering::Relaxed))),
     ));
     engine.set_incremental(incremental);
+    // The incremental side counts its finals two at a time, in batches
+    // during the evaluation; the full side (the reference) at the end.
+    if incremental {
+        engine.set_finals_batch(2);
+    }
     engine.load(config).unwrap();
     Side { engine }
 }

@@ -42,7 +42,7 @@ use crate::pages::status::compliance_rows;
 use crate::report::Row;
 use crate::sla::Outcome;
 use crate::snapshot::{
-    BUCKETS, Evaluation, Final, LabelCaps, OpenStable, Series, VendorVerdict,
+    BUCKETS, Evaluation, Final, Flush, LabelCaps, OpenStable, Series, VendorVerdict,
     evaluate_sorted_marking,
 };
 use crate::store::{CountedOutcome, Store, StoreError};
@@ -52,6 +52,11 @@ type Folded = Vec<(&'static str, u64)>;
 
 /// Ids of done items past the retention horizon, per source.
 type Aged = HashMap<String, Vec<String>>;
+
+/// How many final outcomes an evaluation holds before it counts them: a
+/// first evaluation at 100k tickets makes ~300k, and holding them all until
+/// the end was the largest allocation of its peak memory.
+pub const FINALS_BATCH: usize = 16_384;
 
 /// How often open items are re-evaluated between syncs, so time to breach
 /// and new breaches move by the minute even when nothing is synced.
@@ -133,6 +138,9 @@ pub struct Engine {
     tallies: Mutex<Option<Tallies>>,
     /// How many items the last evaluation evaluated (the rest were settled).
     last_evaluated: AtomicUsize,
+    /// How many finals an evaluation holds before it counts them
+    /// ([`FINALS_BATCH`]; smaller in tests).
+    finals_batch: AtomicUsize,
     /// Wakes the evaluator after a sync.
     pub evaluate_now: Notify,
     /// Sources in a backfill (a first sync from no cursor): their partial
@@ -165,6 +173,7 @@ impl Engine {
             settled_under: AtomicUsize::new(0),
             tallies: Mutex::new(None),
             last_evaluated: AtomicUsize::new(0),
+            finals_batch: AtomicUsize::new(FINALS_BATCH),
             evaluate_now: Notify::new(),
             backfilling: Mutex::new(HashSet::new()),
             clock,
@@ -213,6 +222,12 @@ impl Engine {
         for t in all.values_mut().flat_map(|m| m.values_mut()) {
             t.settled.get_mut().expect("lock poisoned").take();
         }
+    }
+
+    /// Counts finals every `n` of them instead of every [`FINALS_BATCH`]
+    /// (tests make batches small enough to happen).
+    pub fn set_finals_batch(&self, n: usize) {
+        self.finals_batch.store(n.max(1), Ordering::Relaxed);
     }
 
     /// How many items the last evaluation evaluated; settled and open-stable
@@ -346,20 +361,36 @@ impl Engine {
             );
             seen.insert(key) && !known.contains(&key)
         };
-        let (mut eval, folded, aged, skipped) =
-            match self.evaluate_items(config, now, horizon, incremental, keep_final) {
-                Ok(v) => v,
-                Err(e) => {
-                    // Items were marked settled before their finals were counted.
-                    self.counted_seeded.store(false, Ordering::Relaxed);
-                    self.forget_settled();
-                    return Err(e);
+        // Finals are counted in batches while the items are evaluated, each
+        // batch in its own transaction; after a failed batch the rest are
+        // dropped and the evaluation fails as a failed count does.
+        let mut batches: Result<usize, StoreError> = Ok(0);
+        let mut flush = |finals: &mut Vec<Final>| {
+            let batch = std::mem::take(finals);
+            if let Ok(counted) = &mut batches {
+                match self.count(batch, incremental) {
+                    Ok(n) => *counted += n,
+                    Err(e) => batches = Err(e),
                 }
-            };
+            }
+        };
+        let evaluated =
+            self.evaluate_items(config, now, horizon, incremental, keep_final, &mut flush);
+        let (mut eval, folded, aged, skipped) = match evaluated {
+            Ok(v) => v,
+            Err(e) => {
+                // Items were marked settled before their finals were counted.
+                self.counted_seeded.store(false, Ordering::Relaxed);
+                self.forget_settled();
+                return Err(e);
+            }
+        };
         drop(known);
         let evaluated = started.elapsed();
         self.last_evaluated.store(eval.evaluated, Ordering::Relaxed);
-        let counted = match self.count(std::mem::take(&mut eval.finals), incremental) {
+        let last = batches
+            .and_then(|n| Ok(n + self.count(std::mem::take(&mut eval.finals), incremental)?));
+        let counted = match last {
             Ok(n) => {
                 *self.counted.lock().expect("lock poisoned") = seen;
                 n
@@ -406,13 +437,17 @@ impl Engine {
         horizon: i64,
         incremental: bool,
         keep_final: impl FnMut(&Item, &Outcome) -> bool,
+        flush: Flush<'_>,
     ) -> Result<(Evaluation, Folded, Aged, OpenMarks), StoreError> {
         let (eval, admitted, folded, aged, open_marks) = {
             let items = self.items.read().expect("lock poisoned");
             let mut caps = self.caps.lock().expect("lock poisoned");
             caps.team_limit = config.metrics.team_limit;
             caps.priority_limit = config.metrics.priority_limit;
-            let mut pending = Vec::new();
+            // Sized up front: at a first evaluation every item is pending,
+            // and growing by doubling held up to twice the ~8 MB it needs
+            // (untouched capacity costs nothing on a later evaluation).
+            let mut pending = Vec::with_capacity(items.values().map(|m| m.len()).sum());
             let mut verdicts: HashMap<(&str, &'static str, VendorVerdict), u64> = HashMap::new();
             let mut aged: Aged = HashMap::new();
             let mut open_marks: OpenMarks = Vec::new();
@@ -484,6 +519,7 @@ impl Engine {
                 &mut caps,
                 keep_final,
                 incremental.then_some(mark),
+                Some((self.finals_batch.load(Ordering::Relaxed), flush)),
             );
             drop((interner, series));
             // The skipped marks' gauges; the new ones' are in the evaluation.

@@ -58,9 +58,11 @@ impl Tallies {
     }
 
     /// Puts every series' instants back in order after [`Tallies::push`]es.
+    /// A stable sort finds the sorted run and merges the pushed tail into it
+    /// in linear time: counting sorts after every batch of finals.
     pub(super) fn sort(&mut self) {
         for v in self.instants.values_mut().flat_map(|m| m.values_mut()) {
-            v.sort_unstable();
+            v.sort();
         }
     }
 
