@@ -665,12 +665,7 @@ impl Engine {
         );
         *self.rendered.write().expect("lock poisoned") = Arc::new(text);
         // One open row per open-state gauge of one.
-        let mut states = [0; 4];
-        for ((_, state), n) in &eval.open {
-            if let Some(i) = crate::pages::items::STATES.iter().position(|s| s == state) {
-                states[i] += *n as usize;
-            }
-        }
+        let states = eval.open.iter().map(|((_, s), n)| (*s, *n as usize));
         let view = View::deferred(
             now,
             std::mem::take(&mut eval.open_rows),

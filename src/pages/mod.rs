@@ -10,7 +10,7 @@
 pub mod items;
 pub mod status;
 
-use std::sync::{Mutex, OnceLock};
+use std::sync::LazyLock;
 
 use jiff::Timestamp;
 
@@ -20,6 +20,9 @@ use crate::report::Row;
 /// the view's instant).
 pub type MoreRows = Box<dyn FnOnce(&mut Vec<Row>) + Send>;
 
+/// How a [`View`] builds its sorted rows on first read.
+type BuildRows = Box<dyn FnOnce() -> Vec<Row> + Send>;
+
 /// What one evaluation leaves for the pages.
 ///
 /// The open rows are sorted when a page first reads them, not by the
@@ -27,61 +30,56 @@ pub type MoreRows = Box<dyn FnOnce(&mut Vec<Row>) + Send>;
 /// sorting them after every evaluation (every 15 s and after each sync)
 /// was a third of a poll's CPU, for pages most evaluations never serve.
 /// The counts per state the status page shows are known without them.
-#[derive(Default)]
 pub struct View {
     /// The instant the rows were evaluated at.
     pub at: Option<Timestamp>,
     /// Open cycles sorted by remaining time (breached first), then source,
     /// item, target and cycle, so paging is stable between requests; built
-    /// on first read from `unsorted` and `more`.
-    rows: OnceLock<Vec<Row>>,
-    unsorted: Mutex<Option<(Vec<Row>, Option<MoreRows>)>>,
+    /// on first read.
+    rows: LazyLock<Vec<Row>, BuildRows>,
     /// Open rows per state, in [`items::STATES`] order.
     states: [usize; 4],
     /// Compliance per source, team, policy and target and window.
     pub compliance: Vec<status::Compliance>,
 }
 
+impl Default for View {
+    fn default() -> View {
+        View {
+            at: None,
+            rows: LazyLock::new(Box::new(Vec::new)),
+            states: [0; 4],
+            compliance: Vec::new(),
+        }
+    }
+}
+
 impl View {
     /// The view of `rows`, sorted by time to breach.
     pub fn new(at: Timestamp, rows: Vec<Row>, compliance: Vec<status::Compliance>) -> View {
-        let mut states = [0; 4];
-        for row in &rows {
-            if let Some(i) = items::STATES.iter().position(|s| *s == row.state) {
-                states[i] += 1;
-            }
-        }
+        let states = items::STATES.map(|s| (s, rows.iter().filter(|r| r.state == s).count()));
         let view = View::deferred(at, rows, None, states, compliance);
         view.rows();
         view
     }
 
     /// The view of `rows` and what `more` adds, sorted on first read;
-    /// `states` counts them all per state, in [`items::STATES`] order.
-    pub fn deferred(
+    /// `states` counts them all, as `(state, rows)` pairs (one of
+    /// [`items::STATES`] each, repeated states add up).
+    pub fn deferred<'a>(
         at: Timestamp,
-        rows: Vec<Row>,
+        mut rows: Vec<Row>,
         more: Option<MoreRows>,
-        states: [usize; 4],
+        states: impl IntoIterator<Item = (&'a str, usize)>,
         compliance: Vec<status::Compliance>,
     ) -> View {
-        View {
-            at: Some(at),
-            rows: OnceLock::new(),
-            unsorted: Mutex::new(Some((rows, more))),
-            states,
-            compliance,
+        let mut counts = [0; 4];
+        for (state, n) in states {
+            if let Some(i) = items::STATES.iter().position(|s| *s == state) {
+                counts[i] += n;
+            }
         }
-    }
-
-    /// The open rows, sorted by time to breach (sorted now if no page has
-    /// read them yet).
-    pub fn rows(&self) -> &[Row] {
-        self.rows.get_or_init(|| {
-            let taken = self.unsorted.lock().expect("lock poisoned").take();
-            let Some((mut rows, more)) = taken else {
-                return Vec::new();
-            };
+        let build = move || {
             if let Some(more) = more {
                 more(&mut rows);
             }
@@ -102,7 +100,19 @@ impl View {
                     ))
             });
             rows
-        })
+        };
+        View {
+            at: Some(at),
+            rows: LazyLock::new(Box::new(build)),
+            states: counts,
+            compliance,
+        }
+    }
+
+    /// The open rows, sorted by time to breach (sorted now if no page has
+    /// read them yet).
+    pub fn rows(&self) -> &[Row] {
+        &self.rows
     }
 
     /// How many open rows are in `state` (one of [`items::STATES`]).

@@ -554,11 +554,9 @@ mod tests {
         assert_eq!(caps.newly_admitted.len(), 4);
     }
 
-    #[test]
-    fn capped_labels_are_admitted_oldest_first_whatever_the_iteration_order() {
-        use std::sync::Arc;
-
-        use crate::model::{Channel, Target};
+    /// One policy `name` for every item: pickup within 60 s, around the clock.
+    fn pickup_for_all(name: &str) -> PolicySet {
+        use crate::model::Target;
         use crate::sla::{Calendar, Policy, TargetSpec};
 
         let pickup = TargetSpec::new(
@@ -567,11 +565,18 @@ mod tests {
             0.9,
             Arc::new(Calendar::always()),
         );
-        let policies = PolicySet::new(vec![Policy {
-            name: "all".into(),
+        PolicySet::new(vec![Policy {
+            name: name.into(),
             matcher: None,
             targets: vec![pickup],
-        }]);
+        }])
+    }
+
+    #[test]
+    fn capped_labels_are_admitted_oldest_first_whatever_the_iteration_order() {
+        use crate::model::Channel;
+
+        let policies = pickup_for_all("all");
         let start: Timestamp = "2026-11-01T00:00:00Z".parse().unwrap();
         // 200 chats of 200 teams; creation times scattered, the team name
         // unrelated to the age.
@@ -696,23 +701,10 @@ mod tests {
 
     #[test]
     fn vendor_verdicts_are_compared_with_ours_when_both_are_decided() {
-        use std::sync::Arc;
-
         use crate::model::{Channel, Target, VendorDue};
-        use crate::sla::{Calendar, Policy, TargetSpec};
 
         let t = |s: &str| s.parse::<Timestamp>().unwrap();
-        let pickup = TargetSpec::new(
-            Target::Pickup,
-            jiff::SignedDuration::from_secs(60),
-            0.9,
-            Arc::new(Calendar::always()),
-        );
-        let policies = PolicySet::new(vec![Policy {
-            name: "live".into(),
-            matcher: None,
-            targets: vec![pickup],
-        }]);
+        let policies = pickup_for_all("live");
         let now = t("2026-11-24T10:00:00Z");
         let chat = |id: &str, answered: &str, vendor_due: &str, breached: Option<bool>| {
             let mut i = Item::new("s", id, Channel::Chat, t("2026-11-24T09:00:00Z"));
