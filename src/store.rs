@@ -1,13 +1,15 @@
 //! The embedded state store: SQLite (bundled, WAL) under `--storage.path`.
 //!
-//! It keeps the items, one sync cursor per source (the provider's opaque JSON), which
+//! It keeps the items, one sync cursor per source (the provider's opaque JSON)
+//! with the provider's keyed state (`provider_state`, entry by entry), which
 //! (item, target, cycle) outcomes were already counted, the outcome counters, and
 //! the label values admitted under the cardinality caps. It is what lets a
 //! restart resume without a full re-pull and without counting a breach twice.
 //!
 //! Invariants:
-//! - A page of items and the cursor after it are written in one transaction, so
-//!   a crash never advances a cursor past items that were not stored.
+//! - A page of items, the cursor after it and the provider state it changed
+//!   are written in one transaction, so a crash never advances a cursor past
+//!   items that were not stored.
 //! - An item is written as the provider sent it merged with every stored
 //!   timeline event of it ([`crate::timeline::merge`]); events are stored by
 //!   key, so a page read twice changes nothing.
@@ -23,13 +25,14 @@ use std::sync::Mutex;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::model::Item;
+use crate::providers::{StateChange, StateRow};
 use crate::timeline::{self, TimelineEvent};
 
 /// The schema version this build writes. Migrations run from the stored
 /// `user_version` up to it; a newer store is refused rather than damaged.
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
-const MIGRATIONS: [&str; 3] = [
+const MIGRATIONS: [&str; 4] = [
     // 1: the initial schema.
     "CREATE TABLE items (
         source TEXT NOT NULL,
@@ -82,6 +85,15 @@ const MIGRATIONS: [&str; 3] = [
     // 3: every evaluation drops the events past the horizon whose item never
     // came; by time, so that is a range scan, not a scan of every event.
     "CREATE INDEX item_events_at ON item_events (source, at);",
+    // 4: a provider's keyed state (`Page::state`), written entry by entry
+    // with the page that changed it instead of inside the cursor.
+    "CREATE TABLE provider_state (
+        source TEXT NOT NULL,
+        list TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (source, list, key)
+    ) WITHOUT ROWID;",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -151,6 +163,8 @@ pub struct PageWrite<'a> {
     pub removed: &'a [String],
     pub events: &'a [(String, TimelineEvent)],
     pub retain_only: Option<&'a [String]>,
+    /// The provider's keyed state the page changed (`Page::state`).
+    pub state: &'a [StateChange],
 }
 
 /// What [`Store::apply_sync_page`] wrote: the items as written (merged with
@@ -287,6 +301,22 @@ impl Store {
             .optional()?)
     }
 
+    /// The keyed state of `source`'s provider (see `Page::state`), for
+    /// `Provider::restore`.
+    pub fn provider_state(&self, source: &str) -> Result<Vec<StateRow>, StoreError> {
+        let conn = self.conn();
+        let mut rows =
+            conn.prepare_cached("SELECT list, key, value FROM provider_state WHERE source = ?1")?;
+        let rows = rows.query_map(params![source], |r| {
+            Ok(StateRow {
+                list: r.get(0)?,
+                key: r.get(1)?,
+                value: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Stores a page of items, forgets the `removed` ids, and stores the cursor
     /// after the page, atomically.
     pub fn apply_page(
@@ -305,6 +335,7 @@ impl Store {
                 removed,
                 events: &[],
                 retain_only: None,
+                state: &[],
             },
             cursor,
         )
@@ -327,6 +358,7 @@ impl Store {
             removed,
             events,
             retain_only: None,
+            state: &[],
         };
         Ok(self.apply_sync_page(source, endpoint, page, cursor)?.items)
     }
@@ -350,6 +382,7 @@ impl Store {
             removed,
             events,
             retain_only,
+            state,
         } = page;
         let mut conn = self.conn();
         let tx = conn.transaction()?;
@@ -447,6 +480,21 @@ impl Store {
                     del_events.execute(params![source, id])?;
                     forgotten.push(id);
                 }
+            }
+            let mut put_state = tx.prepare_cached(
+                "INSERT INTO provider_state (source, list, key, value) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (source, list, key) DO UPDATE SET value = excluded.value",
+            )?;
+            let mut del_state = tx.prepare_cached(
+                "DELETE FROM provider_state WHERE source = ?1 AND list = ?2 AND key = ?3",
+            )?;
+            for change in state {
+                match &change.value {
+                    Some(value) => {
+                        put_state.execute(params![source, change.list, change.key, value])?
+                    }
+                    None => del_state.execute(params![source, change.list, change.key])?,
+                };
             }
             tx.execute(
                 "INSERT INTO cursors (source, endpoint, cursor) VALUES (?1, ?2, ?3)

@@ -56,6 +56,10 @@ pub async fn run_source(
     on_sync: OnSync,
 ) {
     let mut logged = HashSet::new();
+    // Whether the provider's keyed state is the store's (plus what it
+    // changed since): false at start and after a sync that failed, whose
+    // fetched pages may have changed it without being stored.
+    let mut restored = false;
     loop {
         let started = Instant::now();
         let mut run = Run {
@@ -70,9 +74,12 @@ pub async fn run_source(
             stream_failure: None,
         };
         let mut result = tokio::select! {
-            r = run.sync_once(provider.as_ref(), &cancel) => r,
+            r = run.sync_once(provider.as_ref(), &mut restored, &cancel) => r,
             () = cancel.cancelled() => return,
         };
+        // A failed stream undid its own changes; any other failure may
+        // leave changes of pages that were never stored.
+        restored &= result.is_ok();
         // A stream that failed leaves the source down (its data is stale)
         // although the other streams were applied; it was logged when it failed.
         if let (Ok(_), Some(failure)) = (&result, run.stream_failure.take()) {
@@ -159,9 +166,16 @@ impl Run<'_> {
     async fn sync_once(
         &mut self,
         provider: &dyn Provider,
+        restored: &mut bool,
         cancel: &CancellationToken,
     ) -> Result<u64, SyncError> {
         let (engine, source) = (self.engine, self.source);
+        if !*restored {
+            let name = source.name.clone();
+            let rows = blocking(engine, move |e| e.store.provider_state(&name)).await?;
+            provider.restore(rows).await;
+            *restored = true;
+        }
         let name = source.name.clone();
         let stored = blocking(engine, move |e| e.store.cursor(&name, CURSOR)).await?;
         let mut cursor = match stored {
@@ -201,6 +215,7 @@ impl Run<'_> {
                 done,
                 next: next_cursor,
                 events,
+                state,
                 ..
             } = page;
             let name = source.name.clone();
@@ -215,6 +230,7 @@ impl Run<'_> {
                     removed: &removed,
                     events: &events,
                     retain_only: retain_only.as_deref(),
+                    state: &state,
                 };
                 let written = e.store.apply_sync_page(&name, CURSOR, page, &next);
                 e.note_store_write(&format!("source {name}"), &written);

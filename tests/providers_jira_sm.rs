@@ -1506,6 +1506,7 @@ fn retain_only_forgets_only_this_sources_unlisted_items_and_keeps_the_page() {
         removed: &[],
         events: &[],
         retain_only: Some(&listed),
+        state: &[],
     };
     let mut forgotten = store
         .apply_sync_page("jsm", "sync", page, "c2")

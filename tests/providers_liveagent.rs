@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use helpdesk_sla_exporter::config::SourceConfig;
@@ -12,7 +12,9 @@ use helpdesk_sla_exporter::providers::liveagent::map::{
     self as map, RawCall, RawChat, RawHistoryRow, RawTicket, TicketOutcome,
 };
 use helpdesk_sla_exporter::providers::liveagent::{self, LiveAgentCursor, LiveAgentProvider};
-use helpdesk_sla_exporter::providers::{ClientMetrics, Cursor, Page, Provider, ProviderError};
+use helpdesk_sla_exporter::providers::{
+    ClientMetrics, Cursor, Page, Provider, ProviderError, StateRow,
+};
 use helpdesk_sla_exporter::secret::Secret;
 use jiff::{SignedDuration, Timestamp};
 use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
@@ -273,6 +275,45 @@ fn provider(server: &MockServer, channels: &[Channel], page_size: u32) -> LiveAg
 
 async fn sync(p: &dyn Provider, cursor: Cursor) -> Result<(Vec<Page>, Cursor), ProviderError> {
     common::sync_pages(p, cursor, 50).await
+}
+
+/// The provider's keyed state as the store keeps it: each page's changes
+/// applied in order, by `(list, key)`.
+#[derive(Debug, Default)]
+struct Stored(BTreeMap<(String, String), String>);
+
+impl Stored {
+    fn apply(&mut self, pages: &[Page]) {
+        for change in pages.iter().flat_map(|p| &p.state) {
+            let key = (change.list.to_owned(), change.key.clone());
+            match &change.value {
+                Some(v) => self.0.insert(key, v.clone()),
+                None => self.0.remove(&key),
+            };
+        }
+    }
+
+    /// The keys of one list, sorted.
+    fn keys(&self, list: &str) -> Vec<&str> {
+        let keys = self.0.keys().filter(|(l, _)| l == list);
+        keys.map(|(_, k)| k.as_str()).collect()
+    }
+
+    /// A provider after a restart: built anew and given the stored state, as
+    /// the sync loop does.
+    async fn restore<P: Provider>(&self, p: P) -> P {
+        let rows = self
+            .0
+            .iter()
+            .map(|((list, key), value)| StateRow {
+                list: list.clone(),
+                key: key.clone(),
+                value: value.clone(),
+            })
+            .collect();
+        p.restore(rows).await;
+        p
+    }
 }
 
 fn json(value: serde_json::Value) -> ResponseTemplate {
@@ -1496,7 +1537,9 @@ async fn levels_are_read_once_per_change_within_the_share_and_survive_a_restart(
     mount_level(&server, "t2", "Basic", "2025-01-02 13:00:00", 1).await;
 
     let build = || provider(&server, &[Channel::Ticket], 10).with_options(two_level_requests());
+    let mut stored = Stored::default();
     let (pages, cursor) = sync(&build(), Cursor::default()).await.unwrap();
+    stored.apply(&pages);
     let items: HashMap<&str, &Item> = pages
         .iter()
         .flat_map(|p| &p.items)
@@ -1515,13 +1558,14 @@ async fn levels_are_read_once_per_change_within_the_share_and_survive_a_restart(
             breached: None
         }]
     );
-    let state: LiveAgentCursor = serde_json::from_value(cursor.0.clone()).unwrap();
-    assert_eq!(state.tickets.levels_pending, ["t3"]);
-    assert_eq!(state.tickets.levels.len(), 2);
+    assert_eq!(stored.keys("levels_pending"), ["t3"]);
+    assert_eq!(stored.keys("levels"), ["t1", "t2"]);
 
-    // A restart: a new provider continues from the stored cursor JSON.
-    let stored: Cursor = serde_json::from_str(&serde_json::to_string(&cursor).unwrap()).unwrap();
-    let (pages, cursor) = sync(&build(), stored).await.unwrap();
+    // A restart: a new provider continues from the stored cursor JSON and
+    // the stored state.
+    let text: Cursor = serde_json::from_str(&serde_json::to_string(&cursor).unwrap()).unwrap();
+    let (pages, cursor) = sync(&stored.restore(build()).await, text).await.unwrap();
+    stored.apply(&pages);
     let items: HashMap<&str, &Item> = pages
         .iter()
         .flat_map(|p| &p.items)
@@ -1537,8 +1581,7 @@ async fn levels_are_read_once_per_change_within_the_share_and_survive_a_restart(
     // t1 keeps the level cached before the restart and waits for the next
     // sync.
     assert_eq!(items["t1"].priority.as_deref(), Some("Gold"), "cached");
-    let state: LiveAgentCursor = serde_json::from_value(cursor.0.clone()).unwrap();
-    assert_eq!(state.tickets.levels_pending, ["t1"]);
+    assert_eq!(stored.keys("levels_pending"), ["t1"]);
     // The third sync reads t1's level again (its second read).
     Mock::given(method("GET"))
         .and(path("/api/v3/tickets/t1"))
@@ -1554,15 +1597,16 @@ async fn levels_are_read_once_per_change_within_the_share_and_survive_a_restart(
         .expect(1)
         .mount(&server)
         .await;
-    let (pages, cursor) = sync(&build(), cursor).await.unwrap();
+    let (pages, _) = sync(&stored.restore(build()).await, cursor).await.unwrap();
+    stored.apply(&pages);
     let t1 = pages.iter().flat_map(|p| &p.items).find(|i| i.id == "t1");
     assert_eq!(
         t1.unwrap().vendor_due[0].due_at,
         ts("2025-01-02 12:30:00"),
         "the level read at t1's change gives its due"
     );
-    let state: LiveAgentCursor = serde_json::from_value(cursor.0).unwrap();
-    assert!(state.tickets.levels_pending.is_empty());
+    assert!(stored.keys("levels_pending").is_empty());
+    assert_eq!(stored.keys("levels"), ["t1", "t2", "t3"]);
     // Request counts are checked by each mock's `expect` when the server drops.
 }
 
@@ -1591,9 +1635,10 @@ fn previous_version_cursor() -> Cursor {
     }))
 }
 
-/// An upgrade must not start over: a cursor stored by the previous version
-/// (the old encoding) reads into the same state this version writes, and a
-/// sync from it keeps the level cache, the pending list and the overlap set.
+/// An upgrade must not start over: a cursor stored by a version that kept the
+/// level cache, the pending list and the overlap set inside it (in the
+/// encoding before issue 19, too) resumes with them, and the first page moves
+/// them into the provider's keyed state, out of the cursor.
 #[tokio::test]
 async fn a_cursor_stored_by_the_previous_version_resumes_with_levels_pending_and_overlap() {
     let server = MockServer::start().await;
@@ -1601,20 +1646,30 @@ async fn a_cursor_stored_by_the_previous_version_resumes_with_levels_pending_and
     mount_level(&server, "t1", "Gold", "2025-01-02 12:30:00", 1).await;
     mount_level(&server, "t2", "Basic", "2025-01-02 13:00:00", 1).await;
     let build = || provider(&server, &[Channel::Ticket], 10).with_options(two_level_requests());
-    let (_, written) = sync(&build(), Cursor::default()).await.unwrap();
+    let mut this_version = Stored::default();
+    let (pages, written) = sync(&build(), Cursor::default()).await.unwrap();
+    this_version.apply(&pages);
     let old = previous_version_cursor();
     let read = |c: &Cursor| serde_json::from_value::<LiveAgentCursor>(c.0.clone()).unwrap();
+    let state = read(&old);
+    assert_eq!(state.tickets.levels.len(), 2, "the old lists read");
     assert_eq!(
-        read(&old),
-        read(&written),
-        "the old encoding reads as this version's state"
+        state.tickets.recent.len(),
+        2,
+        "the old overlap set reads too"
     );
-    assert_ne!(old, written, "this version writes the short forms");
+    assert_eq!(
+        written.0["tickets"].get("levels"),
+        None,
+        "this version keeps them out of the cursor"
+    );
 
-    // The resumed sync, as after the restart in the test above: t2 is skipped
-    // (the overlap set), t3's pending level is read first, t1 keeps its
-    // cached level. A cursor that started over would read from the lookback
-    // again (the first page's mock allows one call) and re-read t1's level.
+    // The resumed sync, as after the restart in the test above but with no
+    // stored state (the store of the previous version had none): t2 is
+    // skipped (the overlap set), t3's pending level is read first, t1 keeps
+    // its cached level. A cursor that started over would read from the
+    // lookback again (the first page's mock allows one call) and re-read
+    // t1's level.
     mount_second_sync(&server).await;
     let stored: Cursor = serde_json::from_str(&old.0.to_string()).unwrap();
     let (pages, cursor) = sync(&build(), stored).await.unwrap();
@@ -1634,13 +1689,164 @@ async fn a_cursor_stored_by_the_previous_version_resumes_with_levels_pending_and
         Some("Gold"),
         "cached level"
     );
-    let state = read(&cursor);
-    assert_eq!(state.tickets.levels_pending, ["t1"]);
-    assert_eq!(state.tickets.levels.len(), 3);
-    // The new cursor reads back to the same state from its stored text.
-    let text = serde_json::to_string(&cursor).unwrap();
-    assert_eq!(read(&serde_json::from_str(&text).unwrap()), state);
+    // The pages stored the adopted lists: the same state as the test above
+    // after its restart.
+    let mut upgraded = Stored::default();
+    upgraded.apply(&pages);
+    assert_eq!(upgraded.keys("levels_pending"), ["t1"]);
+    assert_eq!(upgraded.keys("levels"), ["t1", "t2", "t3"]);
+    assert_eq!(read(&cursor).tickets.levels.len(), 0);
+    assert!(
+        !cursor.0.to_string().contains("levels"),
+        "the new cursor carries no list"
+    );
     // Request counts are checked by each mock's `expect` when the server drops.
+}
+
+/// A tickets stream that fails after its pending levels were read undoes what
+/// its page changed: the page stores no change, and the level stays pending,
+/// read first by the next sync.
+#[tokio::test]
+async fn a_failed_tickets_stream_keeps_its_pending_levels() {
+    let server = MockServer::start().await;
+    mount_three_open_tickets(&server).await;
+    mount_level(&server, "t1", "Gold", "2025-01-02 12:30:00", 1).await;
+    mount_level(&server, "t2", "Basic", "2025-01-02 13:00:00", 1).await;
+    let p = provider(&server, &[Channel::Ticket], 10).with_options(two_level_requests());
+    let mut stored = Stored::default();
+    let (pages, cursor) = sync(&p, Cursor::default()).await.unwrap();
+    stored.apply(&pages);
+    assert_eq!(stored.keys("levels_pending"), ["t3"]);
+
+    // The second sync reads t3's row and level, then its list fails.
+    tickets_since_page_of_ten("2025-01-02 10:55:00")
+        .respond_with(ResponseTemplate::new(500))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    mount_level(&server, "t3", "Gold", "2025-01-02 14:00:00", 2).await;
+    Mock::given(method("GET"))
+        .and(path("/api/v3/tickets/t3"))
+        .respond_with(json(open_ticket("t3", "2025-01-02 11:00:00")))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let (pages, cursor) = sync(&p, cursor).await.unwrap();
+    let failed = p.take_stream_reports();
+    assert!(
+        failed
+            .iter()
+            .any(|r| r.stream == "tickets" && r.error.is_some())
+    );
+    assert!(pages.iter().all(|p| p.items.is_empty()));
+    assert!(
+        pages.iter().all(|p| p.state.is_empty()),
+        "a failed stream stores no change"
+    );
+
+    // The third sync reads t3 first again; its list has nothing new.
+    tickets_since_page_of_ten("2025-01-02 10:55:00")
+        .respond_with(json(serde_json::json!([open_ticket(
+            "t3",
+            "2025-01-02 11:00:00"
+        )])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let (pages, _) = sync(&p, cursor).await.unwrap();
+    stored.apply(&pages);
+    let t3 = pages.iter().flat_map(|p| &p.items).find(|i| i.id == "t3");
+    assert_eq!(t3.unwrap().priority.as_deref(), Some("Gold"));
+    assert!(stored.keys("levels_pending").is_empty());
+    assert_eq!(stored.keys("levels"), ["t1", "t2", "t3"]);
+    // Request counts are checked by each mock's `expect` when the server drops.
+}
+
+/// One sync of `p` through the real poller (`sync::run_source`) into the
+/// store in `dir`; returns the store.
+async fn sync_into_store(
+    p: LiveAgentProvider,
+    server: &MockServer,
+    dir: &std::path::Path,
+) -> std::sync::Arc<helpdesk_sla_exporter::engine::Engine> {
+    use helpdesk_sla_exporter::engine::Engine;
+    use helpdesk_sla_exporter::metrics::source::SourceMetrics;
+    use helpdesk_sla_exporter::store::Store;
+    use helpdesk_sla_exporter::sync::{SyncEvent, run_source};
+    use tokio_util::sync::CancellationToken;
+
+    let engine = std::sync::Arc::new(Engine::new(
+        Store::open(dir).unwrap(),
+        SourceMetrics::new(&prometheus::Registry::new()).unwrap(),
+        helpdesk_sla_exporter::clock::fixed("2025-01-03T00:00:00Z".parse().unwrap()),
+    ));
+    let cancel = CancellationToken::new();
+    let result = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let (c, r) = (cancel.clone(), result.clone());
+    let on_sync = std::sync::Arc::new(move |_: &str, e: SyncEvent| {
+        if let SyncEvent::Finished(res) = e {
+            *r.lock().unwrap() = Some(res);
+            c.cancel();
+        }
+    });
+    let source = settings(server, &[Channel::Ticket], 10);
+    run_source(
+        engine.clone(),
+        std::sync::Arc::new(p),
+        source,
+        cancel,
+        on_sync,
+    )
+    .await;
+    let finished = result.lock().unwrap().take();
+    assert_eq!(finished, Some(Ok(())), "the sync finished and worked");
+    engine
+}
+
+/// The level cache, the pending reads and the overlap set survive a restart
+/// through the real store and sync loop: the second process's provider is
+/// restored from the store before its first page, so t3's deferred level is
+/// read first and t2's overlap row is skipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_provider_state_survives_a_restart_through_the_store() {
+    let server = MockServer::start().await;
+    let dir = common::scratch("liveagent-state");
+    mount_three_open_tickets(&server).await;
+    mount_level(&server, "t1", "Gold", "2025-01-02 12:30:00", 1).await;
+    mount_level(&server, "t2", "Basic", "2025-01-02 13:00:00", 1).await;
+    let build = || provider(&server, &[Channel::Ticket], 10).with_options(two_level_requests());
+    let engine = sync_into_store(build(), &server, &dir).await;
+    let keys = |engine: &helpdesk_sla_exporter::engine::Engine, list: &str| {
+        let rows = engine.store.provider_state("support").unwrap();
+        let mut keys: Vec<String> = rows
+            .into_iter()
+            .filter(|r| r.list == list)
+            .map(|r| r.key)
+            .collect();
+        keys.sort();
+        keys
+    };
+    assert_eq!(keys(&engine, "levels_pending"), ["t3"]);
+    assert_eq!(keys(&engine, "levels"), ["t1", "t2"]);
+    drop(engine);
+
+    mount_second_sync(&server).await;
+    let engine = sync_into_store(build(), &server, &dir).await;
+    let items = engine.store.items("support").unwrap();
+    let t3 = items.iter().find(|i| i.id == "t3").unwrap();
+    assert_eq!(
+        t3.priority.as_deref(),
+        Some("Gold"),
+        "the pending level read"
+    );
+    assert_eq!(keys(&engine, "levels_pending"), ["t1"]);
+    assert_eq!(keys(&engine, "levels"), ["t1", "t2", "t3"]);
+    // The overlap set keeps the changes within its window (5 minutes) of
+    // the newest: t1's at 12:00.
+    assert_eq!(keys(&engine, "recent"), ["t1"]);
+    // t2's overlap row was skipped and t3's row read once: each mock's
+    // `expect` is checked when the server drops.
 }
 
 #[tokio::test]
@@ -1664,10 +1870,11 @@ async fn a_share_of_zero_reads_no_levels() {
         ..liveagent::LiveAgentConfig::default()
     };
     let p = provider(&server, &[Channel::Ticket], 10).with_options(options);
-    let (pages, cursor) = sync(&p, Cursor::default()).await.unwrap();
+    let (pages, _) = sync(&p, Cursor::default()).await.unwrap();
     assert_eq!(pages[0].items[0].priority, None);
-    let state: LiveAgentCursor = serde_json::from_value(cursor.0).unwrap();
-    assert!(state.tickets.levels_pending.is_empty() && state.tickets.levels.is_empty());
+    let mut stored = Stored::default();
+    stored.apply(&pages);
+    assert!(stored.keys("levels_pending").is_empty() && stored.keys("levels").is_empty());
     // Without a level the ticket's `date_due` is the first answer's due.
     assert_eq!(
         pages[0].items[0].vendor_due[0].due_at,

@@ -145,7 +145,7 @@ fn a_store_from_a_newer_exporter_is_refused() {
     drop(conn);
     let err = Store::open(&path).err().expect("refused").to_string();
     assert!(
-        err.contains("schema version 99 is newer than this exporter's 3 (downgrade?)"),
+        err.contains("schema version 99 is newer than this exporter's 4 (downgrade?)"),
         "{err}"
     );
     let _ = std::fs::remove_dir_all(&path);
@@ -319,8 +319,10 @@ fn a_schema_1_store_gains_the_event_table() {
             .unwrap();
     }
     let conn = rusqlite::Connection::open(path.join("state.sqlite")).unwrap();
-    conn.execute_batch("DROP TABLE item_events; PRAGMA user_version = 1;")
-        .unwrap();
+    conn.execute_batch(
+        "DROP TABLE item_events; DROP TABLE provider_state; PRAGMA user_version = 1;",
+    )
+    .unwrap();
     drop(conn);
     let store = Store::open(&path).unwrap();
     let reply = (
@@ -346,7 +348,67 @@ fn a_schema_1_store_gains_the_event_table() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
     drop(conn);
+    let _ = std::fs::remove_dir_all(&path);
+}
+
+/// A page's provider state changes are stored entry by entry with the page,
+/// per source, and survive a reopen; `None` forgets an entry. A store of
+/// schema 3 gains the table.
+#[test]
+fn provider_state_is_written_with_its_page_and_read_back_per_source() {
+    use helpdesk_sla_exporter::providers::{StateChange, StateRow};
+    use helpdesk_sla_exporter::store::PageWrite;
+    let path = dir("provider-state");
+    let change = |key: &str, value: Option<&str>| StateChange {
+        list: "levels",
+        key: key.to_owned(),
+        value: value.map(str::to_owned),
+    };
+    fn page(state: &[StateChange]) -> PageWrite<'_> {
+        PageWrite {
+            items: vec![],
+            removed: &[],
+            events: &[],
+            retain_only: None,
+            state,
+        }
+    }
+    {
+        let store = Store::open(&path).unwrap();
+        let first = [change("a", Some("1")), change("b", Some("2"))];
+        store
+            .apply_sync_page("support", "sync", page(&first), "c1")
+            .unwrap();
+        store
+            .apply_sync_page("other", "sync", page(&[change("a", Some("9"))]), "c")
+            .unwrap();
+        let second = [change("a", None), change("b", Some("3"))];
+        store
+            .apply_sync_page("support", "sync", page(&second), "c2")
+            .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    let row = |key: &str, value: &str| StateRow {
+        list: "levels".to_owned(),
+        key: key.to_owned(),
+        value: value.to_owned(),
+    };
+    assert_eq!(store.provider_state("support").unwrap(), [row("b", "3")]);
+    assert_eq!(store.provider_state("other").unwrap(), [row("a", "9")]);
+    assert_eq!(
+        store.cursor("support", "sync").unwrap().as_deref(),
+        Some("c2")
+    );
+    drop(store);
+    // Schema 3, without the table: the reopen adds it (empty).
+    let conn = rusqlite::Connection::open(path.join("state.sqlite")).unwrap();
+    conn.execute_batch("DROP TABLE provider_state; PRAGMA user_version = 3;")
+        .unwrap();
+    drop(conn);
+    let store = Store::open(&path).unwrap();
+    assert!(store.provider_state("support").unwrap().is_empty());
+    drop(store);
     let _ = std::fs::remove_dir_all(&path);
 }

@@ -42,7 +42,8 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// One helpdesk source. Implementations are cheap to share (`Arc<dyn Provider>`)
 /// and keep no sync state of their own beyond caches: everything needed to
-/// resume lives in the [`Cursor`].
+/// resume lives in the [`Cursor`] and, for state too big to write with every
+/// page, in the keyed state the pages carry ([`Page::state`]).
 pub trait Provider: Send + Sync {
     /// Fetch the next page of changes after `cursor`. On error the caller keeps
     /// the old cursor and retries on its next poll; nothing is half-applied.
@@ -91,6 +92,36 @@ pub trait Provider: Send + Sync {
     fn levels_config(&self) -> BoxFuture<'_, Result<Option<String>, ProviderError>> {
         Box::pin(async { Ok(None) })
     }
+
+    /// Replaces the provider's keyed state ([`Page::state`]) with what the
+    /// store holds. The sync loop calls it before the first sync, and again
+    /// after a sync failed (the provider may hold changes of pages that were
+    /// never stored). Providers without keyed state ignore it.
+    fn restore(&self, _rows: Vec<StateRow>) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+}
+
+/// One entry of a provider's keyed state that a page changed: state that is
+/// too big to write with every page as part of the [`Cursor`] (LiveAgent's
+/// level cache, ~10k entries), so only changed entries are written, in the
+/// page's transaction. `value: None` forgets the entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateChange {
+    /// Which of the provider's lists (a small closed set per provider).
+    pub list: &'static str,
+    pub key: String,
+    /// The entry, encoded by the provider.
+    pub value: Option<String>,
+}
+
+/// One stored entry of a provider's keyed state, as [`Provider::restore`]
+/// gets it back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateRow {
+    pub list: String,
+    pub key: String,
+    pub value: String,
 }
 
 /// One check of `check-source`: an endpoint or an assumption about the
@@ -235,6 +266,9 @@ pub struct Page {
     /// loop stores them by key in the page's transaction and merges them into
     /// the stored item, now or when it arrives ([`crate::timeline`]).
     pub events: Vec<(String, TimelineEvent)>,
+    /// The provider's keyed state this page changed, stored in the page's
+    /// transaction with [`Page::next`] (see [`StateChange`]).
+    pub state: Vec<StateChange>,
 }
 
 /// How far a sync has come. A sync reads `streams` streams one after the other

@@ -245,7 +245,7 @@ impl FreshdeskProvider {
             done,
             progress,
             rejected,
-            events: Vec::new(),
+            ..Page::default()
         })
     }
 

@@ -420,6 +420,6 @@ fn search_page(
         done,
         progress: Some(progress),
         rejected,
-        events: Vec::new(),
+        ..Page::default()
     }
 }

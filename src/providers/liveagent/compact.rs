@@ -1,12 +1,11 @@
-//! Compact serde forms for the cursor's big parts (issue 19). The cursor is
-//! written with every page, so its lists are what a page pays for: an id list
-//! becomes one string of ids separated by spaces, the overlap set one string
-//! of `id,seconds` pairs, and an instant integer seconds. Each form is one
-//! JSON string or number instead of a tree of them, so building, comparing,
-//! writing and reading the cursor stays cheap. A value the short form cannot
-//! hold exactly (an id with a space, an instant with a fraction of a second)
-//! is written in the old form; both forms are read, so a cursor written by an
-//! earlier version still resumes.
+//! Compact serde forms for the cursor (issue 19). The cursor is written with
+//! every page: an id list becomes one string of ids separated by spaces and an
+//! instant integer seconds, one JSON string or number instead of a tree of
+//! them. A value the short form cannot hold exactly (an id with a space, an
+//! instant with a fraction of a second) is written in the old form; both forms
+//! are read, so a cursor written by an earlier version still resumes. The
+//! overlap set's form (`id,seconds` pairs) is only read now: the set moved to
+//! the provider's keyed state ([`super::lists`]).
 
 use std::fmt;
 
@@ -147,16 +146,18 @@ pub(super) mod ids {
 /// The overlap set (`TicketCursor::recent`) as one string of `id,seconds`
 /// pairs separated by spaces; the old form (an array of `[id, instant]`) when
 /// an id is not [`plain`] or an instant has a fraction of a second. Reads
-/// either.
+/// either, from cursors stored before the set left the cursor.
 pub(super) mod recent {
-    use std::fmt::Write;
-
     use super::*;
 
+    /// Versions since issue 19 keep the overlap set in the provider's keyed
+    /// state and only read this form; the tests write it to check the reader.
+    #[cfg(test)]
     pub fn serialize<S: Serializer>(
         recent: &[(String, Timestamp)],
         s: S,
     ) -> Result<S::Ok, S::Error> {
+        use std::fmt::Write;
         let mut text = String::with_capacity(recent.len() * 24);
         for (id, at) in recent {
             let Some(secs) = whole_seconds(*at).filter(|_| plain(id)) else {

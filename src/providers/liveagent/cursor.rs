@@ -31,8 +31,8 @@ pub struct LiveAgentCursor {
     pub sla_log: SlaLogCursor,
 }
 
-/// Where each SLA log was read to, and the records kept for the items they
-/// belong to (the log is a stream of its own; its rows reach an item when the
+/// Where each SLA log was read to (the log is a stream of its own; the
+/// records it yields are kept in [`super::lists`] and reach an item when the
 /// item is next emitted).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SlaLogCursor {
@@ -42,9 +42,9 @@ pub struct SlaLogCursor {
     pub chats: LogPosition,
     #[serde(default)]
     pub calls: LogPosition,
-    /// Conversation id -> the latest fulfilled record per SLA type. Bounded
-    /// like the level cache (the most recently closed are kept).
-    #[serde(default)]
+    /// As the tickets' `levels`: the SLA log records of an older cursor
+    /// (they are in [`super::lists`] now).
+    #[serde(default, skip_serializing)]
     pub records: BTreeMap<String, Vec<LogRecord>>,
 }
 
@@ -113,28 +113,19 @@ pub struct TicketCursor {
     /// Fallback: the ids the running open pass listed so far.
     #[serde(default, skip_serializing_if = "Vec::is_empty", with = "compact::ids")]
     pub open_seen: Vec<String>,
-    /// Each ticket's SLA level as last read from `/tickets/{id}/sla`, by
-    /// ticket id: read again only once the ticket changed. Bounded (the most
-    /// recently changed tickets are kept); kept here because the cursor is
-    /// the provider's only state that survives a restart.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    /// Read from cursors stored before issue 19 moved the level cache into
+    /// the provider's keyed state ([`super::lists`]), never written: the
+    /// first page adopts it into that state.
+    #[serde(default, skip_serializing)]
     pub levels: BTreeMap<String, CachedLevel>,
-    /// Open tickets that changed while this sync's share of requests for
-    /// levels was spent: read first on the next syncs, oldest first.
-    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "compact::ids")]
+    /// As `levels`: the pending level reads of an older cursor.
+    #[serde(default, skip_serializing, with = "compact::ids")]
     pub levels_pending: Vec<String>,
     /// Requests spent on levels in the running sync.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub level_requests: u32,
-    /// Tickets taken with their `date_changed`, as long as that is inside the
-    /// overlap window before `since` (sorted, bounded): the overlap re-read
-    /// skips a row whose change was already taken, so it costs one page and
-    /// no history, and only rows the search index showed late are new.
-    #[serde(
-        default,
-        skip_serializing_if = "Vec::is_empty",
-        with = "compact::recent"
-    )]
+    /// As `levels`: the overlap set of an older cursor.
+    #[serde(default, skip_serializing, with = "compact::recent")]
     pub recent: Vec<(String, Timestamp)>,
 }
 

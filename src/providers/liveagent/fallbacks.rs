@@ -17,6 +17,7 @@ use jiff::Timestamp;
 use serde_json::json;
 
 use super::cursor::TicketCursor;
+use super::lists::Lists;
 use super::map::{self, Departments, RawTicket};
 use super::{LiveAgentProvider, SCAN_SKEW, map_tickets, path_segment};
 use crate::model::Channel;
@@ -42,6 +43,7 @@ impl LiveAgentProvider {
     pub(super) async fn tickets_open_page(
         &self,
         c: &mut TicketCursor,
+        lists: &mut Lists,
         start: Timestamp,
         now: Timestamp,
         departments: &Departments,
@@ -101,7 +103,8 @@ impl LiveAgentProvider {
         let (mut items, gone) = map_tickets(&self.source.name, &fresh, history, departments);
         removed.extend(gone);
         self.map_options(&mut items);
-        self.attach_levels(c, &fresh, &mut items, &removed).await?;
+        self.attach_levels(c, lists, &fresh, &mut items, &removed)
+            .await?;
         if done {
             // As after the scan alone: the next sync keeps everything changed
             // since the scan began, less the clock-skew margin.

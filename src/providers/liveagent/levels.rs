@@ -1,6 +1,6 @@
 //! SLA levels per ticket: `GET /tickets/{ticketId}/sla` (facts file,
 //! `TicketSla`) for new and changed open tickets, within a share of the
-//! request budget, cached in the ticket cursor.
+//! request budget, cached in the provider's keyed state ([`super::lists`]).
 //!
 //! LiveAgent has no priority; the level its SLA rules gave a ticket is the
 //! only priority-like notion, and the list API does not carry it. A level is
@@ -11,27 +11,25 @@
 //! the ticket itself (`GET /tickets/{ticketId}`, documented) and its history,
 //! so their item is emitted again whole, now with its level.
 
-use std::collections::HashSet;
-
 use super::cursor::{CachedLevel, TicketCursor};
+use super::lists::Lists;
 use super::map::{self, Departments, RawTicket, RawTicketSla};
 use super::{LiveAgentProvider, map_tickets, path_segment};
 use crate::model::{Channel, Item, Target};
 use crate::providers::client::decode;
 use crate::providers::{ProviderError, RejectedRow};
 
-/// The most tickets whose level the cursor remembers; past it the least
+/// The most tickets whose level the provider remembers; past it the least
 /// recently changed are forgotten (and read again if they change while open).
-/// 115 to 230 bytes each in the stored cursor (JSON, one to four due
-/// instants): up to about 2.3 MB at the bound, written with every page.
+/// Also the bound of the pending list and of the SLA log's records.
 pub(super) const MAX_LEVELS: usize = 10_000;
 
 /// What a ticket row's level needs this sync.
-fn needs_read(c: &TicketCursor, t: &RawTicket) -> bool {
+fn needs_read(lists: &Lists, t: &RawTicket) -> bool {
     let open = map::status(&t.status).is_some_and(|s| !s.is_done()) && t.date_deleted.is_none();
     let ticket = map::conversation_channel(t.channel_type.as_deref()) == Channel::Ticket;
     let changed = t.date_changed.unwrap_or(t.date_created);
-    open && ticket && c.levels.get(&t.id).is_none_or(|l| l.changed != changed)
+    open && ticket && lists.levels.get(&t.id).is_none_or(|l| l.changed != changed)
 }
 
 impl LiveAgentProvider {
@@ -52,38 +50,33 @@ impl LiveAgentProvider {
     pub(super) async fn attach_levels(
         &self,
         c: &mut TicketCursor,
+        lists: &mut Lists,
         tickets: &[&RawTicket],
         items: &mut [Item],
         removed: &[String],
     ) -> Result<(), ProviderError> {
         // A share of 0 reads no levels and remembers nothing to read.
         let reading = self.level_budget() > 0;
-        // Membership by hash: a scan of the pending list per ticket was a
-        // third of a 100k-ticket first sync's CPU (10,000 pending × 100k rows).
-        let mut pending: HashSet<String> = c.levels_pending.iter().cloned().collect();
         for t in tickets.iter().filter(|_| reading) {
-            if !needs_read(c, t) {
+            if !needs_read(lists, t) {
                 continue;
             }
             if c.level_requests >= self.level_budget() {
-                if c.levels_pending.len() < MAX_LEVELS && pending.insert(t.id.clone()) {
-                    c.levels_pending.push(t.id.clone());
+                if lists.pending.len() < MAX_LEVELS {
+                    lists.push_pending(&t.id);
                 }
                 continue;
             }
             let changed = t.date_changed.unwrap_or(t.date_created);
-            self.read_level(c, &t.id, changed).await?;
+            self.read_level(c, lists, &t.id, changed).await?;
         }
         for id in removed {
-            c.levels.remove(id);
+            lists.levels.remove(id);
+            lists.pending.remove(id);
         }
-        if !removed.is_empty() {
-            let gone: HashSet<&str> = removed.iter().map(String::as_str).collect();
-            c.levels_pending.retain(|p| !gone.contains(p.as_str()));
-        }
-        bound(c);
+        lists.levels.keep_newest(MAX_LEVELS);
         for item in items {
-            if let Some(level) = c.levels.get(&item.id) {
+            if let Some(level) = lists.levels.get(&item.id) {
                 map::apply_level(item, level);
             }
         }
@@ -96,20 +89,19 @@ impl LiveAgentProvider {
     pub(super) async fn pending_levels(
         &self,
         c: &mut TicketCursor,
+        lists: &mut Lists,
         departments: &Departments,
     ) -> Result<(Vec<Item>, Vec<String>, Vec<RejectedRow>), ProviderError> {
         let mut rows: Vec<RawTicket> = Vec::new();
         let mut removed = Vec::new();
         let mut rejected = Vec::new();
         if self.level_budget() == 0 {
-            c.levels_pending.clear();
+            lists.pending.keep_newest(0);
         }
-        let pending = std::mem::take(&mut c.levels_pending);
-        let mut left = pending.into_iter();
-        for id in left.by_ref() {
+        let queue: Vec<String> = lists.pending.oldest_first().map(str::to_owned).collect();
+        for id in queue {
             // At least one deferred ticket a sync, however small the share.
             if c.level_requests > 0 && c.level_requests + 2 > self.level_budget() {
-                c.levels_pending.push(id);
                 break;
             }
             let path = format!("/tickets/{}", path_segment(&id));
@@ -119,7 +111,8 @@ impl LiveAgentProvider {
                 Err(ProviderError::Status { code: 404, .. }) => {
                     // Gone: nothing to read any more. Removing the item is
                     // the tickets stream's call (a deleted row), not this one's.
-                    c.levels.remove(&id);
+                    lists.levels.remove(&id);
+                    lists.pending.remove(&id);
                     continue;
                 }
                 Err(e) => Err(e),
@@ -133,17 +126,19 @@ impl LiveAgentProvider {
                         Ok(_) => "the answer is another ticket".to_owned(),
                     };
                     tracing::warn!(source = %self.source.name, error = %detail, "cannot re-read a ticket for its SLA level; trying again next sync");
-                    c.levels_pending.push(id);
                     continue;
                 }
             };
-            if needs_read(c, &row) {
+            // A read that works takes the ticket off the list; one that
+            // fails leaves it in its place.
+            if needs_read(lists, &row) {
                 let changed = row.date_changed.unwrap_or(row.date_created);
-                self.read_level(c, &row.id, changed).await?;
+                self.read_level(c, lists, &row.id, changed).await?;
+            } else {
+                lists.pending.remove(&id);
             }
             rows.push(row);
         }
-        c.levels_pending.extend(left);
         let ids: Vec<String> = rows
             .iter()
             .filter(|t| map::status(&t.status).is_some())
@@ -157,10 +152,11 @@ impl LiveAgentProvider {
         self.map_options(&mut items);
         removed.extend(gone);
         for id in &removed {
-            c.levels.remove(id);
+            lists.levels.remove(id);
+            lists.pending.remove(id);
         }
         for item in &mut items {
-            if let Some(level) = c.levels.get(&item.id) {
+            if let Some(level) = lists.levels.get(&item.id) {
                 map::apply_level(item, level);
             }
         }
@@ -172,6 +168,7 @@ impl LiveAgentProvider {
     async fn read_level(
         &self,
         c: &mut TicketCursor,
+        lists: &mut Lists,
         id: &str,
         changed: jiff::Timestamp,
     ) -> Result<(), ProviderError> {
@@ -186,8 +183,8 @@ impl LiveAgentProvider {
         };
         match answer {
             Ok(sla) if sla.conversationid.as_deref().is_none_or(|c| c == id) => {
-                c.levels.insert(id.to_owned(), cached(&sla, changed));
-                c.levels_pending.retain(|p| p != id);
+                lists.levels.insert(id, changed, cached(&sla, changed));
+                lists.pending.remove(id);
             }
             Err(e) if e.is_source_wide() => return Err(e),
             other => {
@@ -196,8 +193,8 @@ impl LiveAgentProvider {
                     Ok(_) => "conversationid names another ticket".to_owned(),
                 };
                 tracing::warn!(source = %self.source.name, error = %detail, "cannot read a ticket's SLA level; trying again next sync");
-                if !c.levels_pending.iter().any(|p| p == id) {
-                    c.levels_pending.push(id.to_owned());
+                if lists.pending.len() < MAX_LEVELS {
+                    lists.push_pending(id);
                 }
             }
         }
@@ -226,24 +223,4 @@ fn cached(sla: &RawTicketSla, changed: jiff::Timestamp) -> CachedLevel {
             .map(str::to_owned),
         due,
     }
-}
-
-/// Keeps the cache and the pending list within [`MAX_LEVELS`]: the least
-/// recently changed tickets are forgotten first.
-fn bound(c: &mut TicketCursor) {
-    if c.levels.len() > MAX_LEVELS {
-        let mut by_age: Vec<(jiff::Timestamp, String)> = c
-            .levels
-            .iter()
-            .map(|(id, l)| (l.changed, id.clone()))
-            .collect();
-        by_age.sort();
-        let drop: HashSet<String> = by_age
-            .into_iter()
-            .take(c.levels.len() - MAX_LEVELS)
-            .map(|(_, id)| id)
-            .collect();
-        c.levels.retain(|id, _| !drop.contains(id));
-    }
-    c.levels_pending.truncate(MAX_LEVELS);
 }

@@ -21,6 +21,7 @@ mod config;
 mod cursor;
 mod fallbacks;
 mod levels;
+mod lists;
 pub mod map;
 mod probes;
 pub mod raw;
@@ -31,13 +32,14 @@ pub use cursor::{CachedLevel, LiveAgentCursor, ScanCursor, TicketCursor};
 
 use super::client::{ClientMetrics, ClientSettings, HttpClient, decode_rows};
 use super::{
-    BoxFuture, BuildError, Cursor, Page, Progress, Provider, ProviderError, RejectedRow,
+    BoxFuture, BuildError, Cursor, Page, Progress, Provider, ProviderError, RejectedRow, StateRow,
     StreamFailure, StreamPage, StreamReport, VendorSlaLevel,
 };
 use crate::clock::{self, Clock};
 use crate::config::SourceConfig;
 use crate::model::{Channel, Item};
 use cursor::{finish_scan, track};
+use lists::{Aged, Lists};
 use map::{Departments, RawCall, RawChat, RawHistoryRow, RawTicket, TicketOutcome};
 
 /// How often department names are re-read: they change rarely, and a stale
@@ -87,9 +89,12 @@ pub struct LiveAgentProvider {
     fallbacks: Mutex<Fallbacks>,
     /// The cursor the last page returned, as JSON and typed: the next page
     /// nearly always starts from it, and then takes the typed one instead of
-    /// reading the JSON again (issue 19: the cursor holds the level cache and
-    /// the overlap set, and reading it was a real part of every page).
+    /// reading the JSON again.
     last: Mutex<Option<(serde_json::Value, LiveAgentCursor)>>,
+    /// The level cache, pending reads, overlap set and SLA log records,
+    /// persisted entry by entry through [`Page::state`]. Held for a whole
+    /// page, which changes them as one.
+    lists: tokio::sync::Mutex<Lists>,
 }
 
 /// The undocumented requests the provider relies on, each checked on every
@@ -177,6 +182,7 @@ impl LiveAgentProvider {
             settings_read: std::sync::atomic::AtomicBool::new(false),
             fallbacks: Mutex::new(Fallbacks::default()),
             last: Mutex::new(None),
+            lists: tokio::sync::Mutex::new(Lists::default()),
         })
     }
 
@@ -202,8 +208,26 @@ impl LiveAgentProvider {
         self.source.page_size.max(1).to_string()
     }
 
+    /// One page; its changes to the lists are the page's `state`, or undone
+    /// when it fails.
     async fn page(&self, raw: &Cursor) -> Result<Page, ProviderError> {
+        let mut lists = self.lists.lock().await;
+        let mark = lists.mark();
+        match self.page_with(raw, &mut lists).await {
+            Ok(mut page) => {
+                page.state = lists.take_changes();
+                Ok(page)
+            }
+            Err(e) => {
+                lists.rollback(mark);
+                Err(e)
+            }
+        }
+    }
+
+    async fn page_with(&self, raw: &Cursor, lists: &mut Lists) -> Result<Page, ProviderError> {
         let mut cur = self.resume(raw);
+        lists.adopt(&mut cur);
         let streams = self.streams();
         let Some(stream) = cur.active.or_else(|| streams.first().copied()) else {
             return Ok(Page {
@@ -231,18 +255,20 @@ impl LiveAgentProvider {
             .get_or_insert(window_start.unwrap_or(start));
         // A stream starting its sync reads one page of its SLA log first.
         let log_rejected = if starting {
-            self.read_sla_log(stream, &mut cur.sla_log, start).await?
+            self.read_sla_log(stream, &mut cur.sla_log, &mut lists.records, start)
+                .await?
         } else {
             Vec::new()
         };
         // Each stream pages on a copy of its cursor, kept only when the page
-        // worked: a stream that fails stays where it was, is reported, and the
-        // sync goes on with the next stream.
+        // worked: a stream that fails stays where it was (its changes to the
+        // lists undone), is reported, and the sync goes on with the next stream.
+        let stream_mark = lists.mark();
         let result = match stream {
             Channel::Ticket => {
                 let mut c = cur.tickets.clone();
                 let page = self
-                    .tickets_page(&mut c, start, now, starting, &departments)
+                    .tickets_page(&mut c, lists, start, now, starting, &departments)
                     .await;
                 page.map(|p| (p, StreamCursor::Ticket(c)))
             }
@@ -253,7 +279,7 @@ impl LiveAgentProvider {
             }
             Channel::Call => {
                 let mut c = cur.calls.clone();
-                let page = self.calls_page(&mut c, start, now, &cur.sla_log).await;
+                let page = self.calls_page(&mut c, start, now, &lists.records).await;
                 page.map(|p| (p, StreamCursor::Call(c)))
             }
         };
@@ -268,6 +294,7 @@ impl LiveAgentProvider {
             }
             Err(e) if e.is_source_wide() => return Err(e),
             Err(e) => {
+                lists.rollback(stream_mark);
                 let page = StreamPage {
                     done: true,
                     ..StreamPage::default()
@@ -300,7 +327,7 @@ impl LiveAgentProvider {
             item.tags = map::with_tag_names(&item.tags, &tags);
             // Calls are matched by their ticket in `calls_page`.
             if item.channel != Channel::Call
-                && let Some(records) = cur.sla_log.records.get(&item.id)
+                && let Some(records) = lists.records.get(&item.id)
             {
                 sla_log::apply(item, records);
             }
@@ -330,6 +357,7 @@ impl LiveAgentProvider {
             progress: Some(progress),
             rejected,
             events: Vec::new(),
+            state: Vec::new(),
         })
     }
 
@@ -346,6 +374,7 @@ impl LiveAgentProvider {
     async fn tickets_page(
         &self,
         c: &mut TicketCursor,
+        lists: &mut Lists,
         start: Timestamp,
         now: Timestamp,
         starting: bool,
@@ -356,14 +385,16 @@ impl LiveAgentProvider {
         let mut deferred = (Vec::new(), Vec::new(), Vec::new());
         if starting && c.page <= 1 && c.scan_page <= 1 && c.open_page == 0 {
             c.level_requests = 0;
-            deferred = self.pending_levels(c, departments).await?;
+            deferred = self.pending_levels(c, lists, departments).await?;
         }
         let mut page = if c.open_page > 0 {
-            self.tickets_open_page(c, start, now, departments).await?
+            self.tickets_open_page(c, lists, start, now, departments)
+                .await?
         } else if self.fallbacks().tickets_by_created {
-            self.tickets_scan_page(c, start, now, departments).await?
+            self.tickets_scan_page(c, lists, start, now, departments)
+                .await?
         } else {
-            self.tickets_changed_page(c, start, now, starting, departments)
+            self.tickets_changed_page(c, lists, start, now, starting, departments)
                 .await?
         };
         let (items, removed, rejected) = deferred;
@@ -378,13 +409,16 @@ impl LiveAgentProvider {
     async fn tickets_changed_page(
         &self,
         c: &mut TicketCursor,
+        lists: &mut Lists,
         start: Timestamp,
         now: Timestamp,
         starting: bool,
         departments: &Departments,
     ) -> Result<StreamPage, ProviderError> {
         if self.fallbacks().tickets_by_created {
-            return self.tickets_scan_page(c, start, now, departments).await;
+            return self
+                .tickets_scan_page(c, lists, start, now, departments)
+                .await;
         }
         // A sync after the first re-reads the overlap window before `since`.
         if starting
@@ -410,7 +444,9 @@ impl LiveAgentProvider {
         let response = match self.client.get("/tickets", &query).await {
             Err(ProviderError::Status { code, .. }) if (400..500).contains(&code) => {
                 self.fall_back(CHANGED_FILTER, &format!("refused with HTTP {code}"));
-                return self.tickets_scan_page(c, start, now, departments).await;
+                return self
+                    .tickets_scan_page(c, lists, start, now, departments)
+                    .await;
             }
             r => r?,
         };
@@ -430,14 +466,13 @@ impl LiveAgentProvider {
             };
             self.fall_back(CHANGED_FILTER, detail);
             c.page = 1;
-            return self.tickets_scan_page(c, start, now, departments).await;
+            return self
+                .tickets_scan_page(c, lists, start, now, departments)
+                .await;
         }
         let seen: HashSet<String> = c.seen.iter().cloned().collect();
-        let taken = |t: &RawTicket| {
-            c.recent
-                .binary_search_by(|(id, at)| (id.as_str(), *at).cmp(&(t.id.as_str(), changed(t))))
-                .is_ok()
-        };
+        // A change no newer than one taken was taken (or is an older view).
+        let taken = |t: &RawTicket| lists.recent.age(&t.id).is_some_and(|at| at >= changed(t));
         let fresh: Vec<&RawTicket> = tickets
             .iter()
             .filter(|t| !(changed(t) == since && seen.contains(t.id.as_str())))
@@ -455,9 +490,10 @@ impl LiveAgentProvider {
         rejected.extend(history_rejected);
         let (mut items, removed) = map_tickets(&self.source.name, &fresh, history, departments);
         self.map_options(&mut items);
-        self.attach_levels(c, &fresh, &mut items, &removed).await?;
+        self.attach_levels(c, lists, &fresh, &mut items, &removed)
+            .await?;
         let short = received < self.source.page_size.max(1) as usize;
-        remember_recent(c, &fresh, self.options.ticket_overlap);
+        remember_recent(&mut lists.recent, &fresh, self.options.ticket_overlap);
         match tickets.iter().map(changed).max() {
             Some(max) if max > since => {
                 c.since = Some(max);
@@ -514,6 +550,7 @@ impl LiveAgentProvider {
     async fn tickets_scan_page(
         &self,
         c: &mut TicketCursor,
+        lists: &mut Lists,
         start: Timestamp,
         now: Timestamp,
         departments: &Departments,
@@ -542,7 +579,8 @@ impl LiveAgentProvider {
         rejected.extend(history_rejected);
         let (mut items, removed) = map_tickets(&self.source.name, &fresh, history, departments);
         self.map_options(&mut items);
-        self.attach_levels(c, &fresh, &mut items, &removed).await?;
+        self.attach_levels(c, lists, &fresh, &mut items, &removed)
+            .await?;
         c.scan_started.get_or_insert(now);
         if received < self.source.page_size.max(1) as usize {
             // The window is read; the open tickets created before it follow.
@@ -805,7 +843,7 @@ impl LiveAgentProvider {
         c: &mut ScanCursor,
         start: Timestamp,
         now: Timestamp,
-        log: &cursor::SlaLogCursor,
+        records: &Aged<Timestamp, Vec<cursor::LogRecord>>,
     ) -> Result<StreamPage, ProviderError> {
         let since = *c.since.get_or_insert(start);
         let filters = json!([["dateCreated", "D>=", map::format_time(since)]]).to_string();
@@ -834,7 +872,7 @@ impl LiveAgentProvider {
             .iter()
             .filter_map(|call| {
                 let mut item = map::call_item(&self.source.name, call)?;
-                let records = call.ticket_id.as_ref().and_then(|t| log.records.get(t));
+                let records = call.ticket_id.as_ref().and_then(|t| records.get(t));
                 if let Some(records) = records {
                     sla_log::apply(&mut item, records);
                 }
@@ -975,6 +1013,12 @@ impl Provider for LiveAgentProvider {
             Ok(raw.iter().map(map::sla_level).collect())
         })
     }
+
+    fn restore(&self, rows: Vec<StateRow>) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            *self.lists.lock().await = Lists::restore(&self.source.name, rows);
+        })
+    }
 }
 
 pub(super) fn next_cursor(response: &super::client::Response) -> Option<String> {
@@ -1030,22 +1074,25 @@ fn set_cursor(query: &mut Vec<(&'static str, String)>, cursor: String) {
     query.push(("_cursor", cursor));
 }
 
-/// Keeps `c.recent` to the changes taken inside the overlap window before
-/// the newest `since` (see [`TicketCursor::recent`]), sorted and bounded.
-fn remember_recent(c: &mut TicketCursor, taken: &[&RawTicket], overlap: SignedDuration) {
-    let changed = |t: &RawTicket| t.date_changed.unwrap_or(t.date_created);
-    c.recent
-        .extend(taken.iter().map(|t| (t.id.clone(), changed(t))));
-    let newest = c.recent.iter().map(|(_, at)| *at).max();
-    let horizon = newest.and_then(|n| n.checked_sub(overlap).ok());
-    c.recent.retain(|(_, at)| horizon.is_none_or(|h| *at >= h));
-    c.recent.sort_unstable();
-    c.recent.dedup();
-    if c.recent.len() > MAX_SEEN_IDS {
-        // The oldest changes go first; a forgotten one is merely read again.
-        c.recent
-            .sort_unstable_by_key(|(_, at)| std::cmp::Reverse(*at));
-        c.recent.truncate(MAX_SEEN_IDS);
-        c.recent.sort_unstable();
+/// Keeps the overlap set (`Lists::recent`) to the changes taken inside the
+/// overlap window before the newest, bounded.
+fn remember_recent(
+    recent: &mut Aged<Timestamp, ()>,
+    taken: &[&RawTicket],
+    overlap: SignedDuration,
+) {
+    for t in taken {
+        let at = t.date_changed.unwrap_or(t.date_created);
+        if recent.age(&t.id).is_none_or(|a| a < at) {
+            recent.insert(&t.id, at, ());
+        }
     }
+    if let Some(horizon) = recent
+        .newest_age()
+        .and_then(|n| n.checked_sub(overlap).ok())
+    {
+        recent.forget_before(horizon);
+    }
+    // The oldest changes go first; a forgotten one is merely read again.
+    recent.keep_newest(MAX_SEEN_IDS);
 }

@@ -9,7 +9,8 @@
 //!
 //! Each stream reads one page of its log when it starts a sync (one request
 //! per stream and poll), by a keyset on `date_closed`. The rows are kept in
-//! the cursor (the latest record per conversation and type) and become
+//! the provider's keyed state (the latest record per conversation and type;
+//! [`super::lists`]) and become
 //! `VendorDue`s with a completion on the items the provider emits, where the
 //! item has no vendor due for that target yet; the shared comparison
 //! (`helpdesk_sla_vendor_comparison_items`) then counts agreement. A record
@@ -23,6 +24,7 @@ use serde_json::json;
 
 use super::cursor::{LogPosition, LogRecord, SlaLogCursor};
 use super::levels::MAX_LEVELS;
+use super::lists::{Aged, newest_closed};
 use super::map;
 use super::raw::RawSlaLogRow;
 use super::{LiveAgentProvider, SLA_LOG_FILTER};
@@ -96,6 +98,7 @@ impl LiveAgentProvider {
         &self,
         stream: Channel,
         log: &mut SlaLogCursor,
+        records: &mut Aged<Timestamp, Vec<LogRecord>>,
         start: Timestamp,
     ) -> Result<Vec<RejectedRow>, ProviderError> {
         if self.fallbacks().sla_log_off {
@@ -182,7 +185,10 @@ impl LiveAgentProvider {
                 });
                 continue;
             };
-            let list = log.records.entry(row.conversationid.clone()).or_default();
+            let mut list = records
+                .get(&row.conversationid)
+                .cloned()
+                .unwrap_or_default();
             list.retain(|r| !(r.target == target && r.closed <= *at));
             if !list.iter().any(|r| r.target == target) {
                 list.push(LogRecord {
@@ -191,6 +197,7 @@ impl LiveAgentProvider {
                     closed: *at,
                 });
             }
+            records.insert(&row.conversationid, newest_closed(&list), list);
         }
         let pos: &mut LogPosition = match stream {
             Channel::Ticket => &mut log.tickets,
@@ -215,34 +222,10 @@ impl LiveAgentProvider {
             }
             None => {}
         }
-        bound(log);
+        // The most recently closed conversations are kept.
+        records.keep_newest(MAX_LEVELS);
         Ok(rejected)
     }
-}
-
-/// Keeps the records within [`MAX_LEVELS`] conversations, the most recently
-/// closed kept.
-fn bound(log: &mut SlaLogCursor) {
-    if log.records.len() <= MAX_LEVELS {
-        return;
-    }
-    let mut by_age: Vec<(Timestamp, String)> = log
-        .records
-        .iter()
-        .map(|(id, rs)| {
-            (
-                rs.iter().map(|r| r.closed).max().unwrap_or(Timestamp::MIN),
-                id.clone(),
-            )
-        })
-        .collect();
-    by_age.sort();
-    let drop: HashSet<String> = by_age
-        .into_iter()
-        .take(log.records.len() - MAX_LEVELS)
-        .map(|(_, id)| id)
-        .collect();
-    log.records.retain(|id, _| !drop.contains(id));
 }
 
 #[cfg(test)]

@@ -224,6 +224,7 @@ impl ZendeskProvider {
             progress,
             rejected: out.rejected,
             events,
+            ..Page::default()
         })
     }
 
