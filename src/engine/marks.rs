@@ -1,7 +1,7 @@
-//! What an incremental evaluation keeps of an item it skips: the vendor
-//! verdicts of a settled item, or the open cycles of an open-stable one,
-//! whose rows move with the clock by their [`RowClock`]s until the mark's
-//! `until`.
+//! What an incremental evaluation keeps of an open-stable item it skips: its
+//! open cycles, whose rows move with the clock by their [`RowClock`]s until
+//! the mark's `until` (a settled item keeps only its vendor verdicts, in
+//! [`super::skips`]).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -10,17 +10,6 @@ use crate::compact::Interner;
 use crate::model::{Channel, Target};
 use crate::report::{Row, Stamp};
 use crate::snapshot::{Evaluation, Histogram, OpenStable, RowClock, Series, VendorVerdict, share};
-
-/// What an incremental evaluation adds for a tracked item it skips.
-#[derive(Debug)]
-pub(super) enum Mark {
-    /// Settled ([`crate::snapshot::settles`], no open cycle): its vendor
-    /// verdicts, unchanged.
-    Settled(Box<[VendorVerdict]>),
-    /// Open-stable ([`OpenStable`]): its open cycles, whose rows move with
-    /// the clock by their [`RowClock`]s until [`OpenMark::until`].
-    Open(Arc<OpenMark>),
-}
 
 /// An open-stable item's share of an evaluation, as of `at`.
 #[derive(Debug)]
@@ -37,6 +26,22 @@ pub(super) struct OpenMark {
     priority: Arc<str>,
     pub(super) vendor: Box<[VendorVerdict]>,
     cycles: Box<[OpenCycle]>,
+}
+
+#[cfg(test)]
+impl OpenMark {
+    /// A mark with no cycles, valid until `until`, for tests of its keeping.
+    pub(super) fn until(until: i64, vendor: Box<[VendorVerdict]>) -> OpenMark {
+        OpenMark {
+            at: 0,
+            until,
+            id: "".into(),
+            team: "".into(),
+            priority: "".into(),
+            vendor,
+            cycles: Box::new([]),
+        }
+    }
 }
 
 /// One open cycle of an [`OpenMark`]: its series and state (an open-state

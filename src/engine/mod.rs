@@ -17,6 +17,7 @@
 //! and poll sequences).
 
 mod marks;
+mod skips;
 mod tallies;
 
 use std::borrow::Cow;
@@ -29,7 +30,8 @@ use std::time::{Duration, Instant};
 use jiff::{SignedDuration, Timestamp};
 use tokio::sync::Notify;
 
-use self::marks::{Mark, OpenMark, OpenMarks, add_open_marks, mark_rows, open_mark};
+use self::marks::{OpenMark, OpenMarks, add_open_marks, mark_rows, open_mark};
+use self::skips::Skips;
 use self::tallies::Tallies;
 use crate::clock::Clock;
 use crate::compact::{Interner, Stored};
@@ -68,17 +70,12 @@ pub const EVALUATION_INTERVAL: Duration = Duration::from_secs(15);
 /// table holds two pointers per slot (a table keeps up to twice the slots it
 /// uses), and items are kept in their compact form ([`crate::compact`]): the
 /// source and id are the keys, instants are seconds, labels are interned.
-pub type ItemSet = HashMap<Box<str>, Box<Tracked>>;
+pub type ItemSet = HashMap<Arc<str>, Box<Tracked>>;
 
 /// One tracked item and what incremental evaluation knows about it.
 #[derive(Debug)]
 pub struct Tracked {
     stored: Stored,
-    /// Set by the evaluation that found the item settled or open-stable:
-    /// what it adds to every later evaluation while it does not change (and,
-    /// open-stable, until the mark's `until`). A changed item replaces the
-    /// whole `Tracked`, so the mark goes with the old one.
-    settled: Mutex<Option<Mark>>,
 }
 
 impl Tracked {
@@ -94,13 +91,12 @@ impl Tracked {
 }
 
 /// An item of `source` ready for its [`ItemSet`], in its compact form.
-pub fn entry(item: Item, source: &str, interner: &mut Interner) -> (Box<str>, Box<Tracked>) {
-    let id: Box<str> = item.id.as_str().into();
+pub fn entry(item: Item, source: &str, interner: &mut Interner) -> (Arc<str>, Box<Tracked>) {
+    let id: Arc<str> = item.id.as_str().into();
     (
         id,
         Box::new(Tracked {
             stored: Stored::new(item, source, interner),
-            settled: Mutex::new(None),
         }),
     )
 }
@@ -109,6 +105,10 @@ pub fn entry(item: Item, source: &str, interner: &mut Interner) -> (Box<str>, Bo
 pub struct Engine {
     pub store: Arc<Store>,
     items: RwLock<HashMap<String, ItemSet>>,
+    /// Which tracked items are settled or open-stable (skipped by an
+    /// incremental evaluation), per source. Lock order: after `items` and
+    /// `caps`, before `interner`.
+    skips: Mutex<HashMap<String, Skips>>,
     /// Team, priority and tag strings shared by the tracked items. Lock
     /// order: after `items`.
     interner: Mutex<Interner>,
@@ -163,6 +163,7 @@ impl Engine {
         Engine {
             store: Arc::new(store),
             items: RwLock::new(HashMap::new()),
+            skips: Mutex::new(HashMap::new()),
             interner: Mutex::new(Interner::default()),
             series: Mutex::new(HashSet::new()),
             caps: Mutex::new(LabelCaps::default()),
@@ -220,9 +221,12 @@ impl Engine {
     /// Clears every settled and open-stable mark, so the next evaluation
     /// evaluates every item.
     pub fn forget_settled(&self) {
-        let mut all = self.items.write().expect("lock poisoned");
-        for t in all.values_mut().flat_map(|m| m.values_mut()) {
-            t.settled.get_mut().expect("lock poisoned").take();
+        let all = self.items.write().expect("lock poisoned");
+        let mut skips = self.skips.lock().expect("lock poisoned");
+        skips.clear();
+        for (source, map) in all.iter() {
+            let s = skips.entry(source.clone()).or_default();
+            s.reset(map.keys().cloned());
         }
     }
 
@@ -308,7 +312,13 @@ impl Engine {
         // taken the other way round.
         {
             let mut all = self.items.write().expect("lock poisoned");
+            let mut skips = self.skips.lock().expect("lock poisoned");
             all.retain(|s, _| names.contains(&s.as_str()));
+            skips.retain(|s, _| names.contains(&s.as_str()));
+            for (source, set) in &items {
+                let s = skips.entry(source.clone()).or_default();
+                s.reset(set.keys().cloned());
+            }
             all.extend(items);
         }
         let mut caps = self.caps.lock().expect("lock poisoned");
@@ -446,10 +456,8 @@ impl Engine {
             let mut caps = self.caps.lock().expect("lock poisoned");
             caps.team_limit = config.metrics.team_limit;
             caps.priority_limit = config.metrics.priority_limit;
-            // Sized up front: at a first evaluation every item is pending,
-            // and growing by doubling held up to twice the ~8 MB it needs
-            // (untouched capacity costs nothing on a later evaluation).
-            let mut pending = Vec::with_capacity(items.values().map(|m| m.len()).sum());
+            let mut skips = self.skips.lock().expect("lock poisoned");
+            let mut pending: Vec<(Timestamp, &str, &Arc<str>, &Tracked)> = Vec::new();
             let mut verdicts: HashMap<(&str, &'static str, VendorVerdict), u64> = HashMap::new();
             let mut aged: Aged = HashMap::new();
             let mut open_marks: OpenMarks = Vec::new();
@@ -458,35 +466,37 @@ impl Engine {
                 if backfilling.contains(source) {
                     continue;
                 }
-                let mut skipped = Vec::new();
-                for (id, t) in map.iter() {
-                    let mut mark = t.settled.lock().expect("lock poisoned");
-                    let vendor = match &*mark {
-                        Some(Mark::Settled(settled)) if incremental => {
-                            if t.stored.updated_at_second() < horizon {
-                                aged.entry(source.clone()).or_default().push(id.to_string());
-                            }
-                            settled
-                        }
-                        Some(Mark::Open(open)) if incremental && now.as_second() < open.until => {
-                            skipped.push(open.clone());
-                            &open.vendor
-                        }
-                        _ => {
-                            // An expired mark goes: the evaluation may mark it again.
-                            *mark = None;
-                            pending.push((t.stored.created_at(), source.as_str(), &**id, &**t));
-                            continue;
-                        }
-                    };
-                    for v in vendor.iter() {
-                        *verdicts
-                            .entry((source.as_str(), t.stored.channel().as_str(), *v))
-                            .or_default() += 1;
+                // Sized exactly: at a first evaluation every item is pending,
+                // and growing by doubling held up to twice the ~8 MB it needs.
+                if !incremental {
+                    pending.reserve_exact(map.len());
+                    for (id, t) in map {
+                        pending.push((t.stored.created_at(), source.as_str(), id, &**t));
+                    }
+                    continue;
+                }
+                // Only the unmarked items are visited: a mark found expired
+                // goes, and the evaluation may mark the item again.
+                let skip = skips.entry(source.clone()).or_default();
+                skip.expire(now.as_second());
+                pending.reserve_exact(skip.unmarked.len());
+                for id in &skip.unmarked {
+                    if let Some((id, t)) = map.get_key_value(&**id) {
+                        pending.push((t.stored.created_at(), source.as_str(), id, &**t));
                     }
                 }
-                if !skipped.is_empty() {
-                    open_marks.push((source.as_str().into(), skipped));
+                for (channel, v, n) in skip.verdicts() {
+                    *verdicts
+                        .entry((source.as_str(), channel.as_str(), v))
+                        .or_default() += n;
+                }
+                let old = skip.aged(horizon);
+                if !old.is_empty() {
+                    aged.insert(source.clone(), old);
+                }
+                let open = skip.open_marks();
+                if !open.is_empty() {
+                    open_marks.push((source.as_str().into(), open));
                 }
             }
             // The order `evaluate_all` would sort the items in; each is
@@ -495,7 +505,7 @@ impl Engine {
             // evaluated, admitted values stay admitted and the caps only fill
             // up, so a full evaluation gives them the same labels and admits
             // the other items' values in the same order.
-            pending.sort_unstable_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+            pending.sort_unstable_by(|a, b| (a.0, a.1, &**a.2).cmp(&(b.0, b.1, &**b.2)));
             // Items found open-stable are marked as they are evaluated, and
             // their rows are dropped at once: the view builds them from the
             // marks (at the first evaluation, ~400k rows at 100k tickets).
@@ -510,7 +520,9 @@ impl Engine {
                     return false;
                 };
                 let mark = Arc::new(mark);
-                *t.settled.lock().expect("lock poisoned") = Some(Mark::Open(mark.clone()));
+                if let Some(skip) = skips.get_mut(source) {
+                    skip.mark_open(id.clone(), t.stored.channel(), mark.clone());
+                }
                 marked.push((source, mark));
                 true
             };
@@ -540,11 +552,16 @@ impl Engine {
             }
             if incremental {
                 for s in std::mem::take(&mut eval.settled) {
-                    if let Some(t) = items.get(&s.source).and_then(|m| m.get(s.id.as_str())) {
-                        *t.settled.lock().expect("lock poisoned") = Some(Mark::Settled(s.vendor));
+                    let map = items.get(&s.source);
+                    let found = map.and_then(|m| m.get_key_value(s.id.as_str()));
+                    if let (Some((id, t)), Some(skip)) = (found, skips.get_mut(&s.source)) {
+                        let (updated, channel) = (t.stored.updated_at_second(), t.stored.channel());
+                        skip.mark_settled(id.clone(), updated, channel, s.vendor);
                     }
                 }
+                skips.values_mut().for_each(Skips::shrink);
             }
+            drop(skips);
             let admitted = std::mem::take(&mut caps.newly_admitted);
             let folded: Vec<(&'static str, u64)> = ["priority", "team"]
                 .into_iter()
@@ -728,13 +745,18 @@ impl Engine {
             let removed = pruned.items;
             if removed > 0 {
                 let mut items = self.items.write().expect("lock poisoned");
+                let mut skips = self.skips.lock().expect("lock poisoned");
                 if let Some(map) = items.get_mut(source) {
+                    let mut skip = skips.get_mut(source);
                     for id in ids {
                         if map
                             .get(id.as_str())
                             .is_some_and(|t| t.stored.updated_at_second() < horizon)
                         {
                             map.remove(id.as_str());
+                            if let Some(skip) = skip.as_mut() {
+                                skip.forget(id);
+                            }
                         }
                     }
                 }
@@ -837,10 +859,13 @@ impl Engine {
     /// changes nothing) and forgets removed ids.
     pub fn apply(&self, source: &str, items: Vec<Item>, removed: &[String]) {
         let mut all = self.items.write().expect("lock poisoned");
+        let mut skips = self.skips.lock().expect("lock poisoned");
         let mut interner = self.interner.lock().expect("lock poisoned");
         let map = all.entry(source.to_owned()).or_default();
+        let skip = skips.entry(source.to_owned()).or_default();
         for id in removed {
             map.remove(id.as_str());
+            skip.forget(id);
         }
         for item in items {
             // A re-read that changed nothing (LiveAgent re-reads an overlap
@@ -853,6 +878,7 @@ impl Engine {
                 continue;
             }
             let (id, item) = entry(item, source, &mut interner);
+            skip.changed(&id);
             map.insert(id, item);
         }
     }
