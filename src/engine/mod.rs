@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use jiff::{SignedDuration, Timestamp};
 use tokio::sync::Notify;
 
-use self::marks::{OpenMark, OpenMarks, add_open_marks, mark_rows, open_mark};
+use self::marks::{OpenMark, OpenMarks, OpenTotals, add_moving, mark_rows, open_mark};
 use self::skips::Skips;
 use self::tallies::Tallies;
 use crate::clock::Clock;
@@ -461,6 +461,8 @@ impl Engine {
             let mut verdicts: HashMap<(&str, &'static str, VendorVerdict), u64> = HashMap::new();
             let mut aged: Aged = HashMap::new();
             let mut open_marks: OpenMarks = Vec::new();
+            let mut fixed: Vec<OpenTotals> = Vec::new();
+            let mut moving: Vec<Arc<OpenMark>> = Vec::new();
             let backfilling = self.backfilling.lock().expect("lock poisoned").clone();
             for (source, map) in items.iter() {
                 if backfilling.contains(source) {
@@ -497,6 +499,8 @@ impl Engine {
                 let open = skip.open_marks();
                 if !open.is_empty() {
                     open_marks.push((source.as_str().into(), open));
+                    fixed.push(skip.totals.clone());
+                    moving.extend(skip.moving_marks());
                 }
             }
             // The order `evaluate_all` would sort the items in; each is
@@ -536,8 +540,13 @@ impl Engine {
                 Some((self.finals_batch.load(Ordering::Relaxed), flush)),
             );
             drop((interner, series));
-            // The skipped marks' gauges; the new ones' are in the evaluation.
-            add_open_marks(&mut eval, &open_marks, now.as_second());
+            // What the skipped marks add (taken before this evaluation
+            // marked more); the new marks' share is in the evaluation.
+            for totals in &fixed {
+                totals.add_to(&mut eval);
+            }
+            add_moving(&mut eval, &moving, now.as_second());
+            drop(moving);
             for (source, mark) in marked {
                 match open_marks.iter_mut().find(|(s, _)| &**s == source) {
                     Some((_, marks)) => marks.push(mark),

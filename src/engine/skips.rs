@@ -13,7 +13,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
-use super::marks::OpenMark;
+use super::marks::{OpenMark, OpenTotals};
 use crate::model::Channel;
 use crate::snapshot::VendorVerdict;
 
@@ -31,10 +31,13 @@ pub(super) struct Skips {
     /// updated (done items past the horizon are pruned), their channel and
     /// vendor verdicts.
     settled: HashMap<Arc<str>, SettledMark>,
-    /// Open-stable items ([`crate::snapshot::OpenStable`]) with their channel,
+    /// Open-stable items ([`crate::snapshot::OpenStable`]) with their channel
+    /// and whether some cycle's time to breach moves ([`OpenMark::moves`]),
     /// and their ids by the mark's `until`.
-    open: HashMap<Arc<str>, (Channel, Arc<OpenMark>)>,
+    open: HashMap<Arc<str>, (Channel, bool, Arc<OpenMark>)>,
     expiry: BTreeSet<(i64, Arc<str>)>,
+    /// What the open-stable marks add that does not move with the clock.
+    pub(super) totals: OpenTotals,
     /// The vendor verdicts of the marked items, per channel.
     verdicts: HashMap<(Channel, VendorVerdict), u64>,
 }
@@ -60,9 +63,10 @@ impl Skips {
         if let Some((_, channel, vendor)) = self.settled.remove(id) {
             self.count(channel, &vendor, false);
         }
-        if let Some((channel, mark)) = self.open.remove(id) {
+        if let Some((channel, _, mark)) = self.open.remove(id) {
             self.expiry.remove(&(mark.until, Arc::from(id)));
             self.count(channel, &mark.vendor, false);
+            self.totals.remove(&mark);
         }
     }
 
@@ -81,8 +85,9 @@ impl Skips {
     pub(super) fn mark_open(&mut self, id: Arc<str>, channel: Channel, mark: Arc<OpenMark>) {
         self.forget(&id);
         self.count(channel, &mark.vendor, true);
+        self.totals.add(&mark);
         self.expiry.insert((mark.until, id.clone()));
-        self.open.insert(id, (channel, mark));
+        self.open.insert(id, (channel, mark.moves(), mark));
     }
 
     /// Unmarks the open-stable items whose mark is not valid at `now`
@@ -98,7 +103,14 @@ impl Skips {
 
     /// The open-stable marks.
     pub(super) fn open_marks(&self) -> Vec<Arc<OpenMark>> {
-        self.open.values().map(|(_, m)| m.clone()).collect()
+        self.open.values().map(|(.., m)| m.clone()).collect()
+    }
+
+    /// The open-stable marks with a cycle whose time to breach moves (a
+    /// flag in the table: the others are not visited).
+    pub(super) fn moving_marks(&self) -> Vec<Arc<OpenMark>> {
+        let moving = self.open.values().filter(|(_, moves, _)| *moves);
+        moving.map(|(.., m)| m.clone()).collect()
     }
 
     /// The settled items last updated before `horizon` (seconds).

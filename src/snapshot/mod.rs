@@ -107,6 +107,16 @@ impl Histogram {
         self.sum += v;
     }
 
+    /// Takes back one [`Histogram::observe`] of `v`.
+    pub fn unobserve(&mut self, v: f64) {
+        let i = BUCKETS
+            .iter()
+            .position(|b| v <= *b)
+            .unwrap_or(BUCKETS.len());
+        self.counts[i] -= 1;
+        self.sum -= v;
+    }
+
     /// Adds another histogram's observations.
     pub fn add(&mut self, other: &Histogram) {
         for (c, o) in self.counts.iter_mut().zip(other.counts) {
