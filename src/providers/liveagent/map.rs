@@ -403,6 +403,33 @@ mod tests {
         assert_eq!(parse_time("2025-13-02 09:15:00"), None);
     }
 
+    /// The fast path for the usual form agrees with the general one, and
+    /// leaves every other form and every invalid instant to it.
+    #[test]
+    fn the_usual_form_reads_as_the_general_path_reads_it() {
+        let general = |s: &str| {
+            let dt: jiff::civil::DateTime = s.trim().replacen(' ', "T", 1).parse().ok()?;
+            jiff::tz::TimeZone::UTC.to_timestamp(dt).ok()
+        };
+        for s in [
+            "2025-01-02 09:15:00",
+            "1999-12-31 23:59:59",
+            "2024-02-29 00:00:00",
+            "2025-02-29 00:00:00",
+            "2025-04-31 10:00:00",
+            "2025-01-02 24:00:00",
+            "2025-01-02 23:60:00",
+            "2025-00-10 10:00:00",
+            "2025-1-02 09:15:00",
+            "2025-01-02 09:15:0x",
+            "+025-01-02 09:15:00",
+            " 2025-01-02 09:15:00 ",
+            "2025-01-02 09:15:60",
+        ] {
+            assert_eq!(parse_time(s), general(s), "{s:?}");
+        }
+    }
+
     #[test]
     fn rfc3339_times_are_converted_and_zero_dates_are_absent() {
         let z = parse_time("2025-01-02T09:15:00Z").unwrap();
