@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use helpdesk_sla_exporter::config::SourceConfig;
@@ -13,7 +13,7 @@ use helpdesk_sla_exporter::providers::liveagent::map::{
 };
 use helpdesk_sla_exporter::providers::liveagent::{self, LiveAgentCursor, LiveAgentProvider};
 use helpdesk_sla_exporter::providers::{
-    ClientMetrics, Cursor, Page, Provider, ProviderError, StateRow,
+    ClientMetrics, Cursor, Page, Provider, ProviderError, StateRows,
 };
 use helpdesk_sla_exporter::secret::Secret;
 use jiff::{SignedDuration, Timestamp};
@@ -277,41 +277,27 @@ async fn sync(p: &dyn Provider, cursor: Cursor) -> Result<(Vec<Page>, Cursor), P
     common::sync_pages(p, cursor, 50).await
 }
 
-/// The provider's keyed state as the store keeps it: each page's changes
-/// applied in order, by `(list, key)`.
+/// The provider's keyed state as the store keeps it, after each page.
 #[derive(Debug, Default)]
-struct Stored(BTreeMap<(String, String), String>);
+struct Stored(StateRows);
 
 impl Stored {
     fn apply(&mut self, pages: &[Page]) {
-        for change in pages.iter().flat_map(|p| &p.state) {
-            let key = (change.list.to_owned(), change.key.clone());
-            match &change.value {
-                Some(v) => self.0.insert(key, v.clone()),
-                None => self.0.remove(&key),
-            };
+        for page in pages {
+            self.0.apply(&page.state);
         }
     }
 
     /// The keys of one list, sorted.
     fn keys(&self, list: &str) -> Vec<&str> {
-        let keys = self.0.keys().filter(|(l, _)| l == list);
+        let keys = self.0.0.keys().filter(|(l, _)| l == list);
         keys.map(|(_, k)| k.as_str()).collect()
     }
 
     /// A provider after a restart: built anew and given the stored state, as
     /// the sync loop does.
     async fn restore<P: Provider>(&self, p: P) -> P {
-        let rows = self
-            .0
-            .iter()
-            .map(|((list, key), value)| StateRow {
-                list: list.clone(),
-                key: key.clone(),
-                value: value.clone(),
-            })
-            .collect();
-        p.restore(rows).await;
+        p.restore(self.0.rows()).await;
         p
     }
 }
@@ -1763,45 +1749,15 @@ async fn a_failed_tickets_stream_keeps_its_pending_levels() {
     // Request counts are checked by each mock's `expect` when the server drops.
 }
 
-/// One sync of `p` through the real poller (`sync::run_source`) into the
-/// store in `dir`; returns the store.
+/// One sync of `p` through the real poller into the store in `dir`.
 async fn sync_into_store(
     p: LiveAgentProvider,
     server: &MockServer,
     dir: &std::path::Path,
 ) -> std::sync::Arc<helpdesk_sla_exporter::engine::Engine> {
-    use helpdesk_sla_exporter::engine::Engine;
-    use helpdesk_sla_exporter::metrics::source::SourceMetrics;
-    use helpdesk_sla_exporter::store::Store;
-    use helpdesk_sla_exporter::sync::{SyncEvent, run_source};
-    use tokio_util::sync::CancellationToken;
-
-    let engine = std::sync::Arc::new(Engine::new(
-        Store::open(dir).unwrap(),
-        SourceMetrics::new(&prometheus::Registry::new()).unwrap(),
-        helpdesk_sla_exporter::clock::fixed("2025-01-03T00:00:00Z".parse().unwrap()),
-    ));
-    let cancel = CancellationToken::new();
-    let result = std::sync::Arc::new(std::sync::Mutex::new(None));
-    let (c, r) = (cancel.clone(), result.clone());
-    let on_sync = std::sync::Arc::new(move |_: &str, e: SyncEvent| {
-        if let SyncEvent::Finished(res) = e {
-            *r.lock().unwrap() = Some(res);
-            c.cancel();
-        }
-    });
     let source = settings(server, &[Channel::Ticket], 10);
-    run_source(
-        engine.clone(),
-        std::sync::Arc::new(p),
-        source,
-        cancel,
-        on_sync,
-    )
-    .await;
-    let finished = result.lock().unwrap().take();
-    assert_eq!(finished, Some(Ok(())), "the sync finished and worked");
-    engine
+    let now = "2025-01-03T00:00:00Z".parse().unwrap();
+    common::sync_into_store(std::sync::Arc::new(p), source, dir, now).await
 }
 
 /// The level cache, the pending reads and the overlap set survive a restart

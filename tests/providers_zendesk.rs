@@ -1007,36 +1007,9 @@ async fn sync_into_store(
     server: &MockServer,
     dir: &std::path::Path,
 ) -> Vec<Item> {
-    use helpdesk_sla_exporter::engine::Engine;
-    use helpdesk_sla_exporter::metrics::source::SourceMetrics;
-    use helpdesk_sla_exporter::store::Store;
-    use helpdesk_sla_exporter::sync::{SyncEvent, run_source};
-    use tokio_util::sync::CancellationToken;
-
-    let engine = std::sync::Arc::new(Engine::new(
-        Store::open(dir).unwrap(),
-        SourceMetrics::new(&prometheus::Registry::new()).unwrap(),
-        helpdesk_sla_exporter::clock::fixed(ts("2025-01-03T00:00:00Z")),
-    ));
-    let cancel = CancellationToken::new();
-    let result = std::sync::Arc::new(std::sync::Mutex::new(None));
-    let (c, r) = (cancel.clone(), result.clone());
-    let on_sync = std::sync::Arc::new(move |_: &str, e: SyncEvent| {
-        if let SyncEvent::Finished(res) = e {
-            *r.lock().unwrap() = Some(res);
-            c.cancel();
-        }
-    });
-    run_source(
-        engine.clone(),
-        std::sync::Arc::new(p),
-        settings(server, &[Channel::Ticket]),
-        cancel,
-        on_sync,
-    )
-    .await;
-    let finished = result.lock().unwrap().take();
-    assert_eq!(finished, Some(Ok(())), "the sync finished and worked");
+    let source = settings(server, &[Channel::Ticket]);
+    let now = ts("2025-01-03T00:00:00Z");
+    let engine = common::sync_into_store(std::sync::Arc::new(p), source, dir, now).await;
     engine.store.items("support").unwrap()
 }
 

@@ -115,6 +115,34 @@ pub struct StateChange {
     pub value: Option<String>,
 }
 
+/// A provider's keyed state as the store keeps it, in memory: every
+/// [`StateChange`] applied in order, by `(list, key)`. What tests use in
+/// place of the store.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct StateRows(pub std::collections::BTreeMap<(String, String), String>);
+
+impl StateRows {
+    pub fn apply(&mut self, changes: &[StateChange]) {
+        for change in changes {
+            let key = (change.list.to_owned(), change.key.clone());
+            match &change.value {
+                Some(v) => self.0.insert(key, v.clone()),
+                None => self.0.remove(&key),
+            };
+        }
+    }
+
+    /// The rows [`Provider::restore`] would get.
+    pub fn rows(&self) -> Vec<StateRow> {
+        let rows = self.0.iter().map(|((list, key), value)| StateRow {
+            list: list.clone(),
+            key: key.clone(),
+            value: value.clone(),
+        });
+        rows.collect()
+    }
+}
+
 /// One stored entry of a provider's keyed state, as [`Provider::restore`]
 /// gets it back.
 #[derive(Debug, Clone, PartialEq, Eq)]

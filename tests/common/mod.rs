@@ -217,3 +217,38 @@ pub async fn sync_pages(
     }
     panic!("sync did not finish within {max} pages");
 }
+
+/// One sync of `provider` through the real poller (`sync::run_source`) into
+/// the store in `dir`, on a clock fixed at `now`; returns the engine once
+/// the sync finished, and asserts that it worked.
+pub async fn sync_into_store(
+    provider: Arc<dyn helpdesk_sla_exporter::providers::Provider>,
+    source: helpdesk_sla_exporter::config::SourceConfig,
+    dir: &Path,
+    now: jiff::Timestamp,
+) -> Arc<helpdesk_sla_exporter::engine::Engine> {
+    use helpdesk_sla_exporter::engine::Engine;
+    use helpdesk_sla_exporter::metrics::source::SourceMetrics;
+    use helpdesk_sla_exporter::store::Store;
+    use helpdesk_sla_exporter::sync::{SyncEvent, run_source};
+    use tokio_util::sync::CancellationToken;
+
+    let engine = Arc::new(Engine::new(
+        Store::open(dir).unwrap(),
+        SourceMetrics::new(&prometheus::Registry::new()).unwrap(),
+        helpdesk_sla_exporter::clock::fixed(now),
+    ));
+    let cancel = CancellationToken::new();
+    let result = Arc::new(Mutex::new(None));
+    let (c, r) = (cancel.clone(), result.clone());
+    let on_sync = Arc::new(move |_: &str, e: SyncEvent| {
+        if let SyncEvent::Finished(res) = e {
+            *r.lock().unwrap() = Some(res);
+            c.cancel();
+        }
+    });
+    run_source(engine.clone(), provider, source, cancel, on_sync).await;
+    let finished = result.lock().unwrap().take();
+    assert_eq!(finished, Some(Ok(())), "the sync finished and worked");
+    engine
+}

@@ -286,32 +286,10 @@ pub fn newest_closed(records: &[LogRecord]) -> Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::providers::StateRows;
 
     fn at(s: &str) -> Timestamp {
         s.parse().unwrap()
-    }
-
-    /// What the store would hold after `changes`, as rows to restore from.
-    fn stored(rows: &mut HashMap<(String, String), String>, changes: Vec<StateChange>) {
-        for c in changes {
-            let key = (c.list.to_owned(), c.key);
-            match c.value {
-                Some(v) => rows.insert(key, v),
-                None => rows.remove(&key),
-            };
-        }
-    }
-
-    fn restore(rows: &HashMap<(String, String), String>) -> Lists {
-        let rows = rows
-            .iter()
-            .map(|((list, key), value)| StateRow {
-                list: list.clone(),
-                key: key.clone(),
-                value: value.clone(),
-            })
-            .collect();
-        Lists::restore("s", rows)
     }
 
     #[test]
@@ -320,8 +298,8 @@ mod tests {
         lists.recent.insert("a", at("2026-11-30T10:00:00Z"), ());
         lists.push_pending("p1");
         lists.push_pending("p2");
-        let mut rows = HashMap::new();
-        stored(&mut rows, lists.take_changes());
+        let mut rows = StateRows::default();
+        rows.apply(&lists.take_changes());
 
         let mark = lists.mark();
         lists.recent.insert("a", at("2026-11-30T10:05:00Z"), ());
@@ -343,8 +321,8 @@ mod tests {
         lists.pending.remove("p1");
         lists.push_pending("p1");
         lists.recent.keep_newest(0);
-        stored(&mut rows, lists.take_changes());
-        let back = restore(&rows);
+        rows.apply(&lists.take_changes());
+        let back = Lists::restore("s", rows.rows());
         assert_eq!(
             back.pending.oldest_first().collect::<Vec<_>>(),
             ["p2", "p1"]
