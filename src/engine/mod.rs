@@ -461,8 +461,9 @@ impl Engine {
             let mut verdicts: HashMap<(&str, &'static str, VendorVerdict), u64> = HashMap::new();
             let mut aged: Aged = HashMap::new();
             let mut open_marks: OpenMarks = Vec::new();
-            let mut fixed: Vec<OpenTotals> = Vec::new();
-            let mut moving: Vec<Arc<OpenMark>> = Vec::new();
+            // Beside each source's entry of `open_marks`: its totals, and how
+            // many of its marks (the first ones) have a moving cycle.
+            let mut fixed: Vec<(OpenTotals, usize)> = Vec::new();
             let backfilling = self.backfilling.lock().expect("lock poisoned").clone();
             for (source, map) in items.iter() {
                 if backfilling.contains(source) {
@@ -496,11 +497,10 @@ impl Engine {
                 if !old.is_empty() {
                     aged.insert(source.clone(), old);
                 }
-                let open = skip.open_marks();
+                let (open, moving) = skip.open_marks();
                 if !open.is_empty() {
                     open_marks.push((source.as_str().into(), open));
-                    fixed.push(skip.totals.clone());
-                    moving.extend(skip.moving_marks());
+                    fixed.push((skip.totals.clone(), moving));
                 }
             }
             // The order `evaluate_all` would sort the items in; each is
@@ -542,11 +542,10 @@ impl Engine {
             drop((interner, series));
             // What the skipped marks add (taken before this evaluation
             // marked more); the new marks' share is in the evaluation.
-            for totals in &fixed {
+            for ((_, marks), (totals, moving)) in open_marks.iter().zip(&fixed) {
                 totals.add_to(&mut eval);
+                add_moving(&mut eval, &marks[..*moving], now.as_second());
             }
-            add_moving(&mut eval, &moving, now.as_second());
-            drop(moving);
             for (source, mark) in marked {
                 match open_marks.iter_mut().find(|(s, _)| &**s == source) {
                     Some((_, marks)) => marks.push(mark),

@@ -63,8 +63,8 @@ impl Skips {
         if let Some((_, channel, vendor)) = self.settled.remove(id) {
             self.count(channel, &vendor, false);
         }
-        if let Some((channel, _, mark)) = self.open.remove(id) {
-            self.expiry.remove(&(mark.until, Arc::from(id)));
+        if let Some((id, (channel, _, mark))) = self.open.remove_entry(id) {
+            self.expiry.remove(&(mark.until, id));
             self.count(channel, &mark.vendor, false);
             self.totals.remove(&mark);
         }
@@ -101,16 +101,19 @@ impl Skips {
         }
     }
 
-    /// The open-stable marks.
-    pub(super) fn open_marks(&self) -> Vec<Arc<OpenMark>> {
-        self.open.values().map(|(.., m)| m.clone()).collect()
-    }
-
-    /// The open-stable marks with a cycle whose time to breach moves (a
-    /// flag in the table: the others are not visited).
-    pub(super) fn moving_marks(&self) -> Vec<Arc<OpenMark>> {
-        let moving = self.open.values().filter(|(_, moves, _)| *moves);
-        moving.map(|(.., m)| m.clone()).collect()
+    /// The open-stable marks, those with a cycle whose time to breach moves
+    /// first, and how many those are (a flag in the table picks them: the
+    /// others are not read).
+    pub(super) fn open_marks(&self) -> (Vec<Arc<OpenMark>>, usize) {
+        let mut marks = Vec::with_capacity(self.open.len());
+        let with = |moves: bool| {
+            let marks = self.open.values().filter(move |(_, m, _)| *m == moves);
+            marks.map(|(.., mark)| mark.clone())
+        };
+        marks.extend(with(true));
+        let moving = marks.len();
+        marks.extend(with(false));
+        (marks, moving)
     }
 
     /// The settled items last updated before `horizon` (seconds).
@@ -182,7 +185,7 @@ mod tests {
         let breached: VendorVerdict = ("resolution", "breached");
         let mark = Arc::new(OpenMark::until(100, Box::new([breached])));
         s.mark_open(a.clone(), Channel::Chat, mark);
-        assert_eq!(s.open_marks().len(), 1);
+        assert_eq!(s.open_marks().0.len(), 1);
         assert_eq!(
             s.verdicts().collect::<Vec<_>>(),
             [(Channel::Chat, breached, 1)]
@@ -191,7 +194,7 @@ mod tests {
         assert!(!s.unmarked.contains("a"), "valid before its until");
         s.expire(100);
         assert!(s.unmarked.contains("a"), "evaluated again at its until");
-        assert!(s.open_marks().is_empty());
+        assert!(s.open_marks().0.is_empty());
         assert_eq!(s.verdicts().count(), 0);
     }
 }

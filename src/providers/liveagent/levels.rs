@@ -62,17 +62,14 @@ impl LiveAgentProvider {
                 continue;
             }
             if c.level_requests >= self.level_budget() {
-                if lists.pending.len() < MAX_LEVELS {
-                    lists.push_pending(&t.id);
-                }
+                defer(lists, &t.id);
                 continue;
             }
             let changed = t.date_changed.unwrap_or(t.date_created);
             self.read_level(c, lists, &t.id, changed).await?;
         }
         for id in removed {
-            lists.levels.remove(id);
-            lists.pending.remove(id);
+            forget(lists, id);
         }
         lists.levels.keep_newest(MAX_LEVELS);
         for item in items {
@@ -111,8 +108,7 @@ impl LiveAgentProvider {
                 Err(ProviderError::Status { code: 404, .. }) => {
                     // Gone: nothing to read any more. Removing the item is
                     // the tickets stream's call (a deleted row), not this one's.
-                    lists.levels.remove(&id);
-                    lists.pending.remove(&id);
+                    forget(lists, &id);
                     continue;
                 }
                 Err(e) => Err(e),
@@ -152,8 +148,7 @@ impl LiveAgentProvider {
         self.map_options(&mut items);
         removed.extend(gone);
         for id in &removed {
-            lists.levels.remove(id);
-            lists.pending.remove(id);
+            forget(lists, id);
         }
         for item in &mut items {
             if let Some(level) = lists.levels.get(&item.id) {
@@ -193,13 +188,24 @@ impl LiveAgentProvider {
                     Ok(_) => "conversationid names another ticket".to_owned(),
                 };
                 tracing::warn!(source = %self.source.name, error = %detail, "cannot read a ticket's SLA level; trying again next sync");
-                if lists.pending.len() < MAX_LEVELS {
-                    lists.push_pending(id);
-                }
+                defer(lists, id);
             }
         }
         Ok(())
     }
+}
+
+/// Queues a ticket's level read for a later sync, within [`MAX_LEVELS`].
+fn defer(lists: &mut Lists, id: &str) {
+    if lists.pending.len() < MAX_LEVELS {
+        lists.push_pending(id);
+    }
+}
+
+/// A ticket that is gone: no level to keep or read.
+fn forget(lists: &mut Lists, id: &str) {
+    lists.levels.remove(id);
+    lists.pending.remove(id);
 }
 
 /// The answer as cached: the level's name and the due instant per SLA type.
