@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::{self, Clock};
 use crate::config::{Config, ConfigError, ConfigSource};
 use crate::engine::{self, Engine};
+use crate::heap;
 use crate::http;
 use crate::metrics::SelfMetrics;
 use crate::metrics::source::SourceMetrics;
@@ -168,7 +169,13 @@ async fn evaluate_loop(handle: Handle, stop: CancellationToken) {
             if let Some(delay) = delay {
                 std::thread::sleep(delay);
             }
-            engine.evaluate(&config)
+            // What the pages written since the last evaluation freed, on the
+            // threads that wrote them, goes back before this one allocates;
+            // what this one freed goes back before the next sync.
+            heap::release_free_memory();
+            let result = engine.evaluate(&config);
+            heap::release_free_memory();
+            result
         });
         // Shutdown never waits for an evaluation in progress (it can take
         // seconds on a large store): the task is left behind, main shuts the

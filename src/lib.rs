@@ -12,6 +12,7 @@ pub mod compact;
 pub mod config;
 pub mod demo;
 pub mod engine;
+pub mod heap;
 pub mod http;
 pub mod levels;
 pub mod logging;

@@ -8,9 +8,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use helpdesk_sla_exporter::app::{App, Options};
 use helpdesk_sla_exporter::config::ConfigSource;
-use helpdesk_sla_exporter::logging;
 use helpdesk_sla_exporter::shard::Shard;
 use helpdesk_sla_exporter::web::WebConfigFile;
+use helpdesk_sla_exporter::{heap, logging};
 
 /// The default port: 9100-9999 of the Prometheus default port allocations are
 /// all taken, so the exporter uses one above them.
@@ -166,6 +166,7 @@ fn version() -> &'static str {
 }
 
 fn main() -> ExitCode {
+    heap::configure();
     let mut flags = Flags::parse();
     if let Some(command) = flags.command.take() {
         logging::init(flags.log_level, flags.log_format);
