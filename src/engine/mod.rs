@@ -590,7 +590,13 @@ impl Engine {
     /// Each final becomes a store row only while it is counted: a first
     /// evaluation at 100k tickets offers ~300k, and their rows built all at
     /// once were the largest allocation after a first sync.
-    fn count(&self, finals: Vec<Final>, incremental: bool) -> Result<usize, StoreError> {
+    ///
+    /// They are counted in the order of the store's key: inserted in random
+    /// order, each one read and dirtied a page of its own in a table far
+    /// larger than the page cache, and a first evaluation at 1M tickets spent
+    /// most of its 197 s there (bench/NOTES.md, round 9).
+    fn count(&self, mut finals: Vec<Final>, incremental: bool) -> Result<usize, StoreError> {
+        finals.sort_unstable_by(|a, b| store_key(a).cmp(&store_key(b)));
         let mut tallies = self.tallies.lock().expect("lock poisoned");
         let mut keep = tallies.as_mut().filter(|_| incremental);
         let counted = self.store.count_outcomes_each(
@@ -930,6 +936,12 @@ fn final_key(source: &str, item_id: &str, target: &str, cycle: u32, completed: b
 }
 
 /// What the store counts of a final outcome.
+/// A final's key in the store's `counted` table, in the table's order
+/// (SQLite compares text bytewise, as `str` does).
+fn store_key(f: &Final) -> (&str, &str, &'static str, u32) {
+    (&f.series.source, &f.item_id, f.series.target, f.cycle)
+}
+
 fn counted_outcome(f: Final) -> CountedOutcome {
     CountedOutcome {
         series: f.series.key(),
