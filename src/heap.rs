@@ -8,7 +8,8 @@
 //!   arena allocates again. Page writes and evaluations run on whichever
 //!   blocking threads tokio picks, so RSS climbed poll after poll while the
 //!   live heap did not (`malloc_stats`: 0.7 MB more in use after 18 polls).
-//!   [`release_free_memory`] hands the free pages back after each evaluation.
+//!   [`release_free_memory`] hands the free pages back before and after each
+//!   evaluation.
 //! - Blocks of 128 KiB and more are mapped on their own and unmapped when
 //!   freed, but glibc raises that threshold each time such a block is freed
 //!   (up to 32 MiB), after which the large, short-lived buffers of a sync
@@ -33,9 +34,8 @@ pub fn configure() {
     }
 }
 
-/// Hands the heap's free pages back to the system. It walks every arena's
-/// free lists once (about a millisecond at 100k tickets); the evaluator calls
-/// it before and after each evaluation.
+/// Hands the heap's free pages back to the system: it walks every arena's
+/// free lists once. The evaluator calls it before and after each evaluation.
 pub fn release_free_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim takes each arena's lock and only returns free

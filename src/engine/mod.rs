@@ -44,7 +44,7 @@ use crate::pages::status::compliance_rows;
 use crate::report::Row;
 use crate::sla::Outcome;
 use crate::snapshot::{
-    BUCKETS, Evaluation, Final, Flush, LabelCaps, OpenStable, Series, VendorVerdict,
+    Evaluation, Final, Flush, LabelCaps, OpenStable, Series, VendorVerdict, bucket,
     evaluate_sorted_marking,
 };
 use crate::store::{CountedOutcome, Store, StoreError};
@@ -593,8 +593,8 @@ impl Engine {
     ///
     /// They are counted in the order of the store's key: inserted in random
     /// order, each one read and dirtied a page of its own in a table far
-    /// larger than the page cache, and a first evaluation at 1M tickets spent
-    /// most of its 197 s there (bench/NOTES.md, round 9).
+    /// larger than the page cache (at 100k tickets ~60% of a first
+    /// evaluation's evaluate step; bench/NOTES.md, round 9).
     fn count(&self, mut finals: Vec<Final>, incremental: bool) -> Result<usize, StoreError> {
         finals.sort_unstable_by(|a, b| store_key(a).cmp(&store_key(b)));
         let mut tallies = self.tallies.lock().expect("lock poisoned");
@@ -935,13 +935,13 @@ fn final_key(source: &str, item_id: &str, target: &str, cycle: u32, completed: b
     h.finish()
 }
 
-/// What the store counts of a final outcome.
 /// A final's key in the store's `counted` table, in the table's order
 /// (SQLite compares text bytewise, as `str` does).
 fn store_key(f: &Final) -> (&str, &str, &'static str, u32) {
     (&f.series.source, &f.item_id, f.series.target, f.cycle)
 }
 
+/// What the store counts of a final outcome.
 fn counted_outcome(f: Final) -> CountedOutcome {
     CountedOutcome {
         series: f.series.key(),
@@ -956,10 +956,7 @@ fn counted_outcome(f: Final) -> CountedOutcome {
 }
 
 fn bucket_of(elapsed: i64) -> usize {
-    BUCKETS
-        .iter()
-        .position(|b| elapsed as f64 <= *b)
-        .unwrap_or(BUCKETS.len())
+    bucket(elapsed as f64)
 }
 
 fn series_from_key(key: &str) -> Option<Series> {

@@ -90,6 +90,15 @@ pub fn share(set: &mut HashSet<Arc<Series>>, series: Series) -> Arc<Series> {
 /// before `running`, so the states of one series add up to its open items.
 pub const OPEN_STATES: [&str; 4] = ["running", "paused", "at_risk", "breached"];
 
+/// The index of the [`BUCKETS`] bound `v` falls under ([`BUCKETS`]'s length
+/// for +Inf).
+pub fn bucket(v: f64) -> usize {
+    BUCKETS
+        .iter()
+        .position(|b| v <= *b)
+        .unwrap_or(BUCKETS.len())
+}
+
 /// A histogram with [`BUCKETS`], non-cumulative counts plus +Inf.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Histogram {
@@ -99,21 +108,13 @@ pub struct Histogram {
 
 impl Histogram {
     pub fn observe(&mut self, v: f64) {
-        let i = BUCKETS
-            .iter()
-            .position(|b| v <= *b)
-            .unwrap_or(BUCKETS.len());
-        self.counts[i] += 1;
+        self.counts[bucket(v)] += 1;
         self.sum += v;
     }
 
     /// Takes back one [`Histogram::observe`] of `v`.
     pub fn unobserve(&mut self, v: f64) {
-        let i = BUCKETS
-            .iter()
-            .position(|b| v <= *b)
-            .unwrap_or(BUCKETS.len());
-        self.counts[i] -= 1;
+        self.counts[bucket(v)] -= 1;
         self.sum -= v;
     }
 
