@@ -108,6 +108,11 @@ pub enum StoreError {
     Locked { path: PathBuf },
     #[error("store: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("store: scratch file {path}: {source}")]
+    Scratch {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("store: cannot decode item {source_name}/{id}: {reason}")]
     Decode {
         source_name: String,
@@ -155,6 +160,8 @@ pub fn bucket_counter(i: usize) -> String {
 
 pub struct Store {
     conn: Mutex<Connection>,
+    /// The store's directory; none for an in-memory store.
+    dir: Option<PathBuf>,
 }
 
 /// One sync page to write: see [`Store::apply_sync_page`].
@@ -193,7 +200,7 @@ impl Store {
             ));
         }
         let conn = Connection::open(&file).map_err(|e| unusable(format!("cannot open: {e}")))?;
-        Store::init(conn, dir).map_err(|e| match e {
+        Store::init(conn, dir, Some(dir)).map_err(|e| match e {
             StoreError::Sqlite(e) => unusable(e.to_string()),
             other => other,
         })
@@ -231,10 +238,10 @@ impl Store {
 
     /// A throwaway in-memory store, for tests and `report` without `--from-store`.
     pub fn in_memory() -> Result<Store, StoreError> {
-        Store::init(Connection::open_in_memory()?, Path::new(":memory:"))
+        Store::init(Connection::open_in_memory()?, Path::new(":memory:"), None)
     }
 
-    fn init(conn: Connection, path: &Path) -> Result<Store, StoreError> {
+    fn init(conn: Connection, path: &Path, dir: Option<&Path>) -> Result<Store, StoreError> {
         // SQLite quietly opens a file it cannot write read-only (a read-only
         // mount, a file owned by another user); every later write would fail
         // and the exporter would serve no SLA series while looking healthy.
@@ -281,7 +288,14 @@ impl Store {
         }
         Ok(Store {
             conn: Mutex::new(conn),
+            dir: dir.map(Path::to_owned),
         })
+    }
+
+    /// The store's directory, where scratch files may go; none for an
+    /// in-memory store.
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -556,18 +570,18 @@ impl Store {
         outcomes: &[CountedOutcome],
         bucket_of: impl Fn(i64) -> usize,
     ) -> Result<usize, StoreError> {
-        self.count_outcomes_each(outcomes, bucket_of, |_| {})
+        self.count_outcomes_each(outcomes.iter().map(Ok), bucket_of, |_| {})
     }
 
     /// [`Store::count_outcomes`] over outcomes made one at a time, calling
     /// `on_new` with each one counted for the first time, so callers can
     /// keep tallies in step. Nothing is held per outcome: a first evaluation
     /// at 100k tickets counts ~300k, and building their rows all at once was
-    /// its largest allocation. On an error nothing is counted, even though
-    /// `on_new` has seen outcomes.
+    /// its largest allocation. On an error, the iterator's own included,
+    /// nothing is counted, even though `on_new` has seen outcomes.
     pub fn count_outcomes_each<O: std::borrow::Borrow<CountedOutcome>>(
         &self,
-        outcomes: impl IntoIterator<Item = O>,
+        outcomes: impl IntoIterator<Item = Result<O, StoreError>>,
         bucket_of: impl Fn(i64) -> usize,
         mut on_new: impl FnMut(&CountedOutcome),
     ) -> Result<usize, StoreError> {
@@ -591,6 +605,7 @@ impl Store {
             // its count step.
             let mut bumps = Bumps::default();
             for o in outcomes {
+                let o = o?;
                 let o = o.borrow();
                 let inserted = insert.execute(params![
                     o.source,

@@ -609,3 +609,62 @@ fn running_items_are_skipped_until_their_next_transition() {
     let (evaluated, _) = step(600);
     assert_eq!(evaluated, 0);
 }
+
+/// Finals past a batch leave memory for a scratch file in the store
+/// directory and are counted at the end: the same counts and output as an
+/// evaluation that held them all, no file left behind, and a scratch file
+/// that cannot be written fails the evaluation without losing an outcome.
+#[test]
+fn finals_past_a_batch_are_counted_through_a_scratch_file_in_the_store() {
+    let config = config();
+    let now = Arc::new(AtomicI64::new(T0 + 2 * 86_400));
+    let reference = engine(&now, &config, false);
+    let dir = std::env::temp_dir().join(format!("hse-spill-engine-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let registry = prometheus::Registry::new();
+    let clock = now.clone();
+    let spilling = Side {
+        engine: Arc::new(Engine::new(
+            Store::open(&dir).unwrap(),
+            SourceMetrics::new(&registry).unwrap(),
+            Arc::new(move || ts(clock.load(Ordering::Relaxed))),
+        )),
+    };
+    spilling.engine.set_finals_batch(3);
+    spilling.engine.load(&config).unwrap();
+    for n in 0..40i64 {
+        let mut chat = Item::new(
+            SOURCES[n as usize % 2],
+            &n.to_string(),
+            Channel::Chat,
+            ts(T0 + n * 100),
+        );
+        chat.answered_at = Some(ts(T0 + n * 100 + n * 3));
+        chat.ended_at = Some(ts(T0 + n * 100 + 600));
+        chat.updated_at = ts(T0 + n * 100 + 600);
+        for side in [&reference, &spilling] {
+            side.apply(&Step::Upsert(Box::new(chat.clone())));
+        }
+    }
+    let scratch = dir.join("finals.spill");
+    std::fs::create_dir(&scratch).unwrap();
+    let err = spilling.engine.evaluate(&config).unwrap_err().to_string();
+    assert!(
+        err.contains("scratch file") && err.contains("finals.spill"),
+        "{err}"
+    );
+    std::fs::remove_dir(&scratch).unwrap();
+
+    let counted = reference.engine.evaluate(&config).unwrap();
+    assert_eq!(counted, 40, "the pickup of each chat");
+    assert_eq!(spilling.engine.evaluate(&config).unwrap(), counted);
+    assert_eq!(spilling.output(), reference.output());
+    assert!(
+        !scratch.exists(),
+        "the scratch file goes after the evaluation"
+    );
+    // Nothing is counted twice by the next evaluation.
+    assert_eq!(spilling.engine.evaluate(&config).unwrap(), 0);
+    assert_eq!(spilling.output(), reference.output());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

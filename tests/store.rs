@@ -412,3 +412,31 @@ fn provider_state_is_written_with_its_page_and_read_back_per_source() {
     drop(store);
     let _ = std::fs::remove_dir_all(&path);
 }
+
+/// An error from the outcomes being counted (a scratch file read back)
+/// rolls the whole count back: nothing before it is counted either.
+#[test]
+fn a_failing_outcome_stream_counts_nothing() {
+    let store = Store::in_memory().unwrap();
+    let failing = [
+        Ok(outcome("a", 0, "met")),
+        Err(StoreError::Scratch {
+            path: "finals.spill".into(),
+            source: std::io::Error::other("short read"),
+        }),
+    ];
+    let mut seen = 0;
+    let err = store
+        .count_outcomes_each(failing, |_| 0, |_| seen += 1)
+        .unwrap_err();
+    assert!(err.to_string().contains("short read"), "{err}");
+    assert_eq!(seen, 1, "on_new saw the outcome before the error");
+    assert!(store.counters().unwrap().is_empty());
+    assert_eq!(
+        store
+            .count_outcomes(&[outcome("a", 0, "met")], |_| 0)
+            .unwrap(),
+        1,
+        "the outcome was not counted by the failed count"
+    );
+}

@@ -18,6 +18,7 @@
 
 mod marks;
 mod skips;
+mod spill;
 mod tallies;
 
 use std::borrow::Cow;
@@ -32,6 +33,7 @@ use tokio::sync::Notify;
 
 use self::marks::{OpenMark, OpenMarks, OpenTotals, add_moving, mark_rows, open_mark};
 use self::skips::Skips;
+use self::spill::Spill;
 use self::tallies::Tallies;
 use crate::clock::Clock;
 use crate::compact::{Interner, Stored};
@@ -42,7 +44,7 @@ use crate::model::{Channel, Item};
 use crate::pages::View;
 use crate::pages::status::compliance_rows;
 use crate::report::Row;
-use crate::sla::Outcome;
+use crate::sla::{Outcome, State};
 use crate::snapshot::{
     Evaluation, Final, Flush, LabelCaps, OpenStable, Series, VendorVerdict, bucket,
     evaluate_sorted_marking,
@@ -55,11 +57,10 @@ type Folded = Vec<(&'static str, u64)>;
 /// Ids of done items past the retention horizon, per source.
 type Aged = HashMap<String, Vec<String>>;
 
-/// How many final outcomes an evaluation holds before it counts them: a
-/// first evaluation at 100k tickets makes ~300k, and holding them all until
-/// the end was the largest allocation of its peak memory. Each batch is a
-/// commit that rewrites the pages it touched: at 16,384 the 20 commits made
-/// that evaluation ~4 s slower; at 65,536 its five cost ~1 s.
+/// How many final outcomes an evaluation holds in memory: a first
+/// evaluation at 100k tickets makes ~300k, and holding them all until the
+/// end was the largest allocation of its peak memory. Past this many they
+/// go to a [`Spill`] in sorted runs and are counted at the end, merged.
 pub const FINALS_BATCH: usize = 65_536;
 
 /// How often open items are re-evaluated between syncs, so time to breach
@@ -373,18 +374,16 @@ impl Engine {
             );
             seen.insert(key) && !known.contains(&key)
         };
-        // Finals are counted in batches while the items are evaluated, each
-        // batch in its own transaction; after a failed batch the rest are
+        // Past a batch, finals leave memory in sorted runs and are counted
+        // after the evaluation, merged; after a failed write the rest are
         // dropped and the evaluation fails as a failed count does.
-        let mut batches: Result<usize, StoreError> = Ok(0);
+        let mut spill = Spill::new(self.store.dir());
+        let mut spilled: Result<(), StoreError> = Ok(());
         let mut flush = |finals: &mut Vec<Final>| {
-            let batch = std::mem::take(finals);
-            if let Ok(counted) = &mut batches {
-                match self.count(batch, incremental) {
-                    Ok(n) => *counted += n,
-                    Err(e) => batches = Err(e),
-                }
+            if spilled.is_ok() {
+                spilled = spill.push(finals);
             }
+            finals.clear();
         };
         let evaluated =
             self.evaluate_items(config, now, horizon, incremental, keep_final, &mut flush);
@@ -400,8 +399,15 @@ impl Engine {
         drop(known);
         let evaluated = started.elapsed();
         self.last_evaluated.store(eval.evaluated, Ordering::Relaxed);
-        let last = batches
-            .and_then(|n| Ok(n + self.count(std::mem::take(&mut eval.finals), incremental)?));
+        let last = spilled.and_then(|()| {
+            if spill.is_empty() {
+                self.count(std::mem::take(&mut eval.finals), incremental)
+            } else {
+                spill.push(&mut eval.finals)?;
+                self.count_sorted(spill.merged()?, incremental)
+            }
+        });
+        drop(spill);
         let counted = match last {
             Ok(n) => {
                 *self.counted.lock().expect("lock poisoned") = seen;
@@ -597,17 +603,33 @@ impl Engine {
     /// evaluation's evaluate step; bench/NOTES.md, round 9).
     fn count(&self, mut finals: Vec<Final>, incremental: bool) -> Result<usize, StoreError> {
         finals.sort_unstable_by(|a, b| store_key(a).cmp(&store_key(b)));
+        let outcomes = finals.into_iter().map(|f| {
+            Ok(counted_outcome(
+                &f.series,
+                f.item_id.into(),
+                f.cycle,
+                f.state,
+                f.at.as_second(),
+                f.completed_elapsed,
+            ))
+        });
+        self.count_sorted(outcomes, incremental)
+    }
+
+    /// [`Engine::count`] of outcomes already in the store's key order, in
+    /// one transaction: one pass over the table however many there are.
+    fn count_sorted(
+        &self,
+        outcomes: impl Iterator<Item = Result<CountedOutcome, StoreError>>,
+        incremental: bool,
+    ) -> Result<usize, StoreError> {
         let mut tallies = self.tallies.lock().expect("lock poisoned");
         let mut keep = tallies.as_mut().filter(|_| incremental);
-        let counted = self.store.count_outcomes_each(
-            finals.into_iter().map(counted_outcome),
-            bucket_of,
-            |o| {
-                if let Some(t) = keep.as_mut() {
-                    t.push(&o.series, o.outcome, o.at);
-                }
-            },
-        );
+        let counted = self.store.count_outcomes_each(outcomes, bucket_of, |o| {
+            if let Some(t) = keep.as_mut() {
+                t.push(&o.series, o.outcome, o.at);
+            }
+        });
         match counted {
             Ok(new) => {
                 if new > 0
@@ -941,17 +963,25 @@ fn store_key(f: &Final) -> (&str, &str, &'static str, u32) {
     (&f.series.source, &f.item_id, f.series.target, f.cycle)
 }
 
-/// What the store counts of a final outcome.
-fn counted_outcome(f: Final) -> CountedOutcome {
+/// What the store counts of a final outcome (a [`Final`]'s parts; `at` in
+/// seconds).
+fn counted_outcome(
+    series: &Series,
+    item_id: String,
+    cycle: u32,
+    state: State,
+    at: i64,
+    completed_elapsed: Option<i64>,
+) -> CountedOutcome {
     CountedOutcome {
-        series: f.series.key(),
-        target: f.series.target.to_owned(),
-        source: f.series.source.clone(),
-        item_id: f.item_id.into(),
-        cycle: f.cycle,
-        outcome: f.state.as_str(),
-        at: f.at.as_second(),
-        completed_elapsed: f.completed_elapsed,
+        series: series.key(),
+        target: series.target.to_owned(),
+        source: series.source.clone(),
+        item_id,
+        cycle,
+        outcome: state.as_str(),
+        at,
+        completed_elapsed,
     }
 }
 
