@@ -393,7 +393,7 @@ pub type Flush<'a> = &'a mut dyn FnMut(&mut Vec<Final>);
 /// time to breach and vendor verdicts stay.
 ///
 /// With `flush` as `Some((batch, f))`, the finals are handed to `f` every
-/// `batch` of them, which takes them (the engine counts them then); the last
+/// `batch` of them, which takes them (the engine spills them to disk); the last
 /// ones stay in [`Evaluation::finals`]. A first evaluation at 100k tickets
 /// makes ~300k finals, and their `Vec` with its growth was the largest
 /// allocation of its peak (~42 MB of a 174 MB heap).
