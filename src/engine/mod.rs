@@ -603,16 +603,7 @@ impl Engine {
     /// evaluation's evaluate step; bench/NOTES.md, round 9).
     fn count(&self, mut finals: Vec<Final>, incremental: bool) -> Result<usize, StoreError> {
         finals.sort_unstable_by(|a, b| store_key(a).cmp(&store_key(b)));
-        let outcomes = finals.into_iter().map(|f| {
-            Ok(counted_outcome(
-                &f.series,
-                f.item_id.into(),
-                f.cycle,
-                f.state,
-                f.at.as_second(),
-                f.completed_elapsed,
-            ))
-        });
+        let outcomes = finals.into_iter().map(|f| Ok(final_outcome(f)));
         self.count_sorted(outcomes, incremental)
     }
 
@@ -963,8 +954,20 @@ fn store_key(f: &Final) -> (&str, &str, &'static str, u32) {
     (&f.series.source, &f.item_id, f.series.target, f.cycle)
 }
 
-/// What the store counts of a final outcome (a [`Final`]'s parts; `at` in
-/// seconds).
+/// What the store counts of a final outcome.
+fn final_outcome(f: Final) -> CountedOutcome {
+    counted_outcome(
+        &f.series,
+        f.item_id.into(),
+        f.cycle,
+        f.state,
+        f.at.as_second(),
+        f.completed_elapsed,
+    )
+}
+
+/// [`final_outcome`] from a final's parts (`at` in seconds), as a spill
+/// holds them.
 fn counted_outcome(
     series: &Series,
     item_id: String,

@@ -358,16 +358,7 @@ mod tests {
     fn expected() -> Vec<CountedOutcome> {
         let mut all: Vec<CountedOutcome> = finals()
             .into_iter()
-            .map(|f| {
-                counted_outcome(
-                    &f.series,
-                    f.item_id.into(),
-                    f.cycle,
-                    f.state,
-                    f.at.as_second(),
-                    f.completed_elapsed,
-                )
-            })
+            .map(super::super::final_outcome)
             .collect();
         all.sort_by(|a, b| {
             (&a.source, &a.item_id, &a.target, a.cycle)
