@@ -621,6 +621,10 @@ fn finals_past_a_batch_are_counted_through_a_scratch_file_in_the_store() {
     let reference = engine(&now, &config, false);
     let dir = std::env::temp_dir().join(format!("hse-spill-engine-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
+    // What a killed exporter left goes when the engine starts.
+    std::fs::create_dir_all(&dir).unwrap();
+    let scratch = dir.join("finals.spill");
+    std::fs::write(&scratch, b"left by a killed evaluation").unwrap();
     let registry = prometheus::Registry::new();
     let clock = now.clone();
     let spilling = Side {
@@ -630,6 +634,7 @@ fn finals_past_a_batch_are_counted_through_a_scratch_file_in_the_store() {
             Arc::new(move || ts(clock.load(Ordering::Relaxed))),
         )),
     };
+    assert!(!scratch.exists(), "a stale scratch file goes at start");
     spilling.engine.set_finals_batch(3);
     spilling.engine.load(&config).unwrap();
     for n in 0..40i64 {
@@ -646,7 +651,6 @@ fn finals_past_a_batch_are_counted_through_a_scratch_file_in_the_store() {
             side.apply(&Step::Upsert(Box::new(chat.clone())));
         }
     }
-    let scratch = dir.join("finals.spill");
     std::fs::create_dir(&scratch).unwrap();
     let err = spilling.engine.evaluate(&config).unwrap_err().to_string();
     assert!(

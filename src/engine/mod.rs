@@ -161,6 +161,9 @@ pub struct Engine {
 impl Engine {
     /// An engine with an empty item set; [`Engine::load`] reads the stored items.
     pub fn new(store: Store, source_metrics: SourceMetrics, clock: Clock) -> Engine {
+        if let Some(dir) = store.dir() {
+            spill::remove_stale(dir);
+        }
         Engine {
             store: Arc::new(store),
             items: RwLock::new(HashMap::new()),

@@ -177,6 +177,26 @@ impl Spill {
     }
 }
 
+/// Removes the scratch file a killed exporter left in the store directory
+/// `dir`: the next spill would truncate it, but a store whose evaluations
+/// stay small would keep it (~120 MB at 1M tickets). The caller holds the
+/// store's lock, so no evaluation is using it.
+pub fn remove_stale(dir: &Path) {
+    let path = dir.join(FILE_NAME);
+    match std::fs::remove_file(&path) {
+        Ok(()) => tracing::info!(
+            path = %path.display(),
+            "removed the scratch file of an evaluation that did not finish"
+        ),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => tracing::warn!(
+            path = %path.display(),
+            error = %e,
+            "cannot remove the scratch file of an evaluation that did not finish"
+        ),
+    }
+}
+
 impl Drop for Spill {
     fn drop(&mut self) {
         if let Some(Out::File { path, .. }) = &self.out {
