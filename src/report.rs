@@ -29,7 +29,7 @@ use crate::store::Store;
 pub struct Row {
     pub source: Arc<str>,
     pub channel: Channel,
-    pub item_id: Box<str>,
+    pub item_id: Arc<str>,
     pub team: Arc<str>,
     pub priority: Arc<str>,
     pub policy: Arc<str>,

@@ -21,8 +21,8 @@ pub(super) struct OpenMark {
     /// The first instant (seconds) the item must be evaluated again at
     /// ([`OpenStable::until`]).
     pub(super) until: i64,
-    /// The item's id, for its rows.
-    id: Box<str>,
+    /// The item's id, for its rows: the item set's key, shared.
+    id: Arc<str>,
     /// The raw team and priority of its rows (interned).
     team: Arc<str>,
     priority: Arc<str>,
@@ -258,7 +258,7 @@ pub(super) fn mark_rows(marks: OpenMarks, now: i64) -> impl FnOnce(&mut Vec<Row>
 pub(super) fn open_mark(
     s: &OpenStable,
     source: &str,
-    id: &str,
+    id: &Arc<str>,
     rows: &[Row],
     interner: &mut Interner,
     series: &mut HashSet<Arc<Series>>,
@@ -291,7 +291,7 @@ pub(super) fn open_mark(
         })
         .collect();
     let mark = OpenMark {
-        id: id.into(),
+        id: id.clone(),
         at: s.at,
         until: s.until,
         team: interner.intern(&first.team),
