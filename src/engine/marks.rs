@@ -10,7 +10,7 @@ use crate::compact::Interner;
 use crate::model::{Channel, Target};
 use crate::report::{Row, Stamp};
 use crate::snapshot::{
-    Evaluation, Histogram, OpenStable, Remaining, RowClock, Series, VendorVerdict, share,
+    Evaluation, Histogram, OpenStable, Remaining, RowClock, Series, Verdicts, share,
 };
 
 /// An open-stable item's share of an evaluation, as of `at`.
@@ -26,14 +26,14 @@ pub(super) struct OpenMark {
     /// The raw team and priority of its rows (interned).
     team: Arc<str>,
     priority: Arc<str>,
-    pub(super) vendor: Box<[VendorVerdict]>,
+    pub(super) vendor: Verdicts,
     cycles: Box<[OpenCycle]>,
 }
 
 #[cfg(test)]
 impl OpenMark {
     /// A mark with no cycles, valid until `until`, for tests of its keeping.
-    pub(super) fn until(until: i64, vendor: Box<[VendorVerdict]>) -> OpenMark {
+    pub(super) fn until(until: i64, vendor: Verdicts) -> OpenMark {
         OpenMark {
             at: 0,
             until,
@@ -338,7 +338,7 @@ mod tests {
             state: STATES.iter().position(|s| *s == state).unwrap() as u8,
             vendor_verdict: 0,
         };
-        let mut m = OpenMark::until(i64::MAX, Box::new([]));
+        let mut m = OpenMark::until(i64::MAX, Verdicts::new(&[]));
         m.at = 1_000;
         m.cycles = Box::new([cycle]);
         m

@@ -15,11 +15,11 @@ use std::sync::Arc;
 
 use super::marks::{OpenMark, OpenTotals};
 use crate::model::Channel;
-use crate::snapshot::VendorVerdict;
+use crate::snapshot::{VendorVerdict, Verdicts};
 
 /// A settled item's mark: the second it was last updated, its channel and
 /// its vendor verdicts.
-type SettledMark = (i64, Channel, Box<[VendorVerdict]>);
+type SettledMark = (i64, Channel, Verdicts);
 
 /// The marks of one source (see the module docs). Every tracked item of the
 /// source is either unmarked, settled or open-stable, never two of them.
@@ -75,7 +75,7 @@ impl Skips {
         id: Arc<str>,
         updated: i64,
         channel: Channel,
-        vendor: Box<[VendorVerdict]>,
+        vendor: Verdicts,
     ) {
         self.forget(&id);
         self.count(channel, &vendor, true);
@@ -135,15 +135,15 @@ impl Skips {
         }
     }
 
-    fn count(&mut self, channel: Channel, vendor: &[VendorVerdict], add: bool) {
-        for v in vendor {
-            let n = self.verdicts.entry((channel, *v)).or_default();
+    fn count(&mut self, channel: Channel, vendor: &Verdicts, add: bool) {
+        for v in vendor.iter() {
+            let n = self.verdicts.entry((channel, v)).or_default();
             if add {
                 *n += 1;
             } else {
                 *n -= 1;
                 if *n == 0 {
-                    self.verdicts.remove(&(channel, *v));
+                    self.verdicts.remove(&(channel, v));
                 }
             }
         }
@@ -160,7 +160,7 @@ mod tests {
         let (a, b): (Arc<str>, Arc<str>) = ("a".into(), "b".into());
         s.reset([a.clone(), b.clone()].into_iter());
         let met: VendorVerdict = ("first_response", "met");
-        s.mark_settled(a.clone(), 100, Channel::Ticket, Box::new([met, met]));
+        s.mark_settled(a.clone(), 100, Channel::Ticket, Verdicts::new(&[met, met]));
         assert!(!s.unmarked.contains("a") && s.unmarked.contains("b"));
         assert_eq!(
             s.verdicts().collect::<Vec<_>>(),
@@ -183,7 +183,7 @@ mod tests {
         let a: Arc<str> = "a".into();
         s.reset([a.clone()].into_iter());
         let breached: VendorVerdict = ("resolution", "breached");
-        let mark = Arc::new(OpenMark::until(100, Box::new([breached])));
+        let mark = Arc::new(OpenMark::until(100, Verdicts::new(&[breached])));
         s.mark_open(a.clone(), Channel::Chat, mark);
         assert_eq!(s.open_marks().0.len(), 1);
         assert_eq!(

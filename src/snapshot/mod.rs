@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 
-use crate::model::Item;
+use crate::model::{Item, Target};
 use crate::report::Row;
 use crate::sla::{Outcome, PolicySet, State, evaluate_into};
 
@@ -231,11 +231,59 @@ pub struct Settled {
     pub id: String,
     /// Its vendor comparisons, `(target, result)`: what it adds to
     /// [`Evaluation::vendor`] at this and every later evaluation.
-    pub vendor: Box<[VendorVerdict]>,
+    pub vendor: Verdicts,
 }
 
 /// One vendor comparison of one item: `(target, result)`.
 pub type VendorVerdict = (&'static str, &'static str);
+
+/// The results [`compare_with_vendor`] gives, by their code in [`Verdicts`].
+const RESULTS: [&str; 4] = [
+    "agree_met",
+    "agree_breached",
+    "vendor_breached_only",
+    "exporter_breached_only",
+];
+
+/// An item's vendor verdicts as a settled or open-stable mark keeps them for
+/// as long as the item is tracked: up to eight inline, a byte each (the
+/// target's and the result's positions), any others in a box. A boxed slice
+/// of 32-byte pairs was an allocation per marked item.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdicts {
+    Inline(u64),
+    Boxed(Box<[VendorVerdict]>),
+}
+
+impl Verdicts {
+    pub fn new(verdicts: &[VendorVerdict]) -> Verdicts {
+        let mut packed = 0u64;
+        for (i, (target, result)) in verdicts.iter().enumerate() {
+            let t = Target::ALL.iter().position(|t| t.as_str() == *target);
+            let r = RESULTS.iter().position(|r| r == result);
+            match (t, r) {
+                (Some(t), Some(r)) if i < 8 => packed |= ((t * 4 + r + 1) as u64) << (8 * i),
+                _ => return Verdicts::Boxed(verdicts.into()),
+            }
+        }
+        Verdicts::Inline(packed)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = VendorVerdict> + '_ {
+        let (packed, boxed): (u64, &[VendorVerdict]) = match self {
+            Verdicts::Inline(p) => (*p, &[]),
+            Verdicts::Boxed(b) => (0, b),
+        };
+        (0..8)
+            .map(move |i| (packed >> (8 * i)) as u8)
+            .take_while(|code| *code != 0)
+            .map(|code| {
+                let code = usize::from(code - 1);
+                (Target::ALL[code / 4].as_str(), RESULTS[code % 4])
+            })
+            .chain(boxed.iter().copied())
+    }
+}
 
 /// Whether an item with no open cycle at `now` evaluates the same at every
 /// later instant while it is unchanged: every instant it holds is at or
@@ -513,7 +561,7 @@ pub fn evaluate_sorted_marking<I: std::borrow::Borrow<Item>>(
                     at: now.as_second(),
                     team: labels.intern(&team),
                     priority: labels.intern(&priority),
-                    vendor: verdicts.as_slice().into(),
+                    vendor: Verdicts::new(&verdicts),
                     clocks,
                     until: until.min(vendor_until),
                 };
@@ -532,7 +580,7 @@ fn settle(eval: &mut Evaluation, item: &Item, now: Timestamp, verdicts: &[Vendor
         eval.settled.push(Settled {
             source: item.source.clone(),
             id: item.id.clone(),
-            vendor: verdicts.into(),
+            vendor: Verdicts::new(verdicts),
         });
     }
 }
@@ -540,6 +588,26 @@ fn settle(eval: &mut Evaluation, item: &Item, now: Timestamp, verdicts: &[Vendor
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn verdicts_keep_every_pair_in_order_inline_or_boxed() {
+        let all: Vec<VendorVerdict> = Target::ALL
+            .iter()
+            .flat_map(|t| RESULTS.iter().map(move |r| (t.as_str(), *r)))
+            .collect();
+        assert_eq!(Verdicts::new(&[]).iter().count(), 0);
+        for window in all.windows(8).chain(all.windows(1)).chain(all.windows(3)) {
+            let v = Verdicts::new(window);
+            assert!(matches!(v, Verdicts::Inline(_)), "{window:?}");
+            assert_eq!(v.iter().collect::<Vec<_>>(), window);
+        }
+        // Past eight, or a pair it has no code for: boxed, still in order.
+        for odd in [&all[..9], &[("first_response", "met")][..]] {
+            let v = Verdicts::new(odd);
+            assert!(matches!(v, Verdicts::Boxed(_)), "{odd:?}");
+            assert_eq!(v.iter().collect::<Vec<_>>(), odd);
+        }
+    }
 
     #[test]
     fn label_caps_admit_the_first_values_and_fold_the_rest() {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 
-use super::{VendorVerdict, latest_event};
+use super::{Verdicts, latest_event};
 use crate::model::Item;
 use crate::report::Row;
 use crate::sla::{AtRisk, Calendar, Policy};
@@ -32,7 +32,7 @@ pub struct OpenStable {
     pub team: Arc<str>,
     pub priority: Arc<str>,
     /// Its vendor comparisons (as [`super::Settled::vendor`]).
-    pub vendor: Box<[VendorVerdict]>,
+    pub vendor: Verdicts,
     /// How each of its rows moves with the clock, in their order.
     pub clocks: Vec<RowClock>,
     /// The first instant (seconds) a later evaluation must evaluate the item
