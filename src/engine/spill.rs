@@ -141,7 +141,6 @@ impl Spill {
             w.flush().map_err(|e| scratch(path, e))?;
         }
         let mut readers: Vec<Box<dyn BufRead + '_>> = Vec::with_capacity(self.runs.len());
-        let mut path = None;
         match &self.out {
             None => {}
             Some(Out::Memory(v)) => {
@@ -160,9 +159,13 @@ impl Spill {
                         file.take(end - start),
                     )));
                 }
-                path = Some(p.clone());
             }
         }
+        // Where errors say the runs are (in memory: the file's name).
+        let path = match &self.dir {
+            Some(dir) => dir.join(FILE_NAME),
+            None => PathBuf::from(FILE_NAME),
+        };
         let mut merged = Merged {
             series: &self.series,
             readers,
@@ -220,7 +223,7 @@ pub struct Merged<'a> {
     readers: Vec<Box<dyn BufRead + 'a>>,
     /// The next final of each run not yet exhausted, smallest key on top.
     heap: BinaryHeap<std::cmp::Reverse<Head>>,
-    path: Option<PathBuf>,
+    path: PathBuf,
     failed: bool,
 }
 
@@ -267,10 +270,7 @@ impl Merged<'_> {
     /// Reads run `run`'s next final onto the heap, if it has one.
     fn advance(&mut self, run: usize) -> Result<(), StoreError> {
         let r = &mut self.readers[run];
-        let fail = |e: io::Error| match &self.path {
-            Some(p) => scratch(p, e),
-            None => scratch(Path::new(FILE_NAME), e),
-        };
+        let fail = |e: io::Error| scratch(&self.path, e);
         if r.fill_buf().map_err(fail)?.is_empty() {
             return Ok(());
         }

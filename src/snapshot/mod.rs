@@ -237,12 +237,17 @@ pub struct Settled {
 /// One vendor comparison of one item: `(target, result)`.
 pub type VendorVerdict = (&'static str, &'static str);
 
-/// The results [`compare_with_vendor`] gives, by their code in [`Verdicts`].
+/// The results [`compare_with_vendor`] gives; their positions are their
+/// codes in [`Verdicts`].
+const AGREE_MET: &str = "agree_met";
+const AGREE_BREACHED: &str = "agree_breached";
+const VENDOR_BREACHED_ONLY: &str = "vendor_breached_only";
+const EXPORTER_BREACHED_ONLY: &str = "exporter_breached_only";
 const RESULTS: [&str; 4] = [
-    "agree_met",
-    "agree_breached",
-    "vendor_breached_only",
-    "exporter_breached_only",
+    AGREE_MET,
+    AGREE_BREACHED,
+    VENDOR_BREACHED_ONLY,
+    EXPORTER_BREACHED_ONLY,
 ];
 
 /// An item's vendor verdicts as a settled or open-stable mark keeps them for
@@ -369,10 +374,10 @@ fn compare_with_vendor(
                 _ => None,
             });
         let result = match (vendor, ours) {
-            (Some(false), Some(false)) => "agree_met",
-            (Some(true), Some(true)) => "agree_breached",
-            (Some(true), Some(false)) => "vendor_breached_only",
-            (Some(false), Some(true)) => "exporter_breached_only",
+            (Some(false), Some(false)) => AGREE_MET,
+            (Some(true), Some(true)) => AGREE_BREACHED,
+            (Some(true), Some(false)) => VENDOR_BREACHED_ONLY,
+            (Some(false), Some(true)) => EXPORTER_BREACHED_ONLY,
             _ => continue,
         };
         into.push((vd.target.as_str(), result));
