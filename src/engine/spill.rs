@@ -17,7 +17,7 @@ use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::counted_outcome;
+use super::count::{counted_outcome, store_key};
 use crate::sla::State;
 use crate::snapshot::{Final, Series};
 use crate::store::{CountedOutcome, StoreError};
@@ -76,7 +76,7 @@ impl Spill {
         if finals.is_empty() {
             return Ok(());
         }
-        finals.sort_unstable_by(|a, b| super::store_key(a).cmp(&super::store_key(b)));
+        finals.sort_unstable_by(|a, b| store_key(a).cmp(&store_key(b)));
         let start = self.written;
         let mut record = Vec::with_capacity(64);
         for f in finals.drain(..) {
@@ -378,7 +378,7 @@ mod tests {
     fn expected() -> Vec<CountedOutcome> {
         let mut all: Vec<CountedOutcome> = finals()
             .into_iter()
-            .map(super::super::final_outcome)
+            .map(super::super::count::final_outcome)
             .collect();
         all.sort_by(|a, b| {
             (&a.source, &a.item_id, &a.target, a.cycle)
