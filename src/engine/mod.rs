@@ -339,6 +339,8 @@ impl Engine {
     /// Returns how many outcomes were counted for the first time.
     pub fn evaluate(&self, config: &Config) -> Result<usize, StoreError> {
         let started = Instant::now();
+        // The store's page cache gives its memory to the evaluation.
+        let _cache = self.store.lean_cache();
         let now = (self.clock)();
         let horizon = now
             .checked_sub(retention(config))
