@@ -49,7 +49,7 @@ use crate::sla::Outcome;
 use crate::snapshot::{
     Evaluation, Final, Flush, LabelCaps, OpenStable, Series, VendorVerdict, evaluate_sorted_marking,
 };
-use crate::store::{Store, StoreError};
+use crate::store::{LeanCache, Store, StoreError};
 
 /// Per capped label, how many distinct values folded into `other`.
 type Folded = Vec<(&'static str, u64)>;
@@ -337,10 +337,13 @@ impl Engine {
     /// One evaluation: evaluate every item, count new final outcomes once, and
     /// render the snapshot. Blocking (SQLite); run it off the async workers.
     /// Returns how many outcomes were counted for the first time.
+    /// The store's page cache held small: see [`Store::lean_cache`].
+    pub fn lean_cache(&self) -> LeanCache<'_> {
+        self.store.lean_cache()
+    }
+
     pub fn evaluate(&self, config: &Config) -> Result<usize, StoreError> {
         let started = Instant::now();
-        // The store's page cache gives its memory to the evaluation.
-        let _cache = self.store.lean_cache();
         let now = (self.clock)();
         let horizon = now
             .checked_sub(retention(config))
