@@ -14,7 +14,8 @@
 use super::cursor::{CachedLevel, TicketCursor};
 use super::lists::Lists;
 use super::map::{self, Departments, RawTicket, RawTicketSla};
-use super::{LiveAgentProvider, map_tickets, path_segment};
+use super::streams::map_tickets;
+use super::{LiveAgentProvider, path_segment};
 use crate::model::{Channel, Item, Target};
 use crate::providers::client::decode;
 use crate::providers::{ProviderError, RejectedRow};
