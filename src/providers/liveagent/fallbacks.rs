@@ -19,7 +19,6 @@ use serde_json::json;
 use super::cursor::TicketCursor;
 use super::lists::Lists;
 use super::map::{self, Departments, RawTicket};
-use super::streams::map_tickets;
 use super::{LiveAgentProvider, SCAN_SKEW, path_segment};
 use crate::model::Channel;
 use crate::providers::client::{decode, decode_rows};
@@ -93,17 +92,10 @@ impl LiveAgentProvider {
             removed = gone;
         }
         fresh.extend(left_rows.iter());
-        let ids: Vec<String> = fresh
-            .iter()
-            .filter(|t| map::status(&t.status).is_some())
-            .filter(|t| map::conversation_channel(t.channel_type.as_deref()) == Channel::Ticket)
-            .map(|t| t.id.clone())
-            .collect();
-        let (history, history_rejected) = self.history(&ids).await?;
-        rejected.extend(history_rejected);
-        let (mut items, gone) = map_tickets(&self.source.name, &fresh, history, departments);
+        let (mut items, gone) = self
+            .ticket_items(&fresh, departments, &mut rejected)
+            .await?;
         removed.extend(gone);
-        self.map_options(&mut items);
         self.attach_levels(c, lists, &fresh, &mut items, &removed)
             .await?;
         if done {

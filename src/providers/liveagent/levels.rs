@@ -14,7 +14,6 @@
 use super::cursor::{CachedLevel, TicketCursor};
 use super::lists::Lists;
 use super::map::{self, Departments, RawTicket, RawTicketSla};
-use super::streams::map_tickets;
 use super::{LiveAgentProvider, path_segment};
 use crate::model::{Channel, Item, Target};
 use crate::providers::client::decode;
@@ -136,17 +135,8 @@ impl LiveAgentProvider {
             }
             rows.push(row);
         }
-        let ids: Vec<String> = rows
-            .iter()
-            .filter(|t| map::status(&t.status).is_some())
-            .filter(|t| map::conversation_channel(t.channel_type.as_deref()) == Channel::Ticket)
-            .map(|t| t.id.clone())
-            .collect();
-        let (history, bad) = self.history(&ids).await?;
-        rejected.extend(bad);
         let refs: Vec<&RawTicket> = rows.iter().collect();
-        let (mut items, gone) = map_tickets(&self.source.name, &refs, history, departments);
-        self.map_options(&mut items);
+        let (mut items, gone) = self.ticket_items(&refs, departments, &mut rejected).await?;
         removed.extend(gone);
         for id in &removed {
             forget(lists, id);

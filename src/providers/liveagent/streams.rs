@@ -128,16 +128,9 @@ impl LiveAgentProvider {
             .collect();
         // Chat and call conversations are items of their own streams: their
         // history is not needed (and not requested).
-        let ids: Vec<String> = fresh
-            .iter()
-            .filter(|t| map::status(&t.status).is_some())
-            .filter(|t| map::conversation_channel(t.channel_type.as_deref()) == Channel::Ticket)
-            .map(|t| t.id.clone())
-            .collect();
-        let (history, history_rejected) = self.history(&ids).await?;
-        rejected.extend(history_rejected);
-        let (mut items, removed) = map_tickets(&self.source.name, &fresh, history, departments);
-        self.map_options(&mut items);
+        let (mut items, removed) = self
+            .ticket_items(&fresh, departments, &mut rejected)
+            .await?;
         self.attach_levels(c, lists, &fresh, &mut items, &removed)
             .await?;
         let short = received < self.source.page_size.max(1) as usize;
@@ -217,16 +210,9 @@ impl LiveAgentProvider {
         let received = tickets.len() + rejected.len();
         let changed = |t: &RawTicket| t.date_changed.unwrap_or(t.date_created);
         let fresh: Vec<&RawTicket> = tickets.iter().filter(|t| changed(t) >= since).collect();
-        let ids: Vec<String> = fresh
-            .iter()
-            .filter(|t| map::status(&t.status).is_some())
-            .filter(|t| map::conversation_channel(t.channel_type.as_deref()) == Channel::Ticket)
-            .map(|t| t.id.clone())
-            .collect();
-        let (history, history_rejected) = self.history(&ids).await?;
-        rejected.extend(history_rejected);
-        let (mut items, removed) = map_tickets(&self.source.name, &fresh, history, departments);
-        self.map_options(&mut items);
+        let (mut items, removed) = self
+            .ticket_items(&fresh, departments, &mut rejected)
+            .await?;
         self.attach_levels(c, lists, &fresh, &mut items, &removed)
             .await?;
         c.scan_started.get_or_insert(now);
@@ -244,6 +230,29 @@ impl LiveAgentProvider {
             done: false,
             position: Some(since),
         })
+    }
+
+    /// The items of `tickets` with the history each needs (chat and call
+    /// conversations, and tickets of a status no cycle reads, need none), and
+    /// the ids the page removes; history rows that do not decode go to
+    /// `rejected`.
+    pub(super) async fn ticket_items(
+        &self,
+        tickets: &[&RawTicket],
+        departments: &Departments,
+        rejected: &mut Vec<RejectedRow>,
+    ) -> Result<(Vec<Item>, Vec<String>), ProviderError> {
+        let ids: Vec<String> = tickets
+            .iter()
+            .filter(|t| map::status(&t.status).is_some())
+            .filter(|t| map::conversation_channel(t.channel_type.as_deref()) == Channel::Ticket)
+            .map(|t| t.id.clone())
+            .collect();
+        let (history, history_rejected) = self.history(&ids).await?;
+        rejected.extend(history_rejected);
+        let (mut items, removed) = map_tickets(&self.source.name, tickets, history, departments);
+        self.map_options(&mut items);
+        Ok((items, removed))
     }
 
     /// Status history for `ids`, joined later by `conversation_id`: the
@@ -460,7 +469,7 @@ impl LiveAgentProvider {
 }
 
 /// Tickets and their history rows into items and removed ids.
-pub(super) fn map_tickets(
+fn map_tickets(
     source: &str,
     tickets: &[&RawTicket],
     mut history: Vec<RawHistoryRow>,
