@@ -233,9 +233,9 @@ impl LiveAgentProvider {
     }
 
     /// The items of `tickets` with the history each needs (chat and call
-    /// conversations, and tickets of a status no cycle reads, need none), and
-    /// the ids the page removes; history rows that do not decode go to
-    /// `rejected`.
+    /// conversations need none, nor deleted or spam tickets, which the page
+    /// removes), and the ids it removes; history rows that do not decode go
+    /// to `rejected`.
     pub(super) async fn ticket_items(
         &self,
         tickets: &[&RawTicket],
