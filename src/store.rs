@@ -330,10 +330,11 @@ impl Store {
     /// Shrinks the page cache to 4 MiB until the guard drops, which frees
     /// the whole cache and lets it grow to 16 MiB again for the next writes.
     ///
-    /// The engine holds it over an evaluation. A first evaluation's count
-    /// writes in key order and gets by with the small cache, and the 12 MiB
-    /// it leaves were on top of the evaluation's own allocations: the
-    /// exporter's peak at 100k tickets (bench/NOTES.md, round 11). Freed
+    /// The evaluation loop holds it over each evaluation. The 12 MiB it
+    /// leaves were on top of the evaluation's own allocations: the
+    /// exporter's peak at 100k tickets. A first evaluation's count writes in
+    /// key order and at 100k takes as long with the small cache; at 1M
+    /// tickets it is slower (bench/NOTES.md, round 11). Freed
     /// after it, the cache is not resident between polls: a poll's writes
     /// land on random pages of a store far larger than 16 MiB, so little of
     /// it would be read again.

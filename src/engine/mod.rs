@@ -334,14 +334,15 @@ impl Engine {
         Ok(())
     }
 
-    /// One evaluation: evaluate every item, count new final outcomes once, and
-    /// render the snapshot. Blocking (SQLite); run it off the async workers.
-    /// Returns how many outcomes were counted for the first time.
-    /// The store's page cache held small: see [`Store::lean_cache`].
+    /// The store's page cache held small: see [`Store::lean_cache`]. The
+    /// evaluation loop holds it over each evaluation.
     pub fn lean_cache(&self) -> LeanCache<'_> {
         self.store.lean_cache()
     }
 
+    /// One evaluation: evaluate every item, count new final outcomes once, and
+    /// render the snapshot. Blocking (SQLite); run it off the async workers.
+    /// Returns how many outcomes were counted for the first time.
     pub fn evaluate(&self, config: &Config) -> Result<usize, StoreError> {
         let started = Instant::now();
         let now = (self.clock)();
