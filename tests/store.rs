@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use helpdesk_sla_exporter::model::{Channel, Item};
-use helpdesk_sla_exporter::store::{CountedOutcome, Store, StoreError};
+use helpdesk_sla_exporter::store::{Count, CountedOutcome, Store, StoreError};
 
 fn dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("hse-store-{name}-{}", std::process::id()));
@@ -427,7 +427,7 @@ fn a_failing_outcome_stream_counts_nothing() {
     ];
     let mut seen = 0;
     let err = store
-        .count_outcomes_each(failing, |_| 0, |_| seen += 1)
+        .count_outcomes_each(failing, Count::Each, |_| 0, |_| seen += 1)
         .unwrap_err();
     assert!(err.to_string().contains("short read"), "{err}");
     assert_eq!(seen, 1, "on_new saw the outcome before the error");

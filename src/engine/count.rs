@@ -16,7 +16,7 @@ use crate::metrics::sla::Tally;
 use crate::model::Channel;
 use crate::sla::State;
 use crate::snapshot::{Evaluation, Final, Series, bucket};
-use crate::store::{CountedOutcome, StoreError};
+use crate::store::{Count, CountedOutcome, StoreError};
 
 impl Engine {
     /// Counts final outcomes not counted before, once each, in the store.
@@ -34,11 +34,12 @@ impl Engine {
     pub(super) fn count(
         &self,
         mut finals: Vec<Final>,
+        how: Count,
         incremental: bool,
     ) -> Result<usize, StoreError> {
         finals.sort_unstable_by(|a, b| store_key(a).cmp(&store_key(b)));
         let outcomes = finals.into_iter().map(|f| Ok(final_outcome(f)));
-        self.count_sorted(outcomes, incremental)
+        self.count_sorted(outcomes, how, incremental)
     }
 
     /// [`Engine::count`] of outcomes already in the store's key order, in
@@ -46,15 +47,18 @@ impl Engine {
     pub(super) fn count_sorted(
         &self,
         outcomes: impl Iterator<Item = Result<CountedOutcome, StoreError>>,
+        how: Count,
         incremental: bool,
     ) -> Result<usize, StoreError> {
         let mut tallies = self.tallies.lock().expect("lock poisoned");
         let mut keep = tallies.as_mut().filter(|_| incremental);
-        let counted = self.store.count_outcomes_each(outcomes, bucket_of, |o| {
-            if let Some(t) = keep.as_mut() {
-                t.push(&o.series, o.outcome, o.at);
-            }
-        });
+        let counted = self
+            .store
+            .count_outcomes_each(outcomes, how, bucket_of, |o| {
+                if let Some(t) = keep.as_mut() {
+                    t.push(&o.series, o.outcome, o.at);
+                }
+            });
         match counted {
             Ok(new) => {
                 if new > 0
@@ -70,6 +74,17 @@ impl Engine {
                 *tallies = None;
                 Err(e)
             }
+        }
+    }
+
+    /// How to count `finals` new outcomes into a store that has counted
+    /// `known` before: in bulk when they at least double the table and fill
+    /// a batch (a first evaluation, or the first after a long outage).
+    pub(super) fn how_to_count(finals: usize, known: usize) -> Count {
+        if finals >= super::FINALS_BATCH && finals >= known {
+            Count::Bulk
+        } else {
+            Count::Each
         }
     }
 
@@ -335,4 +350,21 @@ pub(super) fn series_from_key(key: &str) -> Option<Series> {
             .find(|t| t.as_str() == target)?
             .as_str(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::FINALS_BATCH;
+
+    #[test]
+    fn a_count_goes_in_bulk_when_it_fills_a_batch_and_at_least_doubles_the_table() {
+        assert_eq!(Engine::how_to_count(FINALS_BATCH, 0), Count::Bulk);
+        assert_eq!(Engine::how_to_count(300_000, 300_000), Count::Bulk);
+        // A poll's few hundred, into an empty store or a full one.
+        assert_eq!(Engine::how_to_count(500, 0), Count::Each);
+        assert_eq!(Engine::how_to_count(FINALS_BATCH - 1, 0), Count::Each);
+        // A restart after a short outage, into a large table.
+        assert_eq!(Engine::how_to_count(100_000, 3_000_000), Count::Each);
+    }
 }

@@ -405,15 +405,16 @@ impl Engine {
                 return Err(e);
             }
         };
+        let how = Engine::how_to_count(spill.len() + eval.finals.len(), known.len());
         drop(known);
         let evaluated = started.elapsed();
         self.last_evaluated.store(eval.evaluated, Ordering::Relaxed);
         let last = spilled.and_then(|()| {
             if spill.is_empty() {
-                self.count(std::mem::take(&mut eval.finals), incremental)
+                self.count(std::mem::take(&mut eval.finals), how, incremental)
             } else {
                 spill.push(&mut eval.finals)?;
-                self.count_sorted(spill.merged()?, incremental)
+                self.count_sorted(spill.merged()?, how, incremental)
             }
         });
         drop(spill);

@@ -42,6 +42,8 @@ pub struct Spill {
     /// Bytes written, and the byte range of each run.
     written: u64,
     runs: Vec<(u64, u64)>,
+    /// Finals pushed.
+    len: usize,
     /// Series by the index a record carries.
     series: Vec<Arc<Series>>,
     index: HashMap<Arc<Series>, u32>,
@@ -61,6 +63,7 @@ impl Spill {
             out: None,
             written: 0,
             runs: Vec::new(),
+            len: 0,
             series: Vec::new(),
             index: HashMap::new(),
         }
@@ -68,6 +71,11 @@ impl Spill {
 
     pub fn is_empty(&self) -> bool {
         self.runs.is_empty()
+    }
+
+    /// How many finals were pushed.
+    pub fn len(&self) -> usize {
+        self.len
     }
 
     /// Sorts `finals` by the store's key and writes them as one run, leaving
@@ -78,6 +86,7 @@ impl Spill {
         }
         finals.sort_unstable_by(|a, b| store_key(a).cmp(&store_key(b)));
         let start = self.written;
+        self.len += finals.len();
         let mut record = Vec::with_capacity(64);
         for f in finals.drain(..) {
             record.clear();
