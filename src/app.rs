@@ -169,16 +169,15 @@ async fn evaluate_loop(handle: Handle, stop: CancellationToken) {
             if let Some(delay) = delay {
                 std::thread::sleep(delay);
             }
-            // The store's page cache shrinks for the evaluation. What it and
-            // the pages written since the last evaluation freed, on the
-            // threads that wrote them, goes back before this one allocates:
-            // freed in another thread's arena it would not serve this one.
-            // What the evaluation and the cache freed goes back before the
-            // next sync.
-            let cache = engine.lean_cache();
+            // The store's page cache settles small once no source backfills.
+            // What it and the pages written since the last evaluation freed,
+            // on the threads that wrote them, goes back before this one
+            // allocates: freed in another thread's arena it would not serve
+            // this one. What the evaluation freed goes back before the next
+            // sync.
+            engine.settle_cache();
             heap::release_free_memory();
             let result = engine.evaluate(&config);
-            drop(cache);
             heap::release_free_memory();
             result
         });

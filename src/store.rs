@@ -21,6 +21,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -176,39 +177,37 @@ pub fn bucket_counter(i: usize) -> String {
     format!("b{i}")
 }
 
-/// The page cache's size (KiB) while pages are written: see [`Store::open`].
-const CACHE_KIB: i64 = 16 * 1024;
+/// The page cache's size (KiB) while a source backfills: see [`Cache`].
+const BACKFILL_CACHE_KIB: i64 = 16 * 1024;
 
-/// The page cache's size (KiB) during an evaluation: see [`Store::lean_cache`].
-const LEAN_CACHE_KIB: i64 = 4 * 1024;
+/// The page cache's size (KiB) otherwise: see [`Cache`].
+const CACHE_KIB: i64 = 4 * 1024;
+
+/// The size the store's page cache keeps: see [`Store::set_cache`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cache {
+    /// 16 MiB, while a source backfills, and what a store opens with. A
+    /// first sync's items arrive in `date_changed` order, so their keys land
+    /// all over the items table: with SQLite's 2 MiB default every insert
+    /// re-read its leaf page.
+    Backfill,
+    /// 4 MiB otherwise, held between evaluations. Full after a first sync,
+    /// the 16 MiB cache sat under the first evaluation's own allocations,
+    /// the exporter's peak at 100k tickets; at 4 MiB that peak is 12 MiB
+    /// lower (bench/NOTES.md, round 11). Freed after every evaluation and
+    /// grown again by every sync, it doubled a poll's page faults at 100k
+    /// tickets for no less RSS while polling (round 12); a poll's writes
+    /// land on random pages of a store far larger than either size, so the
+    /// smaller one reads little more.
+    Settled,
+}
 
 pub struct Store {
     conn: Mutex<Connection>,
+    /// Whether the page cache has its backfill size (see [`Cache`]).
+    backfill_cache: AtomicBool,
     /// The store's directory; none for an in-memory store.
     dir: Option<PathBuf>,
-}
-
-/// The page cache held small: see [`Store::lean_cache`].
-#[must_use = "the cache is small only while the guard lives"]
-pub struct LeanCache<'a>(&'a Store);
-
-impl Drop for LeanCache<'_> {
-    fn drop(&mut self) {
-        resize_cache(&self.0.conn(), CACHE_KIB);
-    }
-}
-
-/// Frees every page the cache holds that no statement is using and sets
-/// the cache's size. Neither can lose data (dirty pages are written to the
-/// WAL first), and a failure only leaves the cache as it was, so it is
-/// logged, not returned.
-fn resize_cache(conn: &Connection, kib: i64) {
-    let done = conn
-        .execute_batch("PRAGMA shrink_memory")
-        .and_then(|()| conn.pragma_update(None, "cache_size", -kib));
-    if let Err(e) = done {
-        tracing::warn!(error = %e, "could not resize the store's page cache");
-    }
 }
 
 /// One sync page to write: see [`Store::apply_sync_page`].
@@ -302,13 +301,11 @@ impl Store {
         // sync is durable across process crashes, which is what we guard against.
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        // Items arrive in `date_changed` order, so their keys land all over
-        // the items table: with SQLite's 2 MiB default cache every insert
-        // re-read its leaf page, and the default checkpoint (1000 pages) ran
-        // after nearly every page of a first sync, copying the same pages to
-        // the database again and again. 16 MiB of cache and a 32 MiB WAL
+        // The default checkpoint (1000 pages) ran after nearly every page of
+        // a first sync, copying the same pages to the database again and
+        // again. The backfill's cache (`Cache::Backfill`) and a 32 MiB WAL
         // between checkpoints keep a first sync of 100k tickets out of IO.
-        conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
+        conn.pragma_update(None, "cache_size", -BACKFILL_CACHE_KIB)?;
         conn.pragma_update(None, "wal_autocheckpoint", 8192)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         let check: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
@@ -335,6 +332,7 @@ impl Store {
         }
         Ok(Store {
             conn: Mutex::new(conn),
+            backfill_cache: AtomicBool::new(true),
             dir: dir.map(Path::to_owned),
         })
     }
@@ -345,20 +343,32 @@ impl Store {
         self.dir.as_deref()
     }
 
-    /// Shrinks the page cache to 4 MiB until the guard drops, which frees
-    /// the whole cache and lets it grow to 16 MiB again for the next writes.
-    ///
-    /// The evaluation loop holds it over each evaluation. The 12 MiB it
-    /// leaves were on top of the evaluation's own allocations: the
-    /// exporter's peak at 100k tickets. A first evaluation's count writes in
-    /// key order and at 100k takes as long with the small cache; at 1M
-    /// tickets it is slower (bench/NOTES.md, round 11). Freed
-    /// after it, the cache is not resident between polls: a poll's writes
-    /// land on random pages of a store far larger than 16 MiB, so little of
-    /// it would be read again.
-    pub fn lean_cache(&self) -> LeanCache<'_> {
-        resize_cache(&self.conn(), LEAN_CACHE_KIB);
-        LeanCache(self)
+    /// Sets the page cache's size; setting the size it has does nothing.
+    /// Shrinking frees every page no statement is using (dirty ones are
+    /// written to the WAL first, so nothing is lost): the pages kept would
+    /// be scattered among the freed ones and keep most of their memory
+    /// resident, while the smaller cache fills again from whichever thread
+    /// reads next. A failure only leaves the size as it was: it is logged,
+    /// not returned.
+    pub fn set_cache(&self, cache: Cache) {
+        let conn = self.conn();
+        let backfill = cache == Cache::Backfill;
+        if self.backfill_cache.swap(backfill, Ordering::Relaxed) == backfill {
+            return;
+        }
+        let kib = if backfill {
+            BACKFILL_CACHE_KIB
+        } else {
+            CACHE_KIB
+        };
+        let done = if backfill {
+            Ok(())
+        } else {
+            conn.execute_batch("PRAGMA shrink_memory")
+        };
+        if let Err(e) = done.and_then(|()| conn.pragma_update(None, "cache_size", -kib)) {
+            tracing::warn!(error = %e, "could not resize the store's page cache");
+        }
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -966,8 +976,8 @@ mod tests {
     }
 
     #[test]
-    fn the_page_cache_is_small_while_leaned_on_and_freed_after() {
-        let dir = std::env::temp_dir().join(format!("hse-lean-{}", std::process::id()));
+    fn the_page_cache_is_large_for_a_backfill_and_settles_small_and_held() {
+        let dir = std::env::temp_dir().join(format!("hse-cache-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let store = Store::open(&dir).unwrap();
         let size = || -> i64 {
@@ -975,7 +985,7 @@ mod tests {
             conn.query_row("PRAGMA cache_size", [], |r| r.get(0))
                 .unwrap()
         };
-        // 8 MiB of items, written in one page, fill the cache past the lean size.
+        // 8 MiB of items, written in one page, fill the cache past the settled size.
         let items: Vec<Item> = (0..8_000)
             .map(|i| {
                 let mut item = Item::new(
@@ -990,19 +1000,25 @@ mod tests {
             .collect();
         store.apply_page("s", "tickets", &items, &[], "c").unwrap();
         // SQLite counts a page's bookkeeping (~3%) with it.
-        let lean = LEAN_CACHE_KIB * 1024 * 9 / 8;
-        assert_eq!(size(), -CACHE_KIB);
-        assert!(cache_used(&store) > lean, "{}", cache_used(&store));
-        {
-            let _lean = store.lean_cache();
-            assert_eq!(size(), -LEAN_CACHE_KIB);
-            assert!(cache_used(&store) <= lean, "{}", cache_used(&store));
-            // Reading everything back stays within the lean size.
-            assert_eq!(store.items("s").unwrap().len(), items.len());
-            assert!(cache_used(&store) <= lean, "{}", cache_used(&store));
-        }
+        let settled = CACHE_KIB * 1024 * 9 / 8;
+        let read_all = || assert_eq!(store.items("s").unwrap().len(), items.len());
+        assert_eq!(size(), -BACKFILL_CACHE_KIB);
+        assert!(cache_used(&store) > settled, "{}", cache_used(&store));
+        // Settling frees the whole cache.
+        store.set_cache(Cache::Settled);
         assert_eq!(size(), -CACHE_KIB);
         assert!(cache_used(&store) < 256 * 1024, "{}", cache_used(&store));
+        // Reading everything back stays within the settled size, and
+        // settling again keeps what it holds.
+        read_all();
+        assert!(cache_used(&store) <= settled, "{}", cache_used(&store));
+        assert!(cache_used(&store) > settled / 2, "{}", cache_used(&store));
+        store.set_cache(Cache::Settled);
+        assert!(cache_used(&store) > settled / 2, "{}", cache_used(&store));
+        // A backfill's cache grows past it again.
+        store.set_cache(Cache::Backfill);
+        read_all();
+        assert!(cache_used(&store) > settled, "{}", cache_used(&store));
         drop(store);
         std::fs::remove_dir_all(&dir).unwrap();
     }

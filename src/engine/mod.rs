@@ -49,7 +49,7 @@ use crate::sla::Outcome;
 use crate::snapshot::{
     Evaluation, Final, Flush, LabelCaps, OpenStable, Series, VendorVerdict, evaluate_sorted_marking,
 };
-use crate::store::{LeanCache, Store, StoreError};
+use crate::store::{Cache, Store, StoreError};
 
 /// Per capped label, how many distinct values folded into `other`.
 type Folded = Vec<(&'static str, u64)>;
@@ -259,11 +259,13 @@ impl Engine {
     /// Marks `source` as backfilling until the guard drops (the sync ends,
     /// fails or is cancelled): evaluations skip its items meanwhile, and the
     /// one the end of the sync wakes evaluates them all.
+    /// The store's page cache grows to its backfill size meanwhile.
     pub fn backfill(self: &Arc<Self>, source: &str) -> Backfill {
         self.backfilling
             .lock()
             .expect("lock poisoned")
             .insert(source.to_owned());
+        self.store.set_cache(Cache::Backfill);
         Backfill {
             engine: self.clone(),
             source: source.to_owned(),
@@ -334,10 +336,13 @@ impl Engine {
         Ok(())
     }
 
-    /// The store's page cache held small: see [`Store::lean_cache`]. The
-    /// evaluation loop holds it over each evaluation.
-    pub fn lean_cache(&self) -> LeanCache<'_> {
-        self.store.lean_cache()
+    /// Settles the store's page cache at its small size once no source
+    /// backfills (see [`Cache`]); the evaluation loop calls it before each
+    /// evaluation.
+    pub fn settle_cache(&self) {
+        if self.backfilling.lock().expect("lock poisoned").is_empty() {
+            self.store.set_cache(Cache::Settled);
+        }
     }
 
     /// One evaluation: evaluate every item, count new final outcomes once, and
