@@ -186,7 +186,8 @@ const CACHE_KIB: i64 = 4 * 1024;
 /// The size the store's page cache keeps: see [`Store::set_cache`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cache {
-    /// 16 MiB, while a source backfills, and what a store opens with. A
+    /// 16 MiB, while a source backfills (the sync sets it), and what a
+    /// store opens with. A
     /// first sync's items arrive in `date_changed` order, so their keys land
     /// all over the items table: with SQLite's 2 MiB default every insert
     /// re-read its leaf page.
@@ -341,6 +342,15 @@ impl Store {
     /// in-memory store.
     pub fn dir(&self) -> Option<&Path> {
         self.dir.as_deref()
+    }
+
+    /// The page cache's size, as last set.
+    pub fn cache(&self) -> Cache {
+        if self.backfill_cache.load(Ordering::Relaxed) {
+            Cache::Backfill
+        } else {
+            Cache::Settled
+        }
     }
 
     /// Sets the page cache's size; setting the size it has does nothing.

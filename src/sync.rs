@@ -16,7 +16,7 @@ use crate::model::Channel;
 use crate::providers::{
     Cursor, Page, Progress, Provider, ProviderError, RejectedRow, StreamFailure, StreamReport,
 };
-use crate::store::{PageWrite, StoreError, Written};
+use crate::store::{Cache, PageWrite, StoreError, Written};
 
 /// The store's endpoint name for a provider's whole-source cursor.
 const CURSOR: &str = "sync";
@@ -187,6 +187,14 @@ impl Run<'_> {
         };
         self.initial = cursor.is_initial();
         let _backfill = self.initial.then(|| engine.backfill(&source.name));
+        if self.initial {
+            // Off the async workers: a long evaluation may hold the store.
+            blocking(engine, |e| {
+                e.store.set_cache(Cache::Backfill);
+                Ok(())
+            })
+            .await?;
+        }
         let mut pages: u32 = 0;
         let mut previous_ids: Vec<String> = Vec::new();
         // Page N is written (decoded items into the store and the item set,

@@ -259,13 +259,11 @@ impl Engine {
     /// Marks `source` as backfilling until the guard drops (the sync ends,
     /// fails or is cancelled): evaluations skip its items meanwhile, and the
     /// one the end of the sync wakes evaluates them all.
-    /// The store's page cache grows to its backfill size meanwhile.
     pub fn backfill(self: &Arc<Self>, source: &str) -> Backfill {
         self.backfilling
             .lock()
             .expect("lock poisoned")
             .insert(source.to_owned());
-        self.store.set_cache(Cache::Backfill);
         Backfill {
             engine: self.clone(),
             source: source.to_owned(),
