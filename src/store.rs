@@ -615,6 +615,15 @@ impl Store {
         Ok(n.max(0) as u64)
     }
 
+    /// How many outcomes are counted, all sources (a scan of the smallest
+    /// index).
+    pub fn count_counted(&self) -> Result<u64, StoreError> {
+        let n: i64 = self
+            .conn()
+            .query_row("SELECT COUNT(*) FROM counted", [], |r| r.get(0))?;
+        Ok(n.max(0) as u64)
+    }
+
     /// Every stored item of `source`.
     pub fn items(&self, source: &str) -> Result<Vec<Item>, StoreError> {
         let mut out = Vec::new();
@@ -1132,6 +1141,7 @@ mod tests {
             .count_outcomes_each(failing, Count::Bulk, |_| 0, |_| {})
             .unwrap_err();
         assert_eq!(counted_state(&store), before);
+        assert_eq!(store.count_counted().unwrap(), 1);
     }
 
     #[test]

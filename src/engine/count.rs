@@ -77,11 +77,11 @@ impl Engine {
         }
     }
 
-    /// How to count `finals` new outcomes into a store that has counted
-    /// `known` before: in bulk when they at least double the table and fill
-    /// a batch (a first evaluation, or the first after a long outage).
-    pub(super) fn how_to_count(finals: usize, known: usize) -> Count {
-        if finals >= super::FINALS_BATCH && finals >= known {
+    /// How to count `finals` new outcomes into a store that holds `counted`
+    /// counted rows: in bulk when they at least double the table and fill a
+    /// batch (a first evaluation, or the first after a long outage).
+    pub(super) fn how_to_count(finals: usize, counted: u64) -> Count {
+        if finals >= super::FINALS_BATCH && finals as u64 >= counted {
             Count::Bulk
         } else {
             Count::Each
