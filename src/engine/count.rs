@@ -77,15 +77,21 @@ impl Engine {
         }
     }
 
-    /// How to count `finals` new outcomes into a store that holds `counted`
-    /// counted rows: in bulk when they at least double the table and fill a
-    /// batch (a first evaluation, or the first after a long outage).
-    pub(super) fn how_to_count(finals: usize, counted: u64) -> Count {
-        if finals >= super::FINALS_BATCH && finals as u64 >= counted {
-            Count::Bulk
-        } else {
-            Count::Each
-        }
+    /// How to count `finals` new outcomes into a store that holds
+    /// `counted()` counted rows: in bulk when they fill a batch and at least
+    /// double the table (a first evaluation, or the first after a long
+    /// outage). The table's size is asked for only when they fill a batch.
+    pub(super) fn how_to_count(
+        finals: usize,
+        counted: impl FnOnce() -> Result<u64, StoreError>,
+    ) -> Result<Count, StoreError> {
+        Ok(
+            if finals >= super::FINALS_BATCH && finals as u64 >= counted()? {
+                Count::Bulk
+            } else {
+                Count::Each
+            },
+        )
     }
 
     /// The finals the store holds as counted, as [`final_key`]s: the last
@@ -359,12 +365,24 @@ mod tests {
 
     #[test]
     fn a_count_goes_in_bulk_when_it_fills_a_batch_and_at_least_doubles_the_table() {
-        assert_eq!(Engine::how_to_count(FINALS_BATCH, 0), Count::Bulk);
-        assert_eq!(Engine::how_to_count(300_000, 300_000), Count::Bulk);
+        assert_eq!(
+            Engine::how_to_count(FINALS_BATCH, || Ok(0)).unwrap(),
+            Count::Bulk
+        );
+        assert_eq!(
+            Engine::how_to_count(300_000, || Ok(300_000)).unwrap(),
+            Count::Bulk
+        );
         // A poll's few hundred, into an empty store or a full one.
-        assert_eq!(Engine::how_to_count(500, 0), Count::Each);
-        assert_eq!(Engine::how_to_count(FINALS_BATCH - 1, 0), Count::Each);
+        assert_eq!(Engine::how_to_count(500, || Ok(0)).unwrap(), Count::Each);
+        assert_eq!(
+            Engine::how_to_count(FINALS_BATCH - 1, || Ok(0)).unwrap(),
+            Count::Each
+        );
         // A restart after a short outage, into a large table.
-        assert_eq!(Engine::how_to_count(100_000, 3_000_000), Count::Each);
+        assert_eq!(
+            Engine::how_to_count(100_000, || Ok(3_000_000)).unwrap(),
+            Count::Each
+        );
     }
 }

@@ -49,7 +49,7 @@ use crate::sla::Outcome;
 use crate::snapshot::{
     Evaluation, Final, Flush, LabelCaps, OpenStable, Series, VendorVerdict, evaluate_sorted_marking,
 };
-use crate::store::{Cache, Count, Store, StoreError};
+use crate::store::{Cache, Store, StoreError};
 
 /// Per capped label, how many distinct values folded into `other`.
 type Folded = Vec<(&'static str, u64)>;
@@ -415,12 +415,8 @@ impl Engine {
         let last = spilled.and_then(|()| {
             // The known set holds only what the last evaluation saw (an
             // incremental one skips settled items), so only the store can
-            // say how large the table is; asked only for a large count.
-            let how = if finals < FINALS_BATCH {
-                Count::Each
-            } else {
-                Engine::how_to_count(finals, self.store.count_counted()?)
-            };
+            // say how large the table is.
+            let how = Engine::how_to_count(finals, || self.store.count_counted())?;
             if spill.is_empty() {
                 self.count(std::mem::take(&mut eval.finals), how, incremental)
             } else {
