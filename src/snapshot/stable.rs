@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 
-use super::{Verdicts, latest_event};
+use super::Verdicts;
+use super::evaluate::latest_event;
 use crate::model::Item;
 use crate::report::Row;
 use crate::sla::{AtRisk, Calendar, Policy};
