@@ -13,7 +13,7 @@ const UNITS: [(&str, i64); 6] = [
     ("ms", 1),
 ];
 
-/// Parses a Prometheus duration: each unit of [`UNITS`] at most once, in that
+/// Parses a Prometheus duration: each unit of `UNITS` at most once, in that
 /// order.
 pub fn parse(text: &str) -> Result<SignedDuration, String> {
     let invalid = || format!("invalid duration {text:?} (expected e.g. 30s, 5m, 1h30m, 2d)");

@@ -3,7 +3,7 @@
 //! Validation collects every problem instead of stopping at the first, so
 //! `--config.check` can list them all; each names the file, the key path and
 //! the reason. Secrets are read here (from a file or an environment variable)
-//! straight into [`Secret`], so no later code ever sees them as plain strings.
+//! straight into [`crate::secret::Secret`], so no later code ever sees them as plain strings.
 
 pub mod duration;
 mod policies;

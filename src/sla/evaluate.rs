@@ -9,7 +9,7 @@
 //! A clock runs from its cycle's start over the target's calendar, minus the
 //! business time spent in the target's pause statuses (and, for a continued
 //! resolution clock, while the item was resolved). The due instant is found by
-//! walking the pause intervals in order; see [`TargetClock::run`].
+//! walking the pause intervals in order; see `TargetClock::run`.
 
 mod cycles;
 

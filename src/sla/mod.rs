@@ -4,7 +4,7 @@
 //! - [`calendar`]: business hours (zone, weekly intervals, holidays) and
 //!   business-time arithmetic.
 //! - [`policy`]: which policy applies to an item, and each target's settings.
-//! - [`evaluate`]: item + policy + `now` -> one [`Outcome`] per target and cycle.
+//! - [`mod@evaluate`]: item + policy + `now` -> one [`Outcome`] per target and cycle.
 //!
 //! The semantics for users are in `docs/sla-semantics.md`.
 

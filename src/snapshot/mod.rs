@@ -213,7 +213,7 @@ pub struct Evaluation {
     /// Ids of items with no open cycle, candidates for pruning.
     pub done: HashMap<String, Vec<String>>,
     /// `(source, channel, target, result)` -> items where the vendor's own SLA
-    /// verdict and ours are both decided; see [`evaluate::compare_with_vendor`].
+    /// verdict and ours are both decided; see `compare_with_vendor` (`evaluate.rs`).
     pub vendor: BTreeMap<(String, &'static str, &'static str, &'static str), u64>,
     /// One row per open cycle (running, at risk, paused, or breached and
     /// still open) with the raw team and priority, for `/items`. Ids live

@@ -14,7 +14,7 @@ use crate::sla::{AtRisk, Calendar, Policy};
 
 /// An open item that is *open-stable* at the evaluation's `now`: it has an
 /// open cycle and every event it holds is at or before `now` (a vendor due
-/// may lie later: see [`open_settles_until`]). While it does not change, a
+/// may lie later: see `open_settles_until`). While it does not change, a
 /// later evaluation before [`OpenStable::until`] gives it the same open
 /// states, vendor verdicts and finals, and the same rows except for the
 /// elapsed and remaining seconds of its running and breached cycles, which

@@ -19,8 +19,8 @@
 
 //!
 //! Where things are: the schema, opening and the page cache here; a sync
-//! page's write in [`sync`]; counting outcomes, the counters, compliance
-//! tallies and pruning in [`counted`].
+//! page's write in `sync.rs`; counting outcomes, the counters, compliance
+//! tallies and pruning in `counted.rs`.
 
 mod counted;
 mod sync;

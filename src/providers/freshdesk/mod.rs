@@ -5,7 +5,7 @@
 //!
 //! Each `fetch_page` call fetches one page of one `updated_since` window and
 //! returns a cursor saying which window and page, so a restart resumes
-//! mid-sync; windows advance past the list's 300-page cap (see [`cursor`]).
+//! mid-sync; windows advance past the list's 300-page cap (see `cursor.rs`).
 
 use std::sync::{Arc, Mutex};
 

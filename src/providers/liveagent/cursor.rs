@@ -14,7 +14,7 @@ use crate::model::{Channel, Target};
 const OPEN_HORIZON: SignedDuration = SignedDuration::from_hours(24);
 
 /// The sync position. Public so tests and `docs/providers.md` can show it;
-/// callers treat [`Cursor`] as opaque.
+/// callers treat `Cursor` as opaque.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LiveAgentCursor {
     /// The stream being synced; `None` between syncs.
@@ -114,7 +114,7 @@ pub struct TicketCursor {
     #[serde(default, skip_serializing_if = "Vec::is_empty", with = "compact::ids")]
     pub open_seen: Vec<String>,
     /// Read from cursors stored before issue 19 moved the level cache into
-    /// the provider's keyed state ([`super::lists`]), never written: the
+    /// the provider's keyed state (`lists.rs`), never written: the
     /// first page adopts it into that state.
     #[serde(default, skip_serializing)]
     pub levels: BTreeMap<String, CachedLevel>,

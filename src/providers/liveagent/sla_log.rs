@@ -10,7 +10,7 @@
 //! Each stream reads one page of its log when it starts a sync (one request
 //! per stream and poll), by a keyset on `date_closed`. The rows are kept in
 //! the provider's keyed state (the latest record per conversation and type;
-//! [`super::lists`]) and become
+//! `lists.rs`) and become
 //! `VendorDue`s with a completion on the items the provider emits, where the
 //! item has no vendor due for that target yet; the shared comparison
 //! (`helpdesk_sla_vendor_comparison_items`) then counts agreement. A record
